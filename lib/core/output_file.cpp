@@ -1,0 +1,174 @@
+#include "core/output_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace lmpipe {
+namespace {
+
+constexpr size_t kBufferSize = 1 << 20;
+
+// Temporary files that a fatal signal must not leave behind. A fixed table of pointers, because the
+// handler may only do async-signal-safe things (read a pointer, unlink).
+constexpr int kMaxTemps = 32;
+std::atomic<const char*> g_temps[kMaxTemps];
+
+void remove_temps_and_reraise(int sig) {
+  for (auto& slot : g_temps) {
+    const char* path = slot.load();
+    if (path != nullptr) ::unlink(path);
+  }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+// Takes over the signals that still have their default action; a handler the program set stays.
+void install_signal_cleanup() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction current;
+    if (::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      struct sigaction action {};
+      action.sa_handler = remove_temps_and_reraise;
+      sigemptyset(&action.sa_mask);
+      ::sigaction(sig, &action, nullptr);
+    }
+  }
+}
+
+void register_temp(const char* path) {
+  for (auto& slot : g_temps) {
+    const char* expected = nullptr;
+    if (slot.compare_exchange_strong(expected, path)) return;
+  }
+  // More open outputs than slots: the file is still removed on every non-signal failure path.
+}
+
+void unregister_temp(const char* path) {
+  for (auto& slot : g_temps) {
+    const char* expected = path;
+    if (slot.compare_exchange_strong(expected, nullptr)) return;
+  }
+}
+
+std::string directory_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+OutputFile::OutputFile(const std::string& path, OutputContent content) {
+  buffer_.reserve(kBufferSize);
+  if (path.empty() || path == "-") {
+    name_ = "<stdout>";
+    fd_ = STDOUT_FILENO;
+    if (content == OutputContent::kBinary && ::isatty(fd_))
+      throw UsageError("refusing to write binary output to a terminal: redirect stdout or give -o FILE");
+    return;
+  }
+  name_ = path;
+  install_signal_cleanup();
+  const size_t slash = path.rfind('/');
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string templ = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." + base +
+                      ".tmp-XXXXXX";
+  fd_ = ::mkostemp(templ.data(), O_CLOEXEC);
+  if (fd_ < 0) fail_errno(fmt::format("cannot create a temporary file beside {}", path));
+  // mkostemp makes the file 0600; give it the mode a plain open() would have.
+  static const mode_t kUmask = [] { const mode_t m = ::umask(0); ::umask(m); return m; }();
+  ::fchmod(fd_, 0666 & ~kUmask);
+  temp_path_ = std::move(templ);
+  register_temp(temp_path_.c_str());
+}
+
+OutputFile::~OutputFile() {
+  if (temp_path_.empty()) {
+    if (!committed_) {
+      try { flush_buffer(); } catch (...) {}  // stdout: hand on what we have; the exit status tells
+    }
+    return;
+  }
+  if (!committed_) {
+    unregister_temp(temp_path_.c_str());
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(temp_path_.c_str());
+  }
+}
+
+void OutputFile::write_all(const void* data, size_t size) {
+  const auto* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd_, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail_errno(fmt::format("{}: write failed", name_));
+    }
+    p += n;
+    size -= size_t(n);
+  }
+}
+
+void OutputFile::flush_buffer() {
+  if (buffer_.empty()) return;
+  write_all(buffer_.data(), buffer_.size());
+  buffer_.clear();
+}
+
+void OutputFile::write(const void* data, size_t size) {
+  written_ += size;
+  if (buffer_.size() + size <= kBufferSize) {
+    const auto* p = static_cast<const char*>(data);
+    buffer_.insert(buffer_.end(), p, p + size);
+    return;
+  }
+  flush_buffer();
+  if (size >= kBufferSize) {
+    write_all(data, size);
+  } else {
+    const auto* p = static_cast<const char*>(data);
+    buffer_.insert(buffer_.end(), p, p + size);
+  }
+}
+
+void OutputFile::commit() {
+  flush_buffer();
+  if (temp_path_.empty()) {
+    committed_ = true;
+    return;
+  }
+  // On any failure below the destructor removes the temporary file.
+  if (::fsync(fd_) != 0) fail_errno(fmt::format("{}: fsync failed", name_));
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail_errno(fmt::format("{}: close failed", name_));
+  if (::rename(temp_path_.c_str(), name_.c_str()) != 0)
+    fail_errno(fmt::format("cannot rename {} to {}", temp_path_, name_));
+  committed_ = true;
+  unregister_temp(temp_path_.c_str());
+  // The rename itself is durable only once the directory is synced.
+  const int dir = ::open(directory_of(name_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+void write_file_atomically(const std::string& path, std::string_view contents) {
+  OutputFile out(path, OutputContent::kText);
+  out.write(contents);
+  out.commit();
+}
+
+}  // namespace lmpipe

@@ -1,0 +1,62 @@
+#pragma once
+// Output to a named file or stdout. A named file is written under a temporary name in the same
+// directory and only renamed to its real name by commit(), after fsync: a run that fails, is killed
+// by SIGINT/SIGTERM/SIGHUP, or throws leaves no partial file under the name the user asked for.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lmpipe {
+
+enum class OutputContent { kText, kBinary };
+
+// Where writers put bytes: an OutputFile, or memory in tests.
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual void write(const void* data, size_t size) = 0;
+};
+
+class MemorySink final : public ByteSink {
+ public:
+  void write(const void* data, size_t size) override {
+    const auto* p = static_cast<const unsigned char*>(data);
+    bytes.insert(bytes.end(), p, p + size);
+  }
+  std::vector<unsigned char> bytes;
+};
+
+class OutputFile final : public ByteSink {
+ public:
+  // path "" or "-" is stdout. Binary content is refused on a terminal (UsageError).
+  OutputFile(const std::string& path, OutputContent content);
+  ~OutputFile();  // without commit(): removes the temporary file
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  void write(const void* data, size_t size) override;
+  void write(std::string_view s) { write(s.data(), s.size()); }
+  // Flushes; for a named file also fsyncs it, renames it into place and fsyncs the directory.
+  void commit();
+
+  const std::string& name() const { return name_; }  // the path, or "<stdout>"
+  uint64_t bytes_written() const { return written_; }
+
+ private:
+  void flush_buffer();
+  void write_all(const void* data, size_t size);
+
+  std::string name_;
+  std::string temp_path_;  // empty for stdout
+  int fd_ = -1;
+  bool committed_ = false;
+  uint64_t written_ = 0;
+  std::vector<char> buffer_;
+};
+
+// Writes a whole file atomically (temp + fsync + rename).
+void write_file_atomically(const std::string& path, std::string_view contents);
+
+}  // namespace lmpipe

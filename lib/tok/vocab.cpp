@@ -1,0 +1,234 @@
+#include "tok/vocab.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/paths.h"
+#include "core/sha256.h"
+
+namespace lmpipe::tok {
+namespace fs = std::filesystem;
+namespace {
+
+std::string read_whole_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot open {}", path.string()));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw Error(fmt::format("{}: read failed", path.string()));
+  return std::move(ss).str();
+}
+
+// Decodes well-formed UTF-8 (vocab.json strings are, having passed the JSON parser) into code points.
+std::vector<uint32_t> codepoints(std::string_view s) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = uint8_t(s[i]);
+    const int len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (int k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (uint8_t(s[i + k]) & 0x3F);
+    out.push_back(cp);
+    i += len;
+  }
+  return out;
+}
+
+void add_token(Vocab& v, std::vector<bool>& seen, std::string token, uint32_t id, const std::string& file) {
+  if (id >= v.tokens.size()) {
+    v.tokens.resize(id + 1);
+    seen.resize(id + 1);
+  }
+  if (seen[id] || !v.ids.emplace(token, id).second)
+    throw Error(fmt::format("{}: token {} or id {} appears twice", file,
+                            nlohmann::json(token).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), id));
+  seen[id] = true;
+  v.tokens[id] = std::move(token);
+}
+
+void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merges_file) {
+  const std::string name = vocab_file.string();
+  const std::string text = read_whole_file(vocab_file);
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error(fmt::format("{}: not a JSON object of token -> id (truncated or not JSON?)", name));
+  if (j.empty()) throw Error(fmt::format("{}: the vocabulary is empty", name));
+  v.kind = VocabKind::kByteLevelBpe;
+  v.tokens.reserve(j.size());
+  std::vector<bool> seen;
+  for (const auto& [token, id] : j.items()) {
+    if (!id.is_number_unsigned() || id.get<uint64_t>() >= j.size())
+      throw Error(fmt::format("{}: token {} has id {}, not an integer from 0 to {}", name, nlohmann::json(token).dump(),
+                              id.dump(), j.size() - 1));
+    add_token(v, seen, token, id.get<uint32_t>(), name);
+  }
+  // ids below the object's size, none twice: so every id is present.
+
+  const std::string merges_name = merges_file.string();
+  const std::string merges = read_whole_file(merges_file);
+  size_t pos = 0, line_number = 0;
+  while (pos < merges.size()) {
+    size_t end = merges.find('\n', pos);
+    if (end == std::string::npos) end = merges.size();
+    std::string_view line(merges.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || (line_number == 1 && line.starts_with("#version"))) continue;
+    const size_t space = line.find(' ');
+    if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
+        line.find(' ', space + 1) != std::string_view::npos)
+      throw Error(fmt::format("{}:{}: a merge is two symbols separated by one space", merges_name, line_number));
+    v.merges.emplace_back(std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+  }
+}
+
+void load_vocab_txt(Vocab& v, const fs::path& file) {
+  const std::string name = file.string();
+  const std::string text = read_whole_file(file);
+  v.kind = VocabKind::kWordPiece;
+  size_t pos = 0;
+  uint32_t id = 0;
+  std::vector<bool> seen;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // as HuggingFace's reader does
+    if (line.empty()) throw Error(fmt::format("{}:{}: empty line in a vocab.txt", name, id + 1));
+    add_token(v, seen, std::string(line), id, name);
+    ++id;
+  }
+  if (v.tokens.empty()) throw Error(fmt::format("{}: the vocabulary is empty", name));
+}
+
+}  // namespace
+
+const std::vector<uint32_t>& byte_to_codepoint() {
+  // GPT-2 encoder.py bytes_to_unicode(): printable Latin-1 bytes map to themselves, the other 68 to 256.. in order.
+  static const std::vector<uint32_t> table = [] {
+    std::vector<uint32_t> t(256);
+    uint32_t next = 256;
+    for (uint32_t b = 0; b < 256; ++b) {
+      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      t[b] = printable ? b : next++;
+    }
+    return t;
+  }();
+  return table;
+}
+
+int codepoint_to_byte(uint32_t codepoint) {
+  static const std::vector<int> table = [] {
+    std::vector<int> t(512, -1);
+    const auto& forward = byte_to_codepoint();
+    for (int b = 0; b < 256; ++b) t[forward[b]] = b;
+    return t;
+  }();
+  return codepoint < table.size() ? table[codepoint] : -1;
+}
+
+std::map<std::string, uint32_t> Vocab::special_ids() const {
+  static const std::pair<const char*, const char*> kRoles[] = {
+      {"<|endoftext|>", "eot"}, {"[CLS]", "cls"}, {"[SEP]", "sep"}, {"[MASK]", "mask"}, {"[PAD]", "pad"},
+      {"[UNK]", "unk"},         {"<s>", "bos"},   {"</s>", "eos"},  {"<pad>", "pad"},   {"<unk>", "unk"},
+      {"<mask>", "mask"}};
+  std::map<std::string, uint32_t> out;
+  for (const auto& [token, role] : kRoles) {
+    const auto it = ids.find(token);
+    if (it != ids.end()) out.emplace(role, it->second);
+  }
+  return out;
+}
+
+std::string Vocab::token_bytes(uint32_t id) const {
+  const std::string& token = tokens.at(id);
+  if (kind == VocabKind::kWordPiece) return token.starts_with("##") ? token.substr(2) : token;
+  std::string out;
+  for (uint32_t cp : codepoints(token)) {
+    const int b = codepoint_to_byte(cp);
+    if (b < 0) return token;  // not byte-level: an added special token such as <|endoftext|>
+    out += char(b);
+  }
+  return out;
+}
+
+std::string Vocab::decode(std::span<const uint32_t> ids_to_decode) const {
+  std::string out;
+  for (uint32_t id : ids_to_decode) {
+    if (kind == VocabKind::kWordPiece) {
+      const std::string& token = tokens.at(id);
+      if (token.starts_with("##")) {
+        out += std::string_view(token).substr(2);
+        continue;
+      }
+      if (!out.empty()) out += ' ';
+      out += token;
+    } else {
+      out += token_bytes(id);
+    }
+  }
+  return out;
+}
+
+std::string vocab_fingerprint(const Vocab& v) {
+  Sha256 h;
+  h.update(v.kind == VocabKind::kByteLevelBpe ? "lmpipe vocab 1 bpe\n" : "lmpipe vocab 1 wordpiece\n");
+  const auto field = [&](const std::string& s) {
+    const uint32_t n = uint32_t(s.size());
+    h.update(&n, 4);
+    h.update(s);
+  };
+  for (const std::string& t : v.tokens) field(t);
+  for (const auto& [a, b] : v.merges) {
+    field(a);
+    field(b);
+  }
+  return "sha256:" + h.hex_digest();
+}
+
+Vocab load_vocab(const std::string& spec) {
+  std::error_code ec;
+  fs::path dir, file;
+  if (fs::is_directory(spec, ec)) {
+    dir = spec;
+  } else if (fs::is_regular_file(spec, ec)) {
+    file = spec;
+  } else if (spec.find('/') == std::string::npos && !spec.empty()) {
+    const std::string share = find_share_dir();
+    if (!share.empty() && fs::is_directory(fs::path(share) / "vocab" / spec, ec)) dir = fs::path(share) / "vocab" / spec;
+  }
+  if (dir.empty() && file.empty())
+    throw Error(fmt::format("vocabulary {} not found: give a directory, a vocab file, or a name under {}/vocab", spec,
+                            find_share_dir().empty() ? std::string("share") : find_share_dir()));
+
+  Vocab v;
+  v.source = dir.empty() ? file.string() : dir.string();
+  const auto exists = [&](const fs::path& p) { return fs::is_regular_file(p, ec); };
+  if (!dir.empty()) {
+    if (exists(dir / "vocab.json") && exists(dir / "merges.txt")) {
+      load_vocab_json(v, dir / "vocab.json", dir / "merges.txt");
+    } else if (exists(dir / "encoder.json") && exists(dir / "vocab.bpe")) {
+      load_vocab_json(v, dir / "encoder.json", dir / "vocab.bpe");
+    } else if (exists(dir / "vocab.txt")) {
+      load_vocab_txt(v, dir / "vocab.txt");
+    } else {
+      throw Error(fmt::format("{}: no vocab.json + merges.txt, encoder.json + vocab.bpe or vocab.txt there", dir.string()));
+    }
+  } else if (file.extension() == ".json") {
+    const fs::path merges = file.parent_path() / (file.filename() == "encoder.json" ? "vocab.bpe" : "merges.txt");
+    if (!exists(merges)) throw Error(fmt::format("{}: no {} beside it", file.string(), merges.filename().string()));
+    load_vocab_json(v, file, merges);
+  } else {
+    load_vocab_txt(v, file);
+  }
+  v.fingerprint = vocab_fingerprint(v);
+  return v;
+}
+
+}  // namespace lmpipe::tok

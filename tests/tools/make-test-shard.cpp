@@ -1,0 +1,66 @@
+// make-test-shard: JSON lines (the objects `shard-cat --jsonl` prints) -> a shard. For CLI tests that need
+// shards of every kind, including ones no program would write. Not installed.
+#include <iostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/cli.h"
+#include "core/error.h"
+#include "core/output_file.h"
+#include "io/shard_writer.h"
+
+int main(int argc, char** argv) {
+  using namespace lmpipe;
+  CLI::App app{"Write the JSON-line records on stdin as a shard (a test tool).", "make-test-shard"};
+  CommonOptions common;
+  std::string kind = "windows", dtype, fingerprint;
+  uint32_t vocab_size = 0;
+  size_t block_target = shard::kDefaultBlockTarget;
+  add_common_options(app, common, "Write the shard to FILE instead of stdout");
+  app.add_option("--kind", kind, "docs, pairs, windows or masked")->capture_default_str();
+  app.add_option("--vocab-size", vocab_size, "Vocabulary size")->required();
+  app.add_option("--dtype", dtype, "u16 or u32 (default: what the vocabulary needs)");
+  app.add_option("--fingerprint", fingerprint, "Vocabulary fingerprint to record");
+  app.add_option("--block-target", block_target, "Payload bytes per block")->capture_default_str();
+
+  return run_main(app, argc, argv, [&] {
+    const auto parsed_kind = shard::parse_kind(kind);
+    if (!parsed_kind) throw UsageError("--kind must be docs, pairs, windows or masked");
+    shard::ShardHeader header = shard::ShardHeader::make(*parsed_kind, vocab_size, fingerprint);
+    if (!dtype.empty()) {
+      const auto parsed = shard::parse_dtype(dtype);
+      if (!parsed) throw UsageError("--dtype must be u16 or u32");
+      header.dtype = *parsed;
+    }
+    header.provenance = shard::make_provenance("make-test-shard", std::vector<std::string>(argv + 1, argv + argc),
+                                               common.seed);
+    OutputFile out(common.output, OutputContent::kBinary);
+    shard::WriterOptions options;
+    options.block_target = block_target;
+    shard::ShardWriter writer(out, header, options);
+    std::string line;
+    size_t line_number = 0;
+    while (std::getline(std::cin, line)) {
+      ++line_number;
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) throw Error("<stdin>:" + std::to_string(line_number) + ": not a JSON object");
+      const auto ids = j.value("ids", std::vector<uint32_t>{});
+      const auto sentence_lens = j.value("sentence_lens", std::vector<uint32_t>{});
+      const auto positions = j.value("positions", std::vector<uint32_t>{});
+      const auto labels = j.value("labels", std::vector<uint32_t>{});
+      shard::RecordView r;
+      r.ids = ids;
+      r.sentence_lens = sentence_lens;
+      r.positions = positions;
+      r.labels = labels;
+      r.len_a = j.value("len_a", 0u);
+      if (j.contains("is_next") && !j["is_next"].is_null()) r.is_next = int8_t(j["is_next"].get<int>());
+      if (j.value("doc_continues", false)) r.doc_flags |= shard::kDocContinues;
+      if (j.value("sentence_continues", false)) r.doc_flags |= shard::kSentenceContinues;
+      writer.write(r);
+    }
+    writer.finish();
+    out.commit();
+  });
+}
