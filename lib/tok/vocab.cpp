@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/paths.h"
 #include "core/sha256.h"
+#include "text/unicode.h"
 
 namespace lmpipe::tok {
 namespace fs = std::filesystem;
@@ -22,20 +23,6 @@ std::string read_whole_file(const fs::path& path) {
   ss << in.rdbuf();
   if (in.bad()) throw Error(fmt::format("{}: read failed", path.string()));
   return std::move(ss).str();
-}
-
-// Decodes well-formed UTF-8 (vocab.json strings are, having passed the JSON parser) into code points.
-std::vector<uint32_t> codepoints(std::string_view s) {
-  std::vector<uint32_t> out;
-  for (size_t i = 0; i < s.size();) {
-    const auto c = uint8_t(s[i]);
-    const int len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-    for (int k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (uint8_t(s[i + k]) & 0x3F);
-    out.push_back(cp);
-    i += len;
-  }
-  return out;
 }
 
 void add_token(Vocab& v, std::vector<bool>& seen, std::string token, uint32_t id, const std::string& file) {
@@ -83,7 +70,17 @@ void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merge
     if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
         line.find(' ', space + 1) != std::string_view::npos)
       throw Error(fmt::format("{}:{}: a merge is two symbols separated by one space", merges_name, line_number));
-    v.merges.emplace_back(std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+    std::string a(line.substr(0, space)), b(line.substr(space + 1));
+    for (const std::string* symbol : {&a, &b})
+      if (!v.ids.count(*symbol))
+        throw Error(fmt::format("{}:{}: symbol {} is not in {}", merges_name, line_number,
+                                nlohmann::json(*symbol).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                vocab_file.filename().string()));
+    if (!v.ids.count(a + b))
+      throw Error(fmt::format("{}:{}: the merged token {} is not in {}", merges_name, line_number,
+                              nlohmann::json(a + b).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                              vocab_file.filename().string()));
+    v.merges.emplace_back(std::move(a), std::move(b));
   }
 }
 
@@ -150,10 +147,13 @@ std::string Vocab::token_bytes(uint32_t id) const {
   const std::string& token = tokens.at(id);
   if (kind == VocabKind::kWordPiece) return token.starts_with("##") ? token.substr(2) : token;
   std::string out;
-  for (uint32_t cp : codepoints(token)) {
-    const int b = codepoint_to_byte(cp);
+  const auto* p = reinterpret_cast<const uint8_t*>(token.data());
+  for (size_t i = 0; i < token.size();) {
+    const text::Decoded d = text::decode_utf8(p + i, token.size() - i);
+    const int b = d.cp == text::kInvalid ? -1 : codepoint_to_byte(d.cp);
     if (b < 0) return token;  // not byte-level: an added special token such as <|endoftext|>
     out += char(b);
+    i += d.len;
   }
   return out;
 }
