@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     options.decode = !header;
     shard::ShardReader reader(inputs, options);
     OutputFile out(common.output, OutputContent::kText);
-    Progress progress(common.show_progress(), "shard-cat", reader.total_input_bytes(), Progress::Unit::kBytes);
+    Progress progress(common.show_progress(), "shard-cat", total_input_bytes(reader.paths()), Progress::Unit::kBytes);
     if (header) {
       shard::dump_headers(reader, out);
     } else if (stats) {

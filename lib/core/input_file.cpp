@@ -46,6 +46,16 @@ std::unique_ptr<InputStream> InputStream::from_memory(std::string name, std::spa
   return in;
 }
 
+uint64_t total_input_bytes(const std::vector<std::string>& paths) {
+  uint64_t total = 0;
+  for (const std::string& path : paths) {
+    struct stat st;
+    if (path == "-" || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    total += uint64_t(st.st_size);
+  }
+  return total;
+}
+
 InputStream::~InputStream() {
   if (owns_fd_) ::close(fd_);
 }

@@ -52,4 +52,8 @@ class InputStream {
   bool memory_ = false;
 };
 
+// Total bytes of the given inputs when all are regular files, else 0 ("-" or a pipe: unknown). For
+// progress displays; never throws.
+uint64_t total_input_bytes(const std::vector<std::string>& paths);
+
 }  // namespace lmpipe

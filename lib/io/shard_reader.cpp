@@ -1,7 +1,6 @@
 #include "io/shard_reader.h"
 
 #include <algorithm>
-#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -36,16 +35,6 @@ void ShardReader::read_exact(void* dst, size_t size, uint64_t start, const char*
   const size_t got = in_->read(dst, size);
   if (got == size) return;
   fail(start, fmt::format("truncated shard: the input ends inside {} ({} of {} bytes)", what, got, size));
-}
-
-uint64_t ShardReader::total_input_bytes() const {
-  uint64_t total = 0;
-  for (const std::string& path : paths_) {
-    std::error_code ec;
-    if (path == "-" || !std::filesystem::is_regular_file(path, ec)) return 0;
-    total += std::filesystem::file_size(path, ec);
-  }
-  return total;
 }
 
 bool ShardReader::open_next_input() {

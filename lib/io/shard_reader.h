@@ -52,8 +52,7 @@ class ShardReader {
   const ReadTotals& totals() const { return totals_; }
   // Input bytes read so far, over all inputs (for progress displays).
   uint64_t bytes_consumed() const { return finished_inputs_bytes_ + (in_ ? in_->offset() : 0); }
-  // Total input bytes when every input is a regular file, else 0 (for progress displays).
-  uint64_t total_input_bytes() const;
+  const std::vector<std::string>& paths() const { return paths_; }
 
  private:
   enum class State { kOpenInput, kShardHeader, kBlocks, kDone };

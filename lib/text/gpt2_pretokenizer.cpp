@@ -12,19 +12,30 @@ struct Char {
   uint32_t len;
 };
 
-Char classify(const uint8_t* p, size_t n) {
-  if (p[0] < 0x80) {
-    const uint8_t c = p[0];
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return {Class::kLetter, 1};
-    if (c >= '0' && c <= '9') return {Class::kNumber, 1};
-    if (c == ' ' || (c >= '\t' && c <= '\r')) return {Class::kSpace, 1};
-    return {Class::kOther, 1};
-  }
+Char classify_unicode(const uint8_t* p, size_t n) {
   const Decoded d = decode_utf8(p, n);
   if (is_letter(d.cp)) return {Class::kLetter, d.len};
   if (is_number(d.cp)) return {Class::kNumber, d.len};
   if (is_white_space(d.cp)) return {Class::kSpace, d.len};
   return {Class::kOther, d.len};  // kInvalid lands here
+}
+
+constexpr auto kAscii = [] {
+  struct Table {
+    Class v[128];
+  } t{};
+  for (int c = 0; c < 128; ++c) {
+    t.v[c] = ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? Class::kLetter
+             : (c >= '0' && c <= '9')                  ? Class::kNumber
+             : (c == ' ' || (c >= '\t' && c <= '\r')) ? Class::kSpace
+                                                        : Class::kOther;
+  }
+  return t;
+}();
+
+inline Char classify(const uint8_t* p, size_t n) {
+  if (p[0] < 0x80) return {kAscii.v[p[0]], 1};
+  return classify_unicode(p, n);
 }
 
 // End of the run of characters of class cls that starts at pos.

@@ -1,5 +1,6 @@
 #include "tok/bpe.h"
 
+#include <cstring>
 #include <queue>
 
 #include <fmt/format.h>
@@ -27,14 +28,43 @@ uint64_t hash_key(uint64_t key) {
 
 }  // namespace
 
-const std::vector<uint32_t>* BpeCache::find(std::string_view piece) const {
-  const auto it = map_.find(piece);
-  return it == map_.end() ? nullptr : &it->second;
+BpeCache::BpeCache(unsigned slot_bits) : slots_(size_t(1) << slot_bits, Slot{}), shift_(64 - slot_bits) {}
+
+size_t BpeCache::slot_of(std::string_view piece, uint64_t key[2]) const {
+  uint8_t bytes[kMaxKey] = {};
+  std::memcpy(bytes, piece.data(), piece.size());
+  std::memcpy(key, bytes, kMaxKey);
+  const uint64_t h = (key[0] ^ (key[1] * 0x9E3779B97F4A7C15ULL) ^ piece.size()) * 0xff51afd7ed558ccdULL;
+  return size_t(h >> shift_);
+}
+
+bool BpeCache::find(std::string_view piece, std::vector<uint32_t>& ids) const {
+  if (piece.size() > kMaxKey) {
+    const auto it = long_.find(piece);
+    if (it == long_.end()) return false;
+    ids.insert(ids.end(), it->second.begin(), it->second.end());
+    return true;
+  }
+  uint64_t key[2];
+  const Slot& s = slots_[slot_of(piece, key)];
+  if (s.len != piece.size() || s.key[0] != key[0] || s.key[1] != key[1]) return false;
+  ids.insert(ids.end(), s.ids, s.ids + s.count);
+  return true;
 }
 
 void BpeCache::insert(std::string_view piece, const uint32_t* ids, size_t count) {
-  if (map_.size() >= capacity_) map_.clear();
-  map_.emplace(std::string(piece), std::vector<uint32_t>(ids, ids + count));
+  if (piece.size() > kMaxKey || count > kMaxIds) {
+    if (long_.size() >= kLongEntries) long_.clear();
+    long_.emplace(std::string(piece), std::vector<uint32_t>(ids, ids + count));
+    return;
+  }
+  uint64_t key[2];
+  Slot& s = slots_[slot_of(piece, key)];
+  s.key[0] = key[0];
+  s.key[1] = key[1];
+  std::memcpy(s.ids, ids, count * sizeof(uint32_t));
+  s.len = uint8_t(piece.size());
+  s.count = uint8_t(count);
 }
 
 BpeEncoder::BpeEncoder(const Vocab& vocab) {
@@ -54,9 +84,8 @@ BpeEncoder::BpeEncoder(const Vocab& vocab) {
   merge_keys_.assign(capacity, kEmpty);
   merge_values_.resize(capacity);
   merge_mask_ = capacity - 1;
-  for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
-    const auto& [a, b] = vocab.merges[rank];
-    const uint32_t left = vocab.ids.at(a), right = vocab.ids.at(b), merged = vocab.ids.at(a + b);  // checked by load_vocab
+  for (size_t rank = 0; rank < vocab.merge_ids.size(); ++rank) {
+    const auto [left, right, merged] = vocab.merge_ids[rank];
     const uint64_t key = pair_key(left, right);
     uint64_t slot = hash_key(key) & merge_mask_;
     while (merge_keys_[slot] != kEmpty && merge_keys_[slot] != key) slot = (slot + 1) & merge_mask_;
@@ -76,29 +105,37 @@ const BpeEncoder::Merge* BpeEncoder::find_merge(uint32_t left, uint32_t right) c
   }
 }
 
-// Repeatedly merges the lowest-ranked adjacent pair (leftmost on ties): O(n^2), fastest for short pieces.
-void BpeEncoder::merge_short(std::vector<uint32_t>& symbols) const {
-  while (symbols.size() > 1) {
-    uint32_t best_rank = kNoRank, best_id = 0;
-    size_t best_at = 0;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      const Merge* m = find_merge(symbols[i], symbols[i + 1]);
-      if (m != nullptr && m->rank < best_rank) {
-        best_rank = m->rank;
-        best_id = m->id;
-        best_at = i;
-      }
+// Repeatedly merges the lowest-ranked adjacent pair (leftmost on ties). The ranks of the adjacent pairs
+// sit in an array, so a merge costs a scan of it and two table lookups: fastest for short pieces.
+size_t BpeEncoder::merge_short(uint32_t* symbols, size_t n) const {
+  uint32_t rank[kShortPiece], merged[kShortPiece];
+  const auto look = [&](size_t i) {
+    const Merge* m = find_merge(symbols[i], symbols[i + 1]);
+    rank[i] = m ? m->rank : kNoRank;
+    merged[i] = m ? m->id : 0;
+  };
+  for (size_t i = 0; i + 1 < n; ++i) look(i);
+  while (n > 1) {
+    size_t best = 0;
+    for (size_t i = 1; i + 1 < n; ++i)
+      if (rank[i] < rank[best]) best = i;
+    if (rank[best] == kNoRank) break;
+    symbols[best] = merged[best];
+    for (size_t i = best + 1; i + 1 < n; ++i) {
+      symbols[i] = symbols[i + 1];
+      rank[i] = rank[i + 1];
+      merged[i] = merged[i + 1];
     }
-    if (best_rank == kNoRank) return;
-    symbols[best_at] = best_id;
-    symbols.erase(symbols.begin() + long(best_at) + 1);
+    --n;
+    if (best > 0) look(best - 1);
+    if (best + 1 < n) look(best);
   }
+  return n;
 }
 
 // The same merges for long pieces in O(n log n): a linked list of symbols and a heap of candidate pairs
 // keyed by (rank, position); entries made stale by an earlier merge are skipped when popped.
-void BpeEncoder::merge_long(std::vector<uint32_t>& symbols) const {
-  const size_t n = symbols.size();
+size_t BpeEncoder::merge_long(uint32_t* symbols, size_t n) const {
   std::vector<size_t> next(n), prev(n);  // n: none
   for (size_t i = 0; i < n; ++i) {
     next[i] = i + 1;
@@ -132,7 +169,7 @@ void BpeEncoder::merge_long(std::vector<uint32_t>& symbols) const {
   }
   size_t out = 0;
   for (size_t i = 0; i < n; i = next[i]) symbols[out++] = symbols[i];
-  symbols.resize(out);
+  return out;
 }
 
 void BpeEncoder::encode_piece(std::string_view piece, std::vector<uint32_t>& ids) const {
@@ -140,19 +177,21 @@ void BpeEncoder::encode_piece(std::string_view piece, std::vector<uint32_t>& ids
     ids.push_back(it->second);
     return;
   }
-  std::vector<uint32_t> symbols(piece.size());
-  for (size_t i = 0; i < piece.size(); ++i) symbols[i] = byte_ids_[uint8_t(piece[i])];
-  if (symbols.size() <= kShortPiece) merge_short(symbols);
-  else merge_long(symbols);
-  ids.insert(ids.end(), symbols.begin(), symbols.end());
+  const size_t start = ids.size();
+  for (unsigned char c : piece) ids.push_back(byte_ids_[c]);
+  // Merge in place at the end of ids.
+  const size_t merged = piece.size() <= kShortPiece ? merge_short(ids.data() + start, piece.size())
+                                                    : merge_long(ids.data() + start, piece.size());
+  ids.resize(start + merged);
 }
 
 void BpeEncoder::encode(std::string_view text, std::vector<uint32_t>& ids, BpeCache& cache) const {
   text::gpt2_split(text, [&](std::string_view piece) {
-    if (const std::vector<uint32_t>* hit = cache.find(piece)) {
-      ids.insert(ids.end(), hit->begin(), hit->end());
+    if (piece.size() == 1) {  // a lone byte is always its own token
+      ids.push_back(byte_ids_[uint8_t(piece[0])]);
       return;
     }
+    if (cache.find(piece, ids)) return;
     const size_t start = ids.size();
     encode_piece(piece, ids);
     cache.insert(piece, ids.data() + start, ids.size() - start);

@@ -8,29 +8,37 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/string_map.h"
 #include "tok/vocab.h"
 
 namespace lmpipe::tok {
 
-// Hash and equality that let string-keyed maps be searched with a string_view, without a copy.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-template <class V>
-using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
-// Piece -> ids memo for one thread. Text repeats its words, so most pieces are found here; the cache is
-// emptied when it reaches its capacity, which bounds its memory.
+// Piece -> ids memo for one thread. Text repeats its words, so most pieces are found here. Direct-mapped
+// (a colliding piece replaces the old one) with keys and ids stored inline: one cache line per lookup,
+// a fixed 2.5 MiB, no allocation. Pieces longer than kMaxKey bytes or of more than kMaxIds ids (rare)
+// go to a small map beside it.
 class BpeCache {
  public:
-  explicit BpeCache(size_t capacity = 1 << 16) : capacity_(capacity) {}
-  const std::vector<uint32_t>* find(std::string_view piece) const;
+  static constexpr size_t kMaxKey = 16, kMaxIds = 4, kLongEntries = 4096;
+  explicit BpeCache(unsigned slot_bits = 16);
+  // Appends the cached ids of piece to ids and returns true, or returns false.
+  bool find(std::string_view piece, std::vector<uint32_t>& ids) const;
   void insert(std::string_view piece, const uint32_t* ids, size_t count);
 
  private:
-  size_t capacity_;
-  StringMap<std::vector<uint32_t>> map_;
+  struct Slot {
+    uint64_t key[2];
+    uint32_t ids[kMaxIds];
+    uint8_t len;  // 0: empty (pieces are never empty)
+    uint8_t count;
+  };
+  // Key words and slot of a piece of at most kMaxKey bytes.
+  size_t slot_of(std::string_view piece, uint64_t key[2]) const;
+
+  std::vector<Slot> slots_;
+  unsigned shift_;
+  // Longer pieces (indentation, rules of ==== in markup) recur too: a small map, emptied when full.
+  StringMap<std::vector<uint32_t>> long_;
 };
 
 class BpeEncoder {
@@ -51,8 +59,9 @@ class BpeEncoder {
   };
   // (left id, right id) -> merge, open addressing: the merge loop's one lookup.
   const Merge* find_merge(uint32_t left, uint32_t right) const;
-  void merge_short(std::vector<uint32_t>& symbols) const;
-  void merge_long(std::vector<uint32_t>& symbols) const;
+  // Merge symbols[0, n) in place; return how many remain.
+  size_t merge_short(uint32_t* symbols, size_t n) const;
+  size_t merge_long(uint32_t* symbols, size_t n) const;
 
   uint32_t byte_ids_[256];
   std::vector<uint64_t> merge_keys_;  // kEmpty, or (left << 32 | right)

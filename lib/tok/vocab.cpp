@@ -1,5 +1,6 @@
 #include "tok/vocab.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -37,23 +38,67 @@ void add_token(Vocab& v, std::vector<bool>& seen, std::string token, uint32_t id
   v.tokens[id] = std::move(token);
 }
 
+// Reads vocab.json's {"token": id, ...} straight into the vocabulary, without building a JSON tree of
+// 50,000 entries first.
+class VocabJsonReader final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  VocabJsonReader(Vocab& v, std::string name) : v_(v), name_(std::move(name)) {}
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool number_unsigned(number_unsigned_t id) override {
+    if (depth_ != 1 || id > 0xFFFFFFFFull) return bad_value(std::to_string(id));
+    add_token(v_, seen_, std::move(key_), uint32_t(id), name_);
+    ++count_;
+    return true;
+  }
+  bool start_object(std::size_t) override { return ++depth_ == 1 || bad_value("an object"); }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool null() override { return bad_value("null"); }
+  bool boolean(bool) override { return bad_value("a boolean"); }
+  bool number_integer(number_integer_t id) override { return bad_value(std::to_string(id)); }
+  bool number_float(number_float_t, const string_t& s) override { return bad_value(s); }
+  bool string(string_t&) override { return bad_value("a string"); }
+  bool binary(binary_t&) override { return bad_value("binary"); }
+  bool start_array(std::size_t) override { return bad_value("an array"); }
+  bool end_array() override { return false; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    throw Error(fmt::format("{}: not a JSON object of token -> id (truncated or not JSON?)", name_));
+  }
+  size_t count() const { return count_; }
+
+ private:
+  bool bad_value(const std::string& what) {
+    if (depth_ == 0) throw Error(fmt::format("{}: not a JSON object of token -> id (truncated or not JSON?)", name_));
+    throw Error(fmt::format("{}: token {} has id {}, not an integer id", name_,
+                            nlohmann::json(key_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), what));
+  }
+
+  Vocab& v_;
+  std::string name_, key_;
+  std::vector<bool> seen_;
+  int depth_ = 0;
+  size_t count_ = 0;
+};
+
 void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merges_file) {
   const std::string name = vocab_file.string();
   const std::string text = read_whole_file(vocab_file);
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    throw Error(fmt::format("{}: not a JSON object of token -> id (truncated or not JSON?)", name));
-  if (j.empty()) throw Error(fmt::format("{}: the vocabulary is empty", name));
   v.kind = VocabKind::kByteLevelBpe;
-  v.tokens.reserve(j.size());
-  std::vector<bool> seen;
-  for (const auto& [token, id] : j.items()) {
-    if (!id.is_number_unsigned() || id.get<uint64_t>() >= j.size())
-      throw Error(fmt::format("{}: token {} has id {}, not an integer from 0 to {}", name, nlohmann::json(token).dump(),
-                              id.dump(), j.size() - 1));
-    add_token(v, seen, token, id.get<uint32_t>(), name);
+  VocabJsonReader reader(v, name);
+  nlohmann::json::sax_parse(text, &reader);
+  if (reader.count() == 0) throw Error(fmt::format("{}: the vocabulary is empty", name));
+  if (v.tokens.size() != reader.count()) {  // no id twice (add_token checks) but one too large: a gap
+    for (uint32_t id = 0; id < v.tokens.size(); ++id)
+      if (id >= reader.count() && !v.tokens[id].empty())
+        throw Error(fmt::format("{}: token {} has id {}, not an integer from 0 to {}", name,
+                                nlohmann::json(v.tokens[id]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                id, reader.count() - 1));
   }
-  // ids below the object's size, none twice: so every id is present.
 
   const std::string merges_name = merges_file.string();
   const std::string merges = read_whole_file(merges_file);
@@ -71,15 +116,23 @@ void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merge
         line.find(' ', space + 1) != std::string_view::npos)
       throw Error(fmt::format("{}:{}: a merge is two symbols separated by one space", merges_name, line_number));
     std::string a(line.substr(0, space)), b(line.substr(space + 1));
-    for (const std::string* symbol : {&a, &b})
-      if (!v.ids.count(*symbol))
+    std::array<uint32_t, 3> ids{};
+    for (int k = 0; k < 2; ++k) {
+      const auto it = v.ids.find(k == 0 ? a : b);
+      if (it == v.ids.end())
         throw Error(fmt::format("{}:{}: symbol {} is not in {}", merges_name, line_number,
-                                nlohmann::json(*symbol).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                nlohmann::json(k == 0 ? a : b).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                                 vocab_file.filename().string()));
-    if (!v.ids.count(a + b))
+      ids[size_t(k)] = it->second;
+    }
+    const std::string merged = a + b;
+    const auto it = v.ids.find(merged);
+    if (it == v.ids.end())
       throw Error(fmt::format("{}:{}: the merged token {} is not in {}", merges_name, line_number,
-                              nlohmann::json(a + b).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                              nlohmann::json(merged).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                               vocab_file.filename().string()));
+    ids[2] = it->second;
+    v.merge_ids.push_back(ids);
     v.merges.emplace_back(std::move(a), std::move(b));
   }
 }
@@ -88,6 +141,8 @@ void load_vocab_txt(Vocab& v, const fs::path& file) {
   const std::string name = file.string();
   const std::string text = read_whole_file(file);
   v.kind = VocabKind::kWordPiece;
+  v.tokens.reserve(size_t(std::count(text.begin(), text.end(), '\n')) + 1);
+  v.ids.reserve(v.tokens.capacity());
   size_t pos = 0;
   uint32_t id = 0;
   std::vector<bool> seen;

@@ -6,7 +6,9 @@
 #include <map>
 #include <span>
 #include <string>
-#include <unordered_map>
+#include <array>
+
+#include "core/string_map.h"
 #include <utility>
 #include <vector>
 
@@ -17,8 +19,9 @@ enum class VocabKind { kByteLevelBpe, kWordPiece };
 struct Vocab {
   VocabKind kind = VocabKind::kByteLevelBpe;
   std::vector<std::string> tokens;                     // id -> token as the file writes it
-  std::unordered_map<std::string, uint32_t> ids;       // token -> id
+  StringMap<uint32_t> ids;                             // token -> id
   std::vector<std::pair<std::string, std::string>> merges;  // BPE merges, by rank
+  std::vector<std::array<uint32_t, 3>> merge_ids;      // the same as ids: left, right, merged
   std::string fingerprint;                             // "sha256:<hex>", see vocab_fingerprint()
   std::string source;                                  // the directory or file it came from
 

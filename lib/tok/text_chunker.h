@@ -1,0 +1,45 @@
+#pragma once
+// Cuts input files into chunks of about a given size for parallel encoding, only at places where
+// cutting cannot change the tokens: after a newline (line layouts), or (whole-file documents) before a
+// space or after a newline that sits between two printable ASCII characters, where GPT-2's and BERT's
+// pre-tokenizers both end a piece anyway. Chunks never span files.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/input_file.h"
+
+namespace lmpipe::tok {
+
+struct TextChunk {
+  std::string text;
+  size_t file = 0;          // index into the paths
+  uint64_t offset = 0;      // of text[0] in its file
+  bool file_end = false;    // the last chunk of its file
+};
+
+class TextChunker {
+ public:
+  enum class Cut { kLines, kPieces };
+  TextChunker(std::vector<std::string> paths, Cut cut, size_t chunk_bytes);
+  // The next chunk, or false after the last file.
+  bool next(TextChunk& chunk);
+  // For messages: the path, or "<stdin>".
+  std::string path(size_t file) const { return paths_[file] == "-" ? "<stdin>" : paths_[file]; }
+  uint64_t bytes_read() const { return done_bytes_ + (in_ ? in_->offset() : 0); }
+
+ private:
+  size_t cut_point(const std::string& buffer) const;  // 0: none
+
+  std::vector<std::string> paths_;
+  Cut cut_;
+  size_t chunk_bytes_;
+  size_t file_ = 0;
+  std::unique_ptr<InputStream> in_;
+  std::string carry_;
+  uint64_t carry_offset_ = 0;
+  uint64_t done_bytes_ = 0;
+};
+
+}  // namespace lmpipe::tok
