@@ -36,7 +36,7 @@ report() {  # NAME SECONDS_AND_KB ANCHOR_NAME ANCHOR_RATE TARGET
   kb=${2#* }
   awk -v n="$1" -v r="$rate" -v kb="$kb" -v an="$3" -v ar="$4" -v t="$5" 'BEGIN{
     ratio = r / ar; printf "%-34s %7.1f MB/s  peak %4d MiB   %-22s %6.1f MB/s   ratio %5.2fx  (target %sx: %s)\n",
-      n, r, kb / 1024, an, ar, ratio, t, ratio >= t ? "met" : "MISSED"}'
+      n, r, kb / 1024, an, ar, ratio, t, ((ratio >= t) ? "met" : "MISSED")}'
 }
 
 echo "corpus: $corpus ($mb MB)"

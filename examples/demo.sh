@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds, and runs the parts of the pipeline that exist so far.
-# Today: a shard of GPT-2 token ids ("The quick brown fox jumps over the lazy dog." and friends), written
-# through the shard library and inspected with shard-cat. Later stages join as they land.
+# The demo: installs what is missing, builds, and runs the pipeline as far as it exists today:
+# train a byte-level BPE tokenizer on the shipped corpus (Tiny Shakespeare), encode the corpus into a
+# token shard, look inside it, and decode it back. Later stages (make-pairs, pretrain, sample) join as
+# they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/setup
 bin=build/cmd
 out=${DEMO_OUT:-build/demo}
+corpus=share/corpus/tinyshakespeare.txt
 mkdir -p "$out"
 
-echo "== a windows shard of GPT-2 ids (tok-encode and make-pairs will make these from text)"
-cat > "$out/windows.jsonl" <<'J'
-{"ids":[464,2068,7586,21831,18045,625,262,16931,3290,13]}
-{"ids":[40,716,257,1310,11,290,314,716,994,13]}
-J
-build/tests/make-test-shard --kind windows --vocab-size 50257 -o "$out/windows.shard" < "$out/windows.jsonl"
-echo "== shard-cat --stats"
-"$bin/shard-cat" --stats "$out/windows.shard"
-echo "== shard-cat --header"
-"$bin/shard-cat" --header "$out/windows.shard"
-echo "== shard-cat -v gpt2 (records with their text), twice over a concatenated stream"
-cat "$out/windows.shard" "$out/windows.shard" | "$bin/shard-cat" -v gpt2
-echo "demo done: files in $out"
+echo "== tok-train: a 4,000-token byte-level BPE vocabulary from $corpus"
+time "$bin/tok-train" --model bpe --vocab-size 4000 -o "$out/vocab" "$corpus"
+echo "   first merges: $(sed -n '2,7p' "$out/vocab/merges.txt" | tr '\n' '|')"
+
+echo "== tok-encode: the corpus as a docs shard, with our vocabulary and with GPT-2's"
+time "$bin/tok-encode" -v "$out/vocab" "$corpus" -o "$out/corpus.shard"
+"$bin/tok-encode" -v gpt2 "$corpus" -o "$out/corpus.gpt2.shard"
+echo "   ours:  $("$bin/shard-cat" --stats "$out/corpus.shard")"
+echo "   gpt2:  $("$bin/shard-cat" --stats "$out/corpus.gpt2.shard")"
+
+echo "== the first lines, one document each (--lines), shown as tokens by shard-cat -v"
+head -n 4 "$corpus" | "$bin/tok-encode" -v "$out/vocab" --lines | "$bin/shard-cat" -v "$out/vocab" | cut -c1-200
+
+echo "== tok-encode --decode gives back the corpus byte for byte"
+"$bin/tok-encode" -v "$out/vocab" --decode "$out/corpus.shard" | cmp - "$corpus" && echo "   identical"
+
+echo "demo done: vocabulary in $out/vocab, shards in $out"

@@ -19,7 +19,7 @@ namespace lmpipe::tok {
 // go to a small map beside it.
 class BpeCache {
  public:
-  static constexpr size_t kMaxKey = 16, kMaxIds = 4, kLongEntries = 4096;
+  static constexpr size_t kMaxKey = 16, kMaxIds = 3, kLongEntries = 4096;
   explicit BpeCache(unsigned slot_bits = 16);
   // Appends the cached ids of piece to ids and returns true, or returns false.
   bool find(std::string_view piece, std::vector<uint32_t>& ids) const;

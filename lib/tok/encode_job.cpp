@@ -1,7 +1,5 @@
 #include "tok/encode_job.h"
 
-#include <omp.h>
-
 #include <charconv>
 
 #include <fmt/format.h>
@@ -17,14 +15,12 @@ namespace {
 // Documents are handed to the shard writer in pieces of at most this many ids, so a huge document
 // costs bounded memory here (the writer's pieces: see ShardWriter).
 constexpr size_t kPieceIds = 512 * 1024;
-constexpr size_t kTasksPerThread = 4;
 
 // What one chunk encodes to: its ids, cut into units (lines; or one unit, the whole chunk).
 struct ChunkResult {
   std::vector<uint32_t> ids;
   std::vector<uint32_t> unit_lens;
   std::vector<uint8_t> blank;  // docs layout: the line was blank, a document boundary
-  std::string error;
 };
 
 // The layouts as the chunk encoder sees them; kIdLines keeps lines exactly as they are (a CR too).
@@ -53,7 +49,6 @@ void encode_chunk(const TextChunk& chunk, Unit unit, const EncodeOptions& option
   result.ids.clear();
   result.unit_lens.clear();
   result.blank.clear();
-  result.error.clear();
   result.ids.reserve(chunk.text.size() / 3);  // about 4 bytes a token in English
   if (unit == Unit::kWholeChunk) {
     session.encode(chunk.text, result.ids);
@@ -85,15 +80,10 @@ void encode_chunk(const TextChunk& chunk, Unit unit, const EncodeOptions& option
       case Unit::kJsonLine: {
         if (strip_white_space(line).empty()) break;
         const auto j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
-        if (j.is_discarded() || !j.is_object()) {
-          result.error = fmt::format("{}:{}: not a JSON object", path, line_offset);
-          return;
-        }
+        if (j.is_discarded() || !j.is_object()) throw Error(fmt::format("{}:{}: not a JSON object", path, line_offset));
         const auto it = j.find(options.jsonl_key);
-        if (it == j.end() || !it->is_string()) {
-          result.error = fmt::format("{}:{}: no string field \"{}\"", path, line_offset, options.jsonl_key);
-          return;
-        }
+        if (it == j.end() || !it->is_string())
+          throw Error(fmt::format("{}:{}: no string field \"{}\"", path, line_offset, options.jsonl_key));
         session.encode(it->get_ref<const std::string&>(), result.ids);
         break;
       }
@@ -105,8 +95,8 @@ void encode_chunk(const TextChunk& chunk, Unit unit, const EncodeOptions& option
   }
 }
 
-// Runs encode_chunk over the inputs in parallel batches and hands each chunk's result, in input
-// order, to consume(chunk, result).
+// Runs encode_chunk over the inputs in parallel and hands each chunk's result, in input order, to
+// consume(chunk, result).
 template <class Consume>
 void encode_chunks(const Tokenizer& tokenizer, const std::vector<std::string>& inputs, const EncodeOptions& options,
                    TextChunker::Cut cut, Unit unit, Progress& progress, Consume&& consume) {
@@ -114,27 +104,16 @@ void encode_chunks(const Tokenizer& tokenizer, const std::vector<std::string>& i
   TextChunker chunker(inputs, cut, options.chunk_bytes);
   std::vector<std::unique_ptr<Tokenizer::Session>> sessions;
   for (int t = 0; t < threads; ++t) sessions.push_back(tokenizer.session());
-  std::vector<TextChunk> batch(size_t(threads) * kTasksPerThread);
-  std::vector<ChunkResult> results(batch.size());
-  for (;;) {
-    size_t n = 0;
-    while (n < batch.size() && chunker.next(batch[n])) ++n;
-    if (n == 0) break;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t i = 0; i < n; ++i) {
-      try {
-        encode_chunk(batch[i], unit, options, chunker.path(batch[i].file), *sessions[size_t(omp_get_thread_num())],
-                     results[i]);
-      } catch (const std::exception& e) {
-        results[i].error = e.what();
-      }
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (!results[i].error.empty()) throw Error(results[i].error);
-      consume(batch[i], results[i]);
-    }
-    progress.update(chunker.bytes_read());
-  }
+  std::vector<ChunkResult> results(size_t(threads) * kChunksPerThread);
+  for_each_chunk_parallel(
+      chunker, threads,
+      [&](const TextChunk& chunk, size_t slot, int thread) {
+        encode_chunk(chunk, unit, options, chunker.path(chunk.file), *sessions[size_t(thread)], results[slot]);
+      },
+      [&](const TextChunk& chunk, size_t slot) {
+        consume(chunk, results[slot]);
+        progress.update(chunker.bytes_read());
+      });
 }
 
 // Gathers a document's sentences and hands it to the writer, in pieces when it is large.

@@ -8,6 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
+#include <algorithm>
+
+#include "core/error.h"
 #include "core/input_file.h"
 
 namespace lmpipe::tok {
@@ -41,5 +46,36 @@ class TextChunker {
   uint64_t carry_offset_ = 0;
   uint64_t done_bytes_ = 0;
 };
+
+// Reads the chunker's chunks in batches of a few per thread, runs work(chunk, slot, thread) on a batch in
+// parallel, then done(chunk, slot) on each in input order: bounded memory, ordered output, and results
+// that do not depend on the thread count. An exception from work is rethrown, for the first chunk that
+// failed, on the calling thread. slot indexes per-chunk results the caller keeps (threads * 4 of them).
+inline constexpr size_t kChunksPerThread = 4;
+
+template <class Work, class Done>
+void for_each_chunk_parallel(TextChunker& chunker, int threads, Work&& work, Done&& done) {
+  threads = std::max(1, threads);
+  std::vector<TextChunk> batch(size_t(threads) * kChunksPerThread);
+  std::vector<std::string> errors(batch.size());
+  for (;;) {
+    size_t n = 0;
+    while (n < batch.size() && chunker.next(batch[n])) ++n;
+    if (n == 0) return;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t i = 0; i < n; ++i) {
+      errors[i].clear();
+      try {
+        work(batch[i], i, omp_get_thread_num());
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!errors[i].empty()) throw Error(errors[i]);
+      done(batch[i], i);
+    }
+  }
+}
 
 }  // namespace lmpipe::tok

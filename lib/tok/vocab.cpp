@@ -38,6 +38,27 @@ void add_token(Vocab& v, std::vector<bool>& seen, std::string token, uint32_t id
   v.tokens[id] = std::move(token);
 }
 
+std::string json_quoted(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Appends merge (a, b) after checking that both symbols and their concatenation are tokens. where
+// names the place for messages ("merges.txt:12"), vocab_name the file the tokens come from.
+void add_merge(Vocab& v, std::string a, std::string b, const std::string& where, const std::string& vocab_name) {
+  std::array<uint32_t, 3> ids{};
+  for (int k = 0; k < 2; ++k) {
+    const auto it = v.ids.find(k == 0 ? a : b);
+    if (it == v.ids.end())
+      throw Error(fmt::format("{}: symbol {} is not in {}", where, json_quoted(k == 0 ? a : b), vocab_name));
+    ids[size_t(k)] = it->second;
+  }
+  const auto it = v.ids.find(a + b);
+  if (it == v.ids.end()) throw Error(fmt::format("{}: the merged token {} is not in {}", where, json_quoted(a + b), vocab_name));
+  ids[2] = it->second;
+  v.merge_ids.push_back(ids);
+  v.merges.emplace_back(std::move(a), std::move(b));
+}
+
 // Reads vocab.json's {"token": id, ...} straight into the vocabulary, without building a JSON tree of
 // 50,000 entries first.
 class VocabJsonReader final : public nlohmann::json_sax<nlohmann::json> {
@@ -89,6 +110,8 @@ void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merge
   const std::string name = vocab_file.string();
   const std::string text = read_whole_file(vocab_file);
   v.kind = VocabKind::kByteLevelBpe;
+  v.tokens.reserve(text.size() / 16);  // about 20 bytes an entry: no rehashing while loading
+  v.ids.reserve(text.size() / 16);
   VocabJsonReader reader(v, name);
   nlohmann::json::sax_parse(text, &reader);
   if (reader.count() == 0) throw Error(fmt::format("{}: the vocabulary is empty", name));
@@ -115,25 +138,8 @@ void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merge
     if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
         line.find(' ', space + 1) != std::string_view::npos)
       throw Error(fmt::format("{}:{}: a merge is two symbols separated by one space", merges_name, line_number));
-    std::string a(line.substr(0, space)), b(line.substr(space + 1));
-    std::array<uint32_t, 3> ids{};
-    for (int k = 0; k < 2; ++k) {
-      const auto it = v.ids.find(k == 0 ? a : b);
-      if (it == v.ids.end())
-        throw Error(fmt::format("{}:{}: symbol {} is not in {}", merges_name, line_number,
-                                nlohmann::json(k == 0 ? a : b).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                                vocab_file.filename().string()));
-      ids[size_t(k)] = it->second;
-    }
-    const std::string merged = a + b;
-    const auto it = v.ids.find(merged);
-    if (it == v.ids.end())
-      throw Error(fmt::format("{}:{}: the merged token {} is not in {}", merges_name, line_number,
-                              nlohmann::json(merged).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                              vocab_file.filename().string()));
-    ids[2] = it->second;
-    v.merge_ids.push_back(ids);
-    v.merges.emplace_back(std::move(a), std::move(b));
+    add_merge(v, std::string(line.substr(0, space)), std::string(line.substr(space + 1)),
+              fmt::format("{}:{}", merges_name, line_number), vocab_file.filename().string());
   }
 }
 
@@ -157,6 +163,62 @@ void load_vocab_txt(Vocab& v, const fs::path& file) {
     ++id;
   }
   if (v.tokens.empty()) throw Error(fmt::format("{}: the vocabulary is empty", name));
+}
+
+// HuggingFace's tokenizer.json: a byte-level BPE or a WordPiece model, with the added tokens.
+void load_tokenizer_json(Vocab& v, const fs::path& file) {
+  const std::string name = file.string();
+  const nlohmann::json j = nlohmann::json::parse(read_whole_file(file), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("model") || !j["model"].is_object())
+    throw Error(fmt::format("{}: not a tokenizer.json (no \"model\" object)", name));
+  const nlohmann::json& model = j["model"];
+  const std::string type = model.value("type", model.contains("merges") ? "BPE" : "WordPiece");
+  if (type != "BPE" && type != "WordPiece")
+    throw Error(fmt::format("{}: model type {} is not BPE or WordPiece", name, json_quoted(type)));
+  if (type == "BPE") {
+    const nlohmann::json& pre = j.value("pre_tokenizer", nlohmann::json());
+    if (!pre.is_object() || pre.value("type", "") != "ByteLevel")
+      throw Error(fmt::format("{}: only byte-level BPE (a ByteLevel pre_tokenizer) is supported", name));
+  }
+  v.kind = type == "BPE" ? VocabKind::kByteLevelBpe : VocabKind::kWordPiece;
+  if (!model.contains("vocab") || !model["vocab"].is_object() || model["vocab"].empty())
+    throw Error(fmt::format("{}: the model has no vocab", name));
+  std::vector<bool> seen;
+  for (const auto& [token, id] : model["vocab"].items()) {
+    if (!id.is_number_unsigned()) throw Error(fmt::format("{}: token {} has id {}, not an integer id", name, json_quoted(token), id.dump()));
+    add_token(v, seen, token, id.get<uint32_t>(), name);
+  }
+  // Added tokens (specials) may lie beyond the model's vocab.
+  for (const auto& added : j.value("added_tokens", nlohmann::json::array())) {
+    if (!added.is_object() || !added.contains("id") || !added.contains("content")) continue;
+    const uint32_t id = added["id"].get<uint32_t>();
+    const std::string content = added["content"].get<std::string>();
+    if (id < v.tokens.size() && seen[id]) {
+      if (v.tokens[id] != content)
+        throw Error(fmt::format("{}: added token {} has id {}, which is {}", name, json_quoted(content), id, json_quoted(v.tokens[id])));
+      continue;
+    }
+    add_token(v, seen, content, id, name);
+  }
+  for (uint32_t id = 0; id < v.tokens.size(); ++id)
+    if (!seen[id]) throw Error(fmt::format("{}: no token has id {}", name, id));
+  if (type == "BPE") {
+    size_t rank = 0;
+    for (const auto& merge : model.value("merges", nlohmann::json::array())) {
+      const std::string where = fmt::format("{}: merge {}", name, rank++);
+      if (merge.is_string()) {  // the legacy "a b" form
+        const std::string m = merge.get<std::string>();
+        const size_t space = m.find(' ');
+        if (space == std::string::npos || m.find(' ', space + 1) != std::string::npos)
+          throw Error(where + ": a merge is two symbols separated by one space");
+        add_merge(v, m.substr(0, space), m.substr(space + 1), where, name);
+      } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+        add_merge(v, merge[0].get<std::string>(), merge[1].get<std::string>(), where, name);
+      } else {
+        throw Error(where + ": not \"a b\" or [\"a\", \"b\"]");
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -272,9 +334,14 @@ Vocab load_vocab(const std::string& spec) {
       load_vocab_json(v, dir / "encoder.json", dir / "vocab.bpe");
     } else if (exists(dir / "vocab.txt")) {
       load_vocab_txt(v, dir / "vocab.txt");
+    } else if (exists(dir / "tokenizer.json")) {
+      load_tokenizer_json(v, dir / "tokenizer.json");
     } else {
-      throw Error(fmt::format("{}: no vocab.json + merges.txt, encoder.json + vocab.bpe or vocab.txt there", dir.string()));
+      throw Error(fmt::format("{}: no vocab.json + merges.txt, encoder.json + vocab.bpe, vocab.txt or tokenizer.json there",
+                              dir.string()));
     }
+  } else if (file.filename() == "tokenizer.json") {
+    load_tokenizer_json(v, file);
   } else if (file.extension() == ".json") {
     const fs::path merges = file.parent_path() / (file.filename() == "encoder.json" ? "vocab.bpe" : "merges.txt");
     if (!exists(merges)) throw Error(fmt::format("{}: no {} beside it", file.string(), merges.filename().string()));
