@@ -79,6 +79,20 @@ OutputFile::OutputFile(const std::string& path, OutputContent content) {
     return;
   }
   name_ = path;
+  // A device, FIFO or socket (-o /dev/null, -o >(zstd ...)) is written straight to: renaming a temporary
+  // file over it would replace the device.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) throw Error(fmt::format("{}: is a directory", path));
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) fail_errno(fmt::format("cannot open {}", path));
+    if (content == OutputContent::kBinary && ::isatty(fd_)) {
+      ::close(fd_);
+      throw UsageError(fmt::format("refusing to write binary output to the terminal {}", path));
+    }
+    owns_plain_fd_ = true;
+    return;
+  }
   install_signal_cleanup();
   const size_t slash = path.rfind('/');
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -94,6 +108,11 @@ OutputFile::OutputFile(const std::string& path, OutputContent content) {
 }
 
 OutputFile::~OutputFile() {
+  if (owns_plain_fd_) {
+    try { flush_buffer(); } catch (...) {}
+    ::close(fd_);
+    return;
+  }
   if (temp_path_.empty()) {
     if (!committed_) {
       try { flush_buffer(); } catch (...) {}  // stdout: hand on what we have; the exit status tells
@@ -144,7 +163,7 @@ void OutputFile::write(const void* data, size_t size) {
 
 void OutputFile::commit() {
   flush_buffer();
-  if (temp_path_.empty()) {
+  if (temp_path_.empty()) {  // stdout, or a device or FIFO
     committed_ = true;
     return;
   }

@@ -2,6 +2,7 @@
 // Output to a named file or stdout. A named file is written under a temporary name in the same
 // directory and only renamed to its real name by commit(), after fsync: a run that fails, is killed
 // by SIGINT/SIGTERM/SIGHUP, or throws leaves no partial file under the name the user asked for.
+// Names of existing devices, FIFOs and sockets (/dev/null, a named pipe) are written to directly.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -49,8 +50,9 @@ class OutputFile final : public ByteSink {
   void write_all(const void* data, size_t size);
 
   std::string name_;
-  std::string temp_path_;  // empty for stdout
+  std::string temp_path_;  // empty for stdout and for devices, FIFOs and sockets
   int fd_ = -1;
+  bool owns_plain_fd_ = false;  // a device or FIFO opened by name: written to directly
   bool committed_ = false;
   uint64_t written_ = 0;
   std::vector<char> buffer_;

@@ -125,9 +125,21 @@ ShardHeader ShardHeader::make(RecordKind kind, uint32_t vocab_size, std::string 
 nlohmann::json make_provenance(std::string_view program, const std::vector<std::string>& args, uint64_t seed,
                                const std::vector<nlohmann::json>& parents) {
   nlohmann::json p = nlohmann::json::object();
+  // The command line without the flags that cannot change the output (--threads, --quiet, --progress),
+  // so that a shard is the same bytes on any thread count.
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--threads") {
+      ++i;
+      continue;
+    }
+    if (a.starts_with("--threads=") || a == "--quiet" || a == "-q" || a == "--progress") continue;
+    kept.push_back(a);
+  }
   p["program"] = program;
   p["version"] = LMPIPE_VERSION;
-  p["args"] = args;
+  p["args"] = kept;
   p["seed"] = seed;
   p["parents"] = parents;
   return p;

@@ -46,7 +46,8 @@ uint32_t parse_header_prefix(const uint8_t* prefix, size_t got);
 ShardHeader parse_header_body(const uint8_t* prefix, std::span<const uint8_t> json_and_crc);
 
 // {"program", "version", "args", "seed", "parents"}: parents are the provenance objects of the shards
-// the program read, so a shard carries its whole lineage.
+// the program read, so a shard carries its whole lineage. args leaves out --threads, --quiet and
+// --progress, which do not change the output.
 nlohmann::json make_provenance(std::string_view program, const std::vector<std::string>& args, uint64_t seed,
                                const std::vector<nlohmann::json>& parents = {});
 

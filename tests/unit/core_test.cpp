@@ -5,7 +5,10 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
 #include <sys/wait.h>
+
+#include <thread>
 
 #include "core/crc32c.h"
 #include "core/error.h"
@@ -133,5 +136,34 @@ TEST_CASE("input streams count offsets and grow buffers only as data arrives") {
   CHECK(file->at_end());
   CHECK_THROWS_WITH_AS(InputStream::open((dir / "missing").string()), doctest::Contains("cannot open"), Error);
   CHECK_THROWS_WITH_AS(InputStream::open(dir.string()), doctest::Contains("is a directory"), Error);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("devices and FIFOs are written to, not replaced") {
+  {
+    OutputFile out("/dev/null", OutputContent::kBinary);
+    out.write("into the void");
+    out.commit();
+  }
+  struct stat st;
+  REQUIRE(::stat("/dev/null", &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));
+
+  const fs::path dir = fresh_dir("fifo");
+  const std::string fifo = (dir / "pipe").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string got;
+  std::thread reader([&] {
+    std::ifstream in(fifo);
+    std::getline(in, got);
+  });
+  {
+    OutputFile out(fifo, OutputContent::kText);
+    out.write("through the pipe\n");
+    out.commit();
+  }
+  reader.join();
+  CHECK(got == "through the pipe");
+  CHECK(fs::is_fifo(fifo));
   fs::remove_all(dir);
 }
