@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds, and runs the pipeline as far as it exists today:
 # train a byte-level BPE tokenizer on the shipped corpus (Tiny Shakespeare), encode the corpus into a
-# token shard, look inside it, and decode it back. Later stages (make-pairs, pretrain, sample) join as
-# they land.
+# token shard, look inside it, decode it back, and build GPT windows and masked BERT pairs from it.
+# Later stages (pretrain, sample) join as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/setup
@@ -26,5 +26,14 @@ head -n 4 "$corpus" | "$bin/tok-encode" -v "$out/vocab" --lines | "$bin/shard-ca
 
 echo "== tok-encode --decode gives back the corpus byte for byte"
 "$bin/tok-encode" -v "$out/vocab" --decode "$out/corpus.shard" | cmp - "$corpus" && echo "   identical"
+
+echo "== make-pairs: GPT training windows of 256 (+1) ids, and BERT sentence pairs with masks"
+"$bin/make-pairs" --task causal --max-len 256 "$out/corpus.shard" -o "$out/windows.shard"
+echo "   windows: $("$bin/shard-cat" --stats "$out/windows.shard")"
+# With --docs each line is a sentence and each speech (lines up to a blank one) a document.
+"$bin/tok-encode" -v bert-base-uncased --docs "$corpus" | "$bin/make-pairs" --task nsp --max-len 128 \
+  | "$bin/mask-corpus" -o "$out/bert.shard"
+echo "   bert:    $("$bin/shard-cat" --stats "$out/bert.shard")"
+"$bin/shard-cat" -v bert-base-uncased "$out/bert.shard" | sed -n '1p' | cut -c1-300
 
 echo "demo done: vocabulary in $out/vocab, shards in $out"

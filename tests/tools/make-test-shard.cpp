@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   using namespace lmpipe;
   CLI::App app{"Write the JSON-line records on stdin as a shard (a test tool).", "make-test-shard"};
   CommonOptions common;
-  std::string kind = "windows", dtype, fingerprint;
+  std::string kind = "windows", dtype, fingerprint, special_ids;
   uint32_t vocab_size = 0;
   size_t block_target = shard::kDefaultBlockTarget;
   add_common_options(app, common, "Write the shard to FILE instead of stdout");
@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   app.add_option("--vocab-size", vocab_size, "Vocabulary size")->required();
   app.add_option("--dtype", dtype, "u16 or u32 (default: what the vocabulary needs)");
   app.add_option("--fingerprint", fingerprint, "Vocabulary fingerprint to record");
+  app.add_option("--special-ids", special_ids, "Special token ids to record, as a JSON object of role: id")
+      ->type_name("JSON");
   app.add_option("--block-target", block_target, "Payload bytes per block")->capture_default_str();
 
   return run_main(app, argc, argv, [&] {
@@ -32,6 +34,11 @@ int main(int argc, char** argv) {
       const auto parsed = shard::parse_dtype(dtype);
       if (!parsed) throw UsageError("--dtype must be u16 or u32");
       header.dtype = *parsed;
+    }
+    if (!special_ids.empty()) {
+      const auto j = nlohmann::json::parse(special_ids, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) throw UsageError("--special-ids must be a JSON object");
+      for (const auto& [role, id] : j.items()) header.special_ids[role] = id.get<uint32_t>();
     }
     header.provenance = shard::make_provenance("make-test-shard", std::vector<std::string>(argv + 1, argv + argc),
                                                common.seed);
