@@ -1,13 +1,12 @@
 // shard-bench: single-thread throughput of the shard writer and reader on real token ids.
-//   shard-bench TOKENS [--kind windows|docs] [--dtype-bytes 2|4] [--level L] [--repeat N]
-// TOKENS is a raw file of little-endian u16 ids (bench/shard_throughput.sh makes one from the benchmark
-// corpus). Shards are written to and read from memory, so the figures are the format's cost (zstd,
+//   shard-bench TOKENS.shard [--kind windows|docs] [--window N] [--level L] [--repeat N] [--passes N]
+// TOKENS.shard is any shard of GPT-2 ids (bench/shard_throughput.sh encodes the benchmark corpus with
+// tok-encode); its ids are laid out anew as windows or documents. Shards are written to and read from memory, so the figures are the format's cost (zstd,
 // column layout, validation), not the disk's. Prints one line per direction with MB/s of token payload
 // (ids x dtype bytes), the best of N runs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -26,7 +25,7 @@ int main(int argc, char** argv) {
   int level = kDefaultZstdLevel, repeat = 3, passes = 4;
   size_t window = 1025;
   uint32_t vocab = 50257;
-  app.add_option("tokens", tokens_path, "Raw little-endian u16 token ids")->required();
+  app.add_option("tokens", tokens_path, "A shard whose ids to use")->required();
   app.add_option("--kind", kind_name_arg, "windows or docs")->capture_default_str();
   app.add_option("--window", window, "Ids per windows record")->capture_default_str();
   app.add_option("--vocab-size", vocab, "Vocabulary size (over 65536 stores u32 ids)")->capture_default_str();
@@ -37,10 +36,9 @@ int main(int argc, char** argv) {
   return run_main(app, argc, argv, [&] {
     std::vector<uint32_t> ids;
     {
-      std::ifstream f(tokens_path, std::ios::binary);
-      std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
-      ids.resize(bytes.size() / 2);
-      for (size_t i = 0; i < ids.size(); ++i) ids[i] = uint8_t(bytes[2 * i]) | uint32_t(uint8_t(bytes[2 * i + 1])) << 8;
+      ShardReader source({tokens_path});
+      RecordView r;
+      while (source.next(r)) ids.insert(ids.end(), r.ids.begin(), r.ids.end());
     }
     if (ids.empty()) throw Error("no token ids in " + tokens_path);
     const RecordKind kind = parse_kind(kind_name_arg).value_or(RecordKind::kWindows);

@@ -6,12 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${1:-../shared/data/bench/bench-corpus.txt}
-ids=build/bench/$(basename "$corpus").gpt2.u16
+ids=build/bench/$(basename "$corpus").gpt2.shard
 [ -x build/bench/shard-bench ] || .ci/setup
-if [ ! -f "$ids" ]; then
-  python3 -c 'import tiktoken' 2> /dev/null || pip install -q tiktoken
-  python3 bench/gpt2_ids.py "$corpus" "$ids"
-fi
+[ -f "$ids" ] || build/cmd/tok-encode -v gpt2 "$corpus" -o "$ids"
 pin=""
 command -v taskset > /dev/null && pin="taskset -c 0"
 status=0
