@@ -1,0 +1,336 @@
+#include "nn/layers.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <Eigen/Dense>
+
+namespace lmpipe::nn {
+namespace {
+
+template <class T>
+using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MatMap = Eigen::Map<Mat<T>>;
+template <class T>
+using ConstMatMap = Eigen::Map<const Mat<T>>;
+template <class T>
+using StridedMap = Eigen::Map<Mat<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using ConstStridedMap = Eigen::Map<const Mat<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using RowVec = Eigen::Matrix<T, 1, Eigen::Dynamic>;
+
+// Per-thread scratch matrices for the attention loops (one (batch, head) at a time per thread).
+template <class T>
+Mat<T>& scratch(int which) {
+  thread_local Mat<T> buffers[3];
+  return buffers[which];
+}
+
+inline bool allowed(bool causal, const uint8_t* key_mask, size_t b, size_t Tn, size_t t, size_t j) {
+  return (!causal || j <= t) && (key_mask == nullptr || key_mask[b * Tn + j] != 0);
+}
+
+}  // namespace
+
+template <class T>
+void embedding_forward(T* out, const uint32_t* tokens, const T* wte, const T* wpe, size_t N, size_t Tn, size_t C) {
+#pragma omp parallel for schedule(static)
+  for (size_t n = 0; n < N; ++n) {
+    const T* w = wte + size_t(tokens[n]) * C;
+    const T* p = wpe + (n % Tn) * C;
+    T* o = out + n * C;
+    for (size_t c = 0; c < C; ++c) o[c] = w[c] + p[c];
+  }
+}
+
+template <class T>
+void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* tokens, size_t N, size_t Tn, size_t C) {
+  // Serial over rows: two rows with the same token add to the same embedding row.
+  for (size_t n = 0; n < N; ++n) {
+    T* w = dwte + size_t(tokens[n]) * C;
+    T* p = dwpe + (n % Tn) * C;
+    const T* d = dout + n * C;
+    for (size_t c = 0; c < C; ++c) {
+      w[c] += d[c];
+      p[c] += d[c];
+    }
+  }
+}
+
+template <class T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, size_t N, size_t C,
+                       T eps) {
+#pragma omp parallel for schedule(static)
+  for (size_t n = 0; n < N; ++n) {
+    const T* x = inp + n * C;
+    T m = 0;
+    for (size_t c = 0; c < C; ++c) m += x[c];
+    m /= T(C);
+    T v = 0;
+    for (size_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
+    const T s = T(1) / std::sqrt(v / T(C) + eps);
+    T* o = out + n * C;
+    for (size_t c = 0; c < C; ++c) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+    mean[n] = m;
+    rstd[n] = s;
+  }
+}
+
+template <class T>
+void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, const T* mean,
+                        const T* rstd, size_t N, size_t C) {
+#pragma omp parallel
+  {
+    std::vector<T> dw(C, T(0)), db(C, T(0));  // this thread's share of the parameter gradients
+#pragma omp for schedule(static)
+    for (size_t n = 0; n < N; ++n) {
+      const T* x = inp + n * C;
+      const T* d = dout + n * C;
+      const T m = mean[n], s = rstd[n];
+      T dnorm_mean = 0, dnorm_norm_mean = 0;
+      for (size_t c = 0; c < C; ++c) {
+        const T norm = (x[c] - m) * s;
+        const T dnorm = d[c] * weight[c];
+        dnorm_mean += dnorm;
+        dnorm_norm_mean += dnorm * norm;
+        dw[c] += d[c] * norm;
+        db[c] += d[c];
+      }
+      dnorm_mean /= T(C);
+      dnorm_norm_mean /= T(C);
+      T* di = dinp + n * C;
+      for (size_t c = 0; c < C; ++c) {
+        const T norm = (x[c] - m) * s;
+        di[c] = (d[c] * weight[c] - dnorm_mean - norm * dnorm_norm_mean) * s;
+      }
+    }
+#pragma omp critical
+    for (size_t c = 0; c < C; ++c) {
+      dweight[c] += dw[c];
+      dbias[c] += db[c];
+    }
+  }
+}
+
+template <class T>
+void linear_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, size_t C, size_t OC) {
+  MatMap<T> o(out, Eigen::Index(N), Eigen::Index(OC));
+  o.noalias() = ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C)) * ConstMatMap<T>(weight, Eigen::Index(C), Eigen::Index(OC));
+  if (bias != nullptr) o.rowwise() += Eigen::Map<const RowVec<T>>(bias, Eigen::Index(OC));
+}
+
+template <class T>
+void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
+                     size_t OC) {
+  const ConstMatMap<T> d(dout, Eigen::Index(N), Eigen::Index(OC));
+  const ConstMatMap<T> w(weight, Eigen::Index(C), Eigen::Index(OC));
+  MatMap<T>(dinp, Eigen::Index(N), Eigen::Index(C)).noalias() = d * w.transpose();
+  MatMap<T>(dweight, Eigen::Index(C), Eigen::Index(OC)).noalias() +=
+      ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C)).transpose() * d;
+  if (dbias != nullptr) Eigen::Map<RowVec<T>>(dbias, Eigen::Index(OC)) += d.colwise().sum();
+}
+
+namespace {
+constexpr double kSqrt2OverPi = 0.7978845608028654;
+}
+
+template <class T>
+void gelu_forward(T* out, const T* inp, size_t n, Gelu kind) {
+  if (kind == Gelu::kTanh) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const T x = inp[i];
+      out[i] = T(0.5) * x * (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
+    }
+  } else {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const T x = inp[i];
+      out[i] = T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+    }
+  }
+}
+
+template <class T>
+void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind) {
+  if (kind == Gelu::kTanh) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const T x = inp[i];
+      const T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+      const T th = std::tanh(u);
+      const T sech2 = T(1) - th * th;
+      const T local = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
+      dinp[i] = local * dout[i];
+    }
+  } else {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const T x = inp[i];
+      const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
+      const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
+      dinp[i] = (cdf + x * pdf) * dout[i];
+    }
+  }
+}
+
+template <class T>
+void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, size_t B, size_t Tn, size_t C,
+                       size_t NH, bool causal) {
+  const size_t hs = C / NH;
+  const T scale = T(1) / std::sqrt(T(hs));
+  const auto rows = Eigen::Index(Tn), cols = Eigen::Index(hs);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t bh = 0; bh < B * NH; ++bh) {
+    const size_t b = bh / NH, h = bh % NH;
+    const T* base = qkv + b * Tn * 3 * C + h * hs;
+    const ConstStridedMap<T> q(base, rows, cols, Eigen::OuterStride<>(Eigen::Index(3 * C)));
+    const ConstStridedMap<T> k(base + C, rows, cols, Eigen::OuterStride<>(Eigen::Index(3 * C)));
+    const ConstStridedMap<T> v(base + 2 * C, rows, cols, Eigen::OuterStride<>(Eigen::Index(3 * C)));
+    Mat<T>& p = scratch<T>(0);
+    p.resize(rows, rows);
+    p.noalias() = (q * k.transpose()) * scale;
+    T* row_lse = lse + bh * Tn;
+    for (size_t t = 0; t < Tn; ++t) {
+      T* s = p.data() + t * Tn;
+      T m = -std::numeric_limits<T>::infinity();
+      for (size_t j = 0; j < Tn; ++j)
+        if (allowed(causal, key_mask, b, Tn, t, j)) m = std::max(m, s[j]);
+      T sum = 0;
+      for (size_t j = 0; j < Tn; ++j) {
+        s[j] = allowed(causal, key_mask, b, Tn, t, j) ? std::exp(s[j] - m) : T(0);
+        sum += s[j];
+      }
+      if (sum == T(0)) {  // a row with nothing to attend to (all padding): output zeros
+        row_lse[t] = T(0);
+        continue;
+      }
+      const T inv = T(1) / sum;
+      for (size_t j = 0; j < Tn; ++j) s[j] *= inv;
+      row_lse[t] = m + std::log(sum);
+    }
+    StridedMap<T>(out + b * Tn * C + h * hs, rows, cols, Eigen::OuterStride<>(Eigen::Index(C))).noalias() = p * v;
+  }
+}
+
+template <class T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const uint8_t* key_mask,
+                        size_t B, size_t Tn, size_t C, size_t NH, bool causal) {
+  const size_t hs = C / NH;
+  const T scale = T(1) / std::sqrt(T(hs));
+  const auto rows = Eigen::Index(Tn), cols = Eigen::Index(hs);
+  const Eigen::OuterStride<> qkv_stride{Eigen::Index(3 * C)}, stride{Eigen::Index(C)};
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t bh = 0; bh < B * NH; ++bh) {
+    const size_t b = bh / NH, h = bh % NH;
+    const T* base = qkv + b * Tn * 3 * C + h * hs;
+    const ConstStridedMap<T> q(base, rows, cols, qkv_stride), k(base + C, rows, cols, qkv_stride),
+        v(base + 2 * C, rows, cols, qkv_stride);
+    const ConstStridedMap<T> o(out + b * Tn * C + h * hs, rows, cols, stride);
+    const ConstStridedMap<T> d_o(dout + b * Tn * C + h * hs, rows, cols, stride);
+    T* dbase = dqkv + b * Tn * 3 * C + h * hs;
+    StridedMap<T> dq(dbase, rows, cols, qkv_stride), dk(dbase + C, rows, cols, qkv_stride),
+        dv(dbase + 2 * C, rows, cols, qkv_stride);
+    // Probabilities again, from the saved log-sum-exp.
+    Mat<T>& p = scratch<T>(0);
+    p.resize(rows, rows);
+    p.noalias() = (q * k.transpose()) * scale;
+    const T* row_lse = lse + bh * Tn;
+    for (size_t t = 0; t < Tn; ++t) {
+      T* s = p.data() + t * Tn;
+      for (size_t j = 0; j < Tn; ++j) s[j] = allowed(causal, key_mask, b, Tn, t, j) ? std::exp(s[j] - row_lse[t]) : T(0);
+    }
+    dv.noalias() = p.transpose() * d_o;
+    Mat<T>& ds = scratch<T>(1);
+    ds.resize(rows, rows);
+    ds.noalias() = d_o * v.transpose();  // dP
+    for (size_t t = 0; t < Tn; ++t) {
+      const T dot = d_o.row(Eigen::Index(t)).dot(o.row(Eigen::Index(t)));
+      T* dsr = ds.data() + t * Tn;
+      const T* pr = p.data() + t * Tn;
+      for (size_t j = 0; j < Tn; ++j) dsr[j] = pr[j] * (dsr[j] - dot) * scale;
+    }
+    dq.noalias() = ds * k;
+    dk.noalias() = ds.transpose() * q;
+  }
+}
+
+template <class T>
+double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
+                    size_t V, T scale, size_t* counted, size_t rows_per_chunk) {
+  const ConstMatMap<T> w(wte, Eigen::Index(V), Eigen::Index(C));
+  Mat<T> logits(Eigen::Index(std::min(rows_per_chunk, N)), Eigen::Index(V));
+  double total = 0;
+  size_t count = 0;
+  for (size_t r0 = 0; r0 < N; r0 += rows_per_chunk) {
+    const size_t R = std::min(rows_per_chunk, N - r0);
+    auto l = logits.topRows(Eigen::Index(R));
+    const ConstMatMap<T> xr(x + r0 * C, Eigen::Index(R), Eigen::Index(C));
+    l.noalias() = xr * w.transpose();
+    double chunk_total = 0;
+    size_t chunk_count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : chunk_total, chunk_count)
+    for (size_t r = 0; r < R; ++r) {
+      T* row = logits.data() + r * V;
+      const uint32_t target = targets[r0 + r];
+      if (target == kIgnore) {
+        losses[r0 + r] = T(0);
+        if (dx != nullptr) std::fill(row, row + V, T(0));
+        continue;
+      }
+      T m = row[0];
+      for (size_t j = 1; j < V; ++j) m = std::max(m, row[j]);
+      T sum = 0;
+      for (size_t j = 0; j < V; ++j) sum += std::exp(row[j] - m);
+      const T log_sum = m + std::log(sum);
+      const T loss = log_sum - row[target];
+      losses[r0 + r] = loss;
+      chunk_total += double(loss);
+      ++chunk_count;
+      if (dx != nullptr) {
+        for (size_t j = 0; j < V; ++j) row[j] = std::exp(row[j] - log_sum) * scale;
+        row[target] -= scale;
+      }
+    }
+    total += chunk_total;
+    count += chunk_count;
+    if (dx != nullptr) {
+      MatMap<T>(dx + r0 * C, Eigen::Index(R), Eigen::Index(C)).noalias() = l * w;
+      MatMap<T>(dwte, Eigen::Index(V), Eigen::Index(C)).noalias() += l.transpose() * xr;
+    }
+  }
+  *counted = count;
+  return total;
+}
+
+template <class T>
+void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t V) {
+  MatMap<T>(out, Eigen::Index(R), Eigen::Index(V)).noalias() =
+      ConstMatMap<T>(x, Eigen::Index(R), Eigen::Index(C)) * ConstMatMap<T>(wte, Eigen::Index(V), Eigen::Index(C)).transpose();
+}
+
+#define LMPIPE_INSTANTIATE_LAYERS(T)                                                                                  \
+  template void embedding_forward<T>(T*, const uint32_t*, const T*, const T*, size_t, size_t, size_t);               \
+  template void embedding_backward<T>(T*, T*, const T*, const uint32_t*, size_t, size_t, size_t);                    \
+  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, T);                   \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, size_t, size_t); \
+  template void linear_forward<T>(T*, const T*, const T*, const T*, size_t, size_t, size_t);                         \
+  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, size_t);                \
+  template void gelu_forward<T>(T*, const T*, size_t, Gelu);                                                          \
+  template void gelu_backward<T>(T*, const T*, const T*, size_t, Gelu);                                               \
+  template void attention_forward<T>(T*, T*, const T*, const uint8_t*, size_t, size_t, size_t, size_t, bool);         \
+  template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, const uint8_t*, size_t, size_t,     \
+                                      size_t, size_t, bool);                                                         \
+  template double lm_head_loss<T>(T*, T*, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T, size_t*, \
+                                  size_t);                                                                          \
+  template void lm_head_logits<T>(T*, const T*, const T*, size_t, size_t, size_t);
+
+LMPIPE_INSTANTIATE_LAYERS(float)
+LMPIPE_INSTANTIATE_LAYERS(double)
+
+}  // namespace lmpipe::nn

@@ -1,0 +1,68 @@
+#pragma once
+// The layers of the transformers, each a forward and a backward over plain arrays (row-major, batch and
+// time flattened into N rows), in the spirit of llm.c: read top to bottom, no hidden state. Matrix
+// products go through Eigen maps backed by OpenBLAS; the rest are loops parallelised with OpenMP.
+// Templated on the scalar type: float for training, double for the finite-difference gradient checks.
+//
+// Conventions: backward functions overwrite the input gradient (dinp) and ADD to parameter gradients
+// (dweight, dbias), which accumulate over micro-batches until the optimizer step clears them.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace lmpipe::nn {
+
+// x[N, C] = wte[tokens[n]] + wpe[n % Tn]: token plus learned position embeddings (Tn positions per row).
+template <class T>
+void embedding_forward(T* out, const uint32_t* tokens, const T* wte, const T* wpe, size_t N, size_t Tn, size_t C);
+template <class T>
+void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* tokens, size_t N, size_t Tn, size_t C);
+
+// Layer normalisation over the last dimension; mean and rstd (1/sqrt(var + eps)) are kept for backward.
+template <class T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, size_t N, size_t C,
+                       T eps);
+template <class T>
+void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, const T* mean,
+                        const T* rstd, size_t N, size_t C);
+
+// out[N, OC] = inp[N, C] @ weight[C, OC] + bias[OC] (HuggingFace's Conv1D layout, [in, out]).
+template <class T>
+void linear_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, size_t C, size_t OC);
+template <class T>
+void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
+                     size_t OC);
+
+// GELU, the tanh approximation (GPT-2, Google's BERT) or the exact erf form (HuggingFace's BERT "gelu").
+enum class Gelu { kTanh, kErf };
+template <class T>
+void gelu_forward(T* out, const T* inp, size_t n, Gelu kind);
+template <class T>
+void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind);
+
+// Multi-head self-attention on qkv[B*Tn, 3C] (q, k, v one after the other, head h in columns
+// h*hs..(h+1)*hs of each) to out[B*Tn, C]. Causal for GPT; for encoders, key_mask[B*Tn] (1: attend,
+// 0: padding) or nullptr. Only lse[B, NH, Tn], each row's log-sum-exp of scores, is kept: backward
+// recomputes the probabilities a (batch, head) at a time, so no B*NH*Tn*Tn map is ever stored.
+template <class T>
+void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, size_t B, size_t Tn, size_t C,
+                       size_t NH, bool causal);
+template <class T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const uint8_t* key_mask,
+                        size_t B, size_t Tn, size_t C, size_t NH, bool causal);
+
+// The language-model head with its loss, fused: logits = x[N, C] @ wte[V, C]^T, cross-entropy against
+// targets (kIgnore: no loss at that row), computed rows_per_chunk rows at a time so the [N, V] logits
+// never exist whole. losses[N] gets each row's loss. With dx non-null it also writes dx = dlogits @ wte
+// and adds dlogits^T @ x to dwte, where dlogits = (softmax - onehot) * scale. Returns the sum of the
+// losses and sets *counted to the rows with a target.
+inline constexpr uint32_t kIgnore = UINT32_MAX;
+template <class T>
+double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
+                    size_t V, T scale, size_t* counted, size_t rows_per_chunk = 64);
+
+// Logits of a few rows (generation): out[R, V] = x[R, C] @ wte^T.
+template <class T>
+void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t V);
+
+}  // namespace lmpipe::nn

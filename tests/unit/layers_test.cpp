@@ -1,0 +1,193 @@
+// Every layer's backward against central finite differences in double precision, and float forward
+// against double.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "nn/layers.h"
+
+using namespace lmpipe::nn;
+
+namespace {
+
+using Vec = std::vector<double>;
+
+Vec random_vec(size_t n, std::mt19937& rng, double scale = 1.0) {
+  std::normal_distribution<double> d(0.0, scale);
+  Vec v(n);
+  for (double& x : v) x = d(rng);
+  return v;
+}
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Checks analytic (the gradient of loss() with respect to x) by central differences at every element.
+void check_gradient(Vec& x, const Vec& analytic, const std::function<double()>& loss, const char* what) {
+  CAPTURE(what);
+  REQUIRE(x.size() == analytic.size());
+  const double eps = 1e-6;
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double keep = x[i];
+    x[i] = keep + eps;
+    const double up = loss();
+    x[i] = keep - eps;
+    const double down = loss();
+    x[i] = keep;
+    const double numeric = (up - down) / (2 * eps);
+    const double error = std::abs(numeric - analytic[i]) / std::max(1.0, std::abs(numeric));
+    worst = std::max(worst, error);
+  }
+  CHECK(worst < 1e-6);
+}
+
+}  // namespace
+
+TEST_CASE("layer norm backward") {
+  std::mt19937 rng(1);
+  const size_t N = 5, C = 8;
+  Vec inp = random_vec(N * C, rng), w = random_vec(C, rng), b = random_vec(C, rng), dout = random_vec(N * C, rng);
+  Vec out(N * C), mean(N), rstd(N);
+  const auto loss = [&] {
+    layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C, 1e-5);
+    return dot(out, dout);
+  };
+  loss();
+  Vec dinp(N * C), dw(C, 0.0), db(C, 0.0);
+  layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(), rstd.data(), N, C);
+  check_gradient(inp, dinp, loss, "input");
+  check_gradient(w, dw, loss, "weight");
+  check_gradient(b, db, loss, "bias");
+}
+
+TEST_CASE("linear backward, and parameter gradients accumulate") {
+  std::mt19937 rng(2);
+  const size_t N = 6, C = 5, OC = 7;
+  Vec inp = random_vec(N * C, rng), w = random_vec(C * OC, rng), b = random_vec(OC, rng), dout = random_vec(N * OC, rng);
+  Vec out(N * OC);
+  const auto loss = [&] {
+    linear_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+    return dot(out, dout);
+  };
+  loss();
+  Vec dinp(N * C), dw(C * OC, 0.0), db(OC, 0.0);
+  linear_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  check_gradient(inp, dinp, loss, "input");
+  check_gradient(w, dw, loss, "weight");
+  check_gradient(b, db, loss, "bias");
+  const Vec once = dw;
+  linear_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  for (size_t i = 0; i < dw.size(); ++i) CHECK(dw[i] == doctest::Approx(2 * once[i]));
+}
+
+TEST_CASE("GELU backward, both forms") {
+  std::mt19937 rng(3);
+  for (Gelu kind : {Gelu::kTanh, Gelu::kErf}) {
+    Vec inp = random_vec(40, rng, 2.0), dout = random_vec(40, rng), out(40), dinp(40);
+    const auto loss = [&] {
+      gelu_forward(out.data(), inp.data(), inp.size(), kind);
+      return dot(out, dout);
+    };
+    gelu_backward(dinp.data(), dout.data(), inp.data(), inp.size(), kind);
+    check_gradient(inp, dinp, loss, kind == Gelu::kTanh ? "tanh" : "erf");
+  }
+  double y;
+  const double x = 1.0;
+  gelu_forward(&y, &x, 1, Gelu::kErf);
+  CHECK(y == doctest::Approx(0.8413447460685429));  // x * Phi(x)
+}
+
+TEST_CASE("attention backward: causal, and bidirectional with padding") {
+  std::mt19937 rng(4);
+  const size_t B = 2, Tn = 5, C = 8, NH = 2;
+  const std::vector<uint8_t> mask = {1, 1, 1, 0, 0, 1, 1, 1, 1, 1};
+  for (bool causal : {true, false}) {
+    const uint8_t* key_mask = causal ? nullptr : mask.data();
+    Vec qkv = random_vec(B * Tn * 3 * C, rng), dout = random_vec(B * Tn * C, rng), out(B * Tn * C), lse(B * NH * Tn);
+    const auto loss = [&] {
+      attention_forward(out.data(), lse.data(), qkv.data(), key_mask, B, Tn, C, NH, causal);
+      return dot(out, dout);
+    };
+    loss();
+    Vec dqkv(qkv.size());
+    attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), key_mask, B, Tn, C, NH, causal);
+    check_gradient(qkv, dqkv, loss, causal ? "causal" : "padded");
+  }
+}
+
+TEST_CASE("causal attention does not look ahead") {
+  std::mt19937 rng(5);
+  const size_t B = 1, Tn = 6, C = 4, NH = 1;
+  Vec qkv = random_vec(B * Tn * 3 * C, rng), out(B * Tn * C), lse(Tn), out2(B * Tn * C);
+  attention_forward(out.data(), lse.data(), qkv.data(), nullptr, B, Tn, C, NH, true);
+  for (size_t c = 0; c < 3 * C; ++c) qkv[(Tn - 1) * 3 * C + c] += 1.0;  // change only the last position
+  attention_forward(out2.data(), lse.data(), qkv.data(), nullptr, B, Tn, C, NH, true);
+  // Earlier outputs are unchanged (to rounding: the BLAS product may sum in another order).
+  for (size_t i = 0; i < (Tn - 1) * C; ++i) CHECK(std::abs(out[i] - out2[i]) < 1e-12);
+  // The first position attends only to itself: its output is its value.
+  for (size_t c = 0; c < C; ++c) CHECK(out[c] == doctest::Approx(qkv[2 * C + c]));
+}
+
+TEST_CASE("the fused LM head: loss, and gradients by finite differences") {
+  std::mt19937 rng(6);
+  const size_t N = 7, C = 6, V = 11;
+  Vec x = random_vec(N * C, rng), wte = random_vec(V * C, rng), losses(N);
+  std::vector<uint32_t> targets = {3, 0, kIgnore, 10, 5, 5, 1};
+  const double scale = 1.0 / 6;  // the mean over the 6 counted rows
+  size_t counted = 0;
+  const auto loss = [&] {
+    return lm_head_loss<double>(nullptr, nullptr, losses.data(), x.data(), wte.data(), targets.data(), N, C, V, scale,
+                                &counted, 3) * scale;
+  };
+  const double total = loss();
+  CHECK(counted == 6);
+  CHECK(losses[2] == 0.0);
+  // Row 0 by hand: log-sum-exp of the logits minus the target's logit.
+  double m = -1e300, s = 0, logit_t = 0;
+  for (size_t v = 0; v < V; ++v) {
+    double l = 0;
+    for (size_t c = 0; c < C; ++c) l += x[c] * wte[v * C + c];
+    if (v == 3) logit_t = l;
+    m = std::max(m, l);
+  }
+  for (size_t v = 0; v < V; ++v) {
+    double l = 0;
+    for (size_t c = 0; c < C; ++c) l += x[c] * wte[v * C + c];
+    s += std::exp(l - m);
+  }
+  CHECK(losses[0] == doctest::Approx(m + std::log(s) - logit_t));
+  Vec dx(N * C), dwte(V * C, 0.0);
+  const double total2 =
+      lm_head_loss<double>(dx.data(), dwte.data(), losses.data(), x.data(), wte.data(), targets.data(), N, C, V, scale, &counted, 3) *
+      scale;
+  CHECK(total2 == doctest::Approx(total));
+  check_gradient(x, dx, loss, "x");
+  check_gradient(wte, dwte, loss, "wte");
+}
+
+TEST_CASE("embedding backward adds rows, repeated tokens included") {
+  const size_t N = 4, Tn = 2, C = 3;
+  const std::vector<uint32_t> tokens = {1, 1, 0, 1};
+  Vec dwte(2 * C, 0.0), dwpe(Tn * C, 0.0), dout(N * C, 1.0);
+  embedding_backward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), N, Tn, C);
+  CHECK(dwte[C] == 3.0);
+  CHECK(dwte[0] == 1.0);
+  CHECK(dwpe[0] == 2.0);
+}
+
+TEST_CASE("float agrees with double") {
+  std::mt19937 rng(7);
+  const size_t B = 2, Tn = 16, C = 32, NH = 4;
+  Vec qkv = random_vec(B * Tn * 3 * C, rng), out(B * Tn * C), lse(B * NH * Tn);
+  std::vector<float> qkvf(qkv.begin(), qkv.end()), outf(out.size()), lsef(lse.size());
+  attention_forward(out.data(), lse.data(), qkv.data(), nullptr, B, Tn, C, NH, true);
+  attention_forward(outf.data(), lsef.data(), qkvf.data(), nullptr, B, Tn, C, NH, true);
+  for (size_t i = 0; i < out.size(); ++i) CHECK(outf[i] == doctest::Approx(out[i]).epsilon(1e-4));
+}
