@@ -35,6 +35,28 @@ inline bool allowed(bool causal, const uint8_t* key_mask, size_t b, size_t Tn, s
   return (!causal || j <= t) && (key_mask == nullptr || key_mask[b * Tn + j] != 0);
 }
 
+// Whether element i survives dropout under key: a SplitMix64 hash of (key, i) against p * 2^64.
+inline bool kept(uint64_t key, uint64_t i, uint64_t threshold) {
+  uint64_t z = key ^ (i * 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return (z ^ (z >> 31)) >= threshold;
+}
+
+// p * 2^64: a hash below it drops the element. p < 1 (checked with the configuration).
+template <class T>
+uint64_t drop_threshold(T p) {
+  return p <= T(0) ? 0 : uint64_t(std::ldexp(double(p), 64));
+}
+
+// Applies the dropout mask of rows [0, Tn) of one (batch, head) probability matrix in place.
+template <class T>
+void drop_probabilities(T* p, size_t Tn, size_t bh, T dropout, uint64_t key) {
+  const uint64_t threshold = drop_threshold(dropout);
+  const T keep_scale = T(1) / (T(1) - dropout);
+  for (size_t i = 0; i < Tn * Tn; ++i) p[i] = kept(key, bh * Tn * Tn + i, threshold) ? p[i] * keep_scale : T(0);
+}
+
 }  // namespace
 
 template <class T>
@@ -60,6 +82,15 @@ void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* tokens,
       p[c] += d[c];
     }
   }
+}
+
+template <class T>
+void dropout_apply(T* x, size_t n, T p, uint64_t key) {
+  if (p <= T(0)) return;
+  const uint64_t threshold = drop_threshold(p);
+  const T keep_scale = T(1) / (T(1) - p);
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; ++i) x[i] = kept(key, i, threshold) ? x[i] * keep_scale : T(0);
 }
 
 template <class T>
@@ -181,7 +212,7 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind) {
 
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, size_t B, size_t Tn, size_t C,
-                       size_t NH, bool causal) {
+                       size_t NH, bool causal, T dropout, uint64_t dropout_key) {
   const size_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
   const auto rows = Eigen::Index(Tn), cols = Eigen::Index(hs);
@@ -214,13 +245,14 @@ void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, si
       for (size_t j = 0; j < Tn; ++j) s[j] *= inv;
       row_lse[t] = m + std::log(sum);
     }
+    if (dropout > T(0)) drop_probabilities(p.data(), Tn, bh, dropout, dropout_key);
     StridedMap<T>(out + b * Tn * C + h * hs, rows, cols, Eigen::OuterStride<>(Eigen::Index(C))).noalias() = p * v;
   }
 }
 
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const uint8_t* key_mask,
-                        size_t B, size_t Tn, size_t C, size_t NH, bool causal) {
+                        size_t B, size_t Tn, size_t C, size_t NH, bool causal, T dropout, uint64_t dropout_key) {
   const size_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
   const auto rows = Eigen::Index(Tn), cols = Eigen::Index(hs);
@@ -245,10 +277,20 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
       T* s = p.data() + t * Tn;
       for (size_t j = 0; j < Tn; ++j) s[j] = allowed(causal, key_mask, b, Tn, t, j) ? std::exp(s[j] - row_lse[t]) : T(0);
     }
-    dv.noalias() = p.transpose() * d_o;
     Mat<T>& ds = scratch<T>(1);
     ds.resize(rows, rows);
-    ds.noalias() = d_o * v.transpose();  // dP
+    ds.noalias() = d_o * v.transpose();  // the gradient of the probabilities after dropout
+    if (dropout > T(0)) {
+      // Forward multiplied P by the mask M / (1 - p): V's gradient sees the dropped P, and the
+      // probabilities' gradient goes back through the same mask.
+      Mat<T>& dropped = scratch<T>(2);
+      dropped = p;
+      drop_probabilities(dropped.data(), Tn, bh, dropout, dropout_key);
+      dv.noalias() = dropped.transpose() * d_o;
+      drop_probabilities(ds.data(), Tn, bh, dropout, dropout_key);
+    } else {
+      dv.noalias() = p.transpose() * d_o;
+    }
     for (size_t t = 0; t < Tn; ++t) {
       const T dot = d_o.row(Eigen::Index(t)).dot(o.row(Eigen::Index(t)));
       T* dsr = ds.data() + t * Tn;
@@ -323,9 +365,11 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
   template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, size_t);                \
   template void gelu_forward<T>(T*, const T*, size_t, Gelu);                                                          \
   template void gelu_backward<T>(T*, const T*, const T*, size_t, Gelu);                                               \
-  template void attention_forward<T>(T*, T*, const T*, const uint8_t*, size_t, size_t, size_t, size_t, bool);         \
+  template void dropout_apply<T>(T*, size_t, T, uint64_t);                                                           \
+  template void attention_forward<T>(T*, T*, const T*, const uint8_t*, size_t, size_t, size_t, size_t, bool, T,        \
+                                     uint64_t);                                                                      \
   template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, const uint8_t*, size_t, size_t,     \
-                                      size_t, size_t, bool);                                                         \
+                                      size_t, size_t, bool, T, uint64_t);                                            \
   template double lm_head_loss<T>(T*, T*, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T, size_t*, \
                                   size_t);                                                                          \
   template void lm_head_logits<T>(T*, const T*, const T*, size_t, size_t, size_t);

@@ -40,16 +40,23 @@ void gelu_forward(T* out, const T* inp, size_t n, Gelu kind);
 template <class T>
 void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind);
 
+// Dropout without stored masks: element i is kept when a hash of (key, i) clears p, and kept elements
+// are scaled by 1 / (1 - p). The same call with the same key applies the same mask to a gradient.
+// p = 0 does nothing.
+template <class T>
+void dropout_apply(T* x, size_t n, T p, uint64_t key);
+
 // Multi-head self-attention on qkv[B*Tn, 3C] (q, k, v one after the other, head h in columns
 // h*hs..(h+1)*hs of each) to out[B*Tn, C]. Causal for GPT; for encoders, key_mask[B*Tn] (1: attend,
 // 0: padding) or nullptr. Only lse[B, NH, Tn], each row's log-sum-exp of scores, is kept: backward
 // recomputes the probabilities a (batch, head) at a time, so no B*NH*Tn*Tn map is ever stored.
+// dropout > 0 drops attention probabilities (after the softmax) with masks keyed by dropout_key.
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, size_t B, size_t Tn, size_t C,
-                       size_t NH, bool causal);
+                       size_t NH, bool causal, T dropout = 0, uint64_t dropout_key = 0);
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const uint8_t* key_mask,
-                        size_t B, size_t Tn, size_t C, size_t NH, bool causal);
+                        size_t B, size_t Tn, size_t C, size_t NH, bool causal, T dropout = 0, uint64_t dropout_key = 0);
 
 // The language-model head with its loss, fused: logits = x[N, C] @ wte[V, C]^T, cross-entropy against
 // targets (kIgnore: no loss at that row), computed rows_per_chunk rows at a time so the [N, V] logits

@@ -1,0 +1,286 @@
+#include "nn/gpt.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/rng.h"
+#include "nn/layers.h"
+
+namespace lmpipe::nn {
+namespace {
+
+enum Site { kAttention = 0, kAttentionResidual = 1, kMlpResidual = 2, kEmbedding = 3 };
+
+double normal(Rng& rng) {  // Box-Muller
+  const double u1 = std::max(rng.uniform(), 1e-300), u2 = rng.uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+
+}  // namespace
+
+template <class T>
+Gpt<T>::Gpt(GptConfig config) : config_(std::move(config)) {
+  config_.validate();
+  const size_t V = config_.vocab_size, C = config_.d_model, F = config_.d_ff;
+  const bool gpt2 = config_.arch == GptArch::kGpt2;
+  wte_ = layout_.add(gpt2 ? "transformer.wte.weight" : "transformer.tokens_embed.weight", {V, C}, false);
+  wpe_ = layout_.add(gpt2 ? "transformer.wpe.weight" : "transformer.positions_embed.weight", {config_.max_len, C}, false);
+  for (size_t l = 0; l < config_.n_layer; ++l) {
+    const std::string h = "transformer.h." + std::to_string(l) + ".";
+    LayerOffsets o{};
+    const auto norm = [&](const char* name, size_t& w, size_t& b) {
+      w = layout_.add(h + name + ".weight", {C}, false);
+      b = layout_.add(h + name + ".bias", {C}, false);
+    };
+    if (gpt2) norm("ln_1", o.ln1_w, o.ln1_b);
+    o.qkv_w = layout_.add(h + "attn.c_attn.weight", {C, 3 * C}, true);
+    o.qkv_b = layout_.add(h + "attn.c_attn.bias", {3 * C}, false);
+    o.proj_w = layout_.add(h + "attn.c_proj.weight", {C, C}, true);
+    o.proj_b = layout_.add(h + "attn.c_proj.bias", {C}, false);
+    norm(gpt2 ? "ln_2" : "ln_1", gpt2 ? o.ln2_w : o.ln1_w, gpt2 ? o.ln2_b : o.ln1_b);
+    o.fc_w = layout_.add(h + "mlp.c_fc.weight", {C, F}, true);
+    o.fc_b = layout_.add(h + "mlp.c_fc.bias", {F}, false);
+    o.fcproj_w = layout_.add(h + "mlp.c_proj.weight", {F, C}, true);
+    o.fcproj_b = layout_.add(h + "mlp.c_proj.bias", {C}, false);
+    if (!gpt2) norm("ln_2", o.ln2_w, o.ln2_b);
+    layers_.push_back(o);
+  }
+  if (gpt2) {
+    lnf_w_ = layout_.add("transformer.ln_f.weight", {C}, false);
+    lnf_b_ = layout_.add("transformer.ln_f.bias", {C}, false);
+  }
+  params_.assign(layout_.total(), T(0));
+  grads_.assign(layout_.total(), T(0));
+}
+
+template <class T>
+void Gpt<T>::init(uint64_t seed) {
+  Rng rng(seed, {0x6770745f696e6974ULL});  // "gpt_init"
+  const double residual_std = 0.02 / std::sqrt(2.0 * double(config_.n_layer));
+  for (const TensorInfo& t : layout_.tensors()) {
+    T* data = params_.data() + t.offset;
+    const bool is_norm = t.name.find(".ln_") != std::string::npos;
+    const bool is_bias = t.name.ends_with(".bias");
+    if (is_norm && !is_bias) {
+      std::fill(data, data + t.size, T(1));
+    } else if (is_bias) {
+      std::fill(data, data + t.size, T(0));
+    } else {
+      const bool residual = t.name.ends_with("attn.c_proj.weight") || t.name.ends_with("mlp.c_proj.weight");
+      const double std = residual ? residual_std : 0.02;
+      for (size_t i = 0; i < t.size; ++i) data[i] = T(normal(rng) * std);
+    }
+  }
+}
+
+template <class T>
+void Gpt<T>::zero_grad() {
+  std::fill(grads_.begin(), grads_.end(), T(0));
+}
+
+template <class T>
+uint64_t Gpt<T>::site_key(size_t layer, int site) const {
+  uint64_t state = dropout_key_ ^ (uint64_t(layer) * 8 + uint64_t(site)) * 0x9E3779B97F4A7C15ULL;
+  return splitmix64(state);
+}
+
+template <class T>
+void Gpt<T>::plan(size_t B, size_t Tn) {
+  if (B == planned_B_ && Tn == planned_T_) return;
+  const size_t N = B * Tn, C = config_.d_model, F = config_.d_ff, H = config_.n_head;
+  size_t total = 0;
+  const auto take = [&](size_t n) {
+    const size_t at = total;
+    total += n;
+    return at;
+  };
+  encoded_ = take(N * C);
+  layer_acts_.assign(config_.n_layer, LayerActs{});
+  for (LayerActs& la : layer_acts_) {
+    la.ln1 = take(N * C);
+    la.ln1_mean = take(N);
+    la.ln1_rstd = take(N);
+    la.qkv = take(N * 3 * C);
+    la.atty = take(N * C);
+    la.lse = take(B * H * Tn);
+    la.res2 = take(N * C);
+    la.ln2 = take(N * C);
+    la.ln2_mean = take(N);
+    la.ln2_rstd = take(N);
+    la.fch = take(N * F);
+    la.fch_gelu = take(N * F);
+    la.res3 = take(N * C);
+  }
+  lnf_ = take(N * C);
+  lnf_mean_ = take(N);
+  lnf_rstd_ = take(N);
+  losses_ = take(N);
+  acts_.assign(total, T(0));
+  dres_.assign(N * C, T(0));
+  dtmp_.assign(3 * N * C, T(0));
+  dqkv_.assign(3 * N * C, T(0));
+  dfch_.assign(N * F, T(0));
+  dfch2_.assign(N * F, T(0));
+  planned_B_ = B;
+  planned_T_ = Tn;
+}
+
+template <class T>
+const T* Gpt<T>::block_input(size_t layer) const {
+  if (layer == 0) return acts_.data() + encoded_;
+  const LayerActs& prev = layer_acts_[layer - 1];
+  return acts_.data() + (config_.arch == GptArch::kGpt2 ? prev.res3 : prev.ln2);
+}
+
+template <class T>
+void Gpt<T>::run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train) {
+  plan(B, Tn);
+  train_ = train;
+  const size_t N = B * Tn, C = config_.d_model, F = config_.d_ff, NH = config_.n_head;
+  const T eps = T(config_.ln_eps);
+  const T drop = train ? T(config_.dropout) : T(0);
+  const bool gpt2 = config_.arch == GptArch::kGpt2;
+  embedding_forward(a(encoded_), inputs, p(wte_), p(wpe_), N, Tn, C);
+  dropout_apply(a(encoded_), N * C, drop, site_key(config_.n_layer, kEmbedding));
+  for (size_t l = 0; l < config_.n_layer; ++l) {
+    const LayerOffsets& w = layers_[l];
+    const LayerActs& x = layer_acts_[l];
+    const T* in = block_input(l);
+    // Attention: GPT-2 normalises its input; GPT normalises the sum afterwards.
+    const T* attn_in = in;
+    if (gpt2) {
+      layernorm_forward(a(x.ln1), a(x.ln1_mean), a(x.ln1_rstd), in, p(w.ln1_w), p(w.ln1_b), N, C, eps);
+      attn_in = a(x.ln1);
+    }
+    linear_forward(a(x.qkv), attn_in, p(w.qkv_w), p(w.qkv_b), N, C, 3 * C);
+    attention_forward(a(x.atty), a(x.lse), a(x.qkv), static_cast<const uint8_t*>(nullptr), B, Tn, C, NH, true, drop,
+                      site_key(l, kAttention));
+    T* res2 = a(x.res2);
+    linear_forward(res2, a(x.atty), p(w.proj_w), p(w.proj_b), N, C, C);
+    dropout_apply(res2, N * C, drop, site_key(l, kAttentionResidual));
+    for (size_t i = 0; i < N * C; ++i) res2[i] += in[i];
+    // MLP.
+    const T* mlp_in;
+    if (gpt2) {
+      layernorm_forward(a(x.ln2), a(x.ln2_mean), a(x.ln2_rstd), res2, p(w.ln2_w), p(w.ln2_b), N, C, eps);
+      mlp_in = a(x.ln2);
+    } else {
+      layernorm_forward(a(x.ln1), a(x.ln1_mean), a(x.ln1_rstd), res2, p(w.ln1_w), p(w.ln1_b), N, C, eps);
+      mlp_in = a(x.ln1);
+    }
+    linear_forward(a(x.fch), mlp_in, p(w.fc_w), p(w.fc_b), N, C, F);
+    gelu_forward(a(x.fch_gelu), a(x.fch), N * F, Gelu::kTanh);
+    T* res3 = a(x.res3);
+    linear_forward(res3, a(x.fch_gelu), p(w.fcproj_w), p(w.fcproj_b), N, F, C);
+    dropout_apply(res3, N * C, drop, site_key(l, kMlpResidual));
+    const T* mlp_residual = gpt2 ? res2 : mlp_in;  // GPT adds the MLP to its normalised input
+    for (size_t i = 0; i < N * C; ++i) res3[i] += mlp_residual[i];
+    if (!gpt2) layernorm_forward(a(x.ln2), a(x.ln2_mean), a(x.ln2_rstd), res3, p(w.ln2_w), p(w.ln2_b), N, C, eps);
+  }
+  if (gpt2) {
+    const LayerActs& last = layer_acts_.back();
+    layernorm_forward(a(lnf_), a(lnf_mean_), a(lnf_rstd_), a(last.res3), p(lnf_w_), p(lnf_b_), N, C, eps);
+  }
+}
+
+template <class T>
+double Gpt<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn) {
+  run_forward(inputs, B, Tn, false);
+  const size_t N = B * Tn;
+  const T* head_in = config_.arch == GptArch::kGpt2 ? a(lnf_) : a(layer_acts_.back().ln2);
+  size_t counted = 0;
+  const double total = lm_head_loss<T>(nullptr, nullptr, a(losses_), head_in, p(wte_), targets, N, config_.d_model,
+                                       config_.vocab_size, T(0), &counted);
+  return counted ? total / double(counted) : 0.0;
+}
+
+template <class T>
+double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale) {
+  run_forward(inputs, B, Tn, true);
+  const size_t N = B * Tn, C = config_.d_model;
+  const size_t counted_targets = size_t(std::count_if(targets, targets + N, [](uint32_t t) { return t != kIgnore; }));
+  const T scale = counted_targets ? grad_scale / T(counted_targets) : T(0);
+  const bool gpt2 = config_.arch == GptArch::kGpt2;
+  const T* head_in = gpt2 ? a(lnf_) : a(layer_acts_.back().ln2);
+  // The head's gradient with respect to its input lands in dtmp_ (GPT-2: the final norm's output).
+  T* dhead = gpt2 ? dtmp_.data() : dres_.data();
+  size_t counted = 0;
+  const double total = lm_head_loss<T>(dhead, g(wte_), a(losses_), head_in, p(wte_), targets, N, C,
+                                       config_.vocab_size, scale, &counted);
+  if (gpt2)
+    layernorm_backward(dres_.data(), g(lnf_w_), g(lnf_b_), dhead, a(layer_acts_.back().res3), p(lnf_w_), a(lnf_mean_),
+                       a(lnf_rstd_), N, C);
+  run_backward(inputs, B, Tn);
+  return counted ? total / double(counted) : 0.0;
+}
+
+template <class T>
+void Gpt<T>::run_backward(const uint32_t* inputs, size_t B, size_t Tn) {
+  const size_t N = B * Tn, C = config_.d_model, F = config_.d_ff, NH = config_.n_head;
+  const T drop = train_ ? T(config_.dropout) : T(0);
+  const bool gpt2 = config_.arch == GptArch::kGpt2;
+  T* dres = dres_.data();  // on entry: the gradient of the last block's output
+  T* d1 = dtmp_.data();
+  T* d2 = dtmp_.data() + N * C;
+  T* datty = dtmp_.data() + 2 * N * C;
+  const auto add = [&](T* to, const T* from) {
+    for (size_t i = 0; i < N * C; ++i) to[i] += from[i];
+  };
+  for (size_t l = config_.n_layer; l-- > 0;) {
+    const LayerOffsets& w = layers_[l];
+    const LayerActs& x = layer_acts_[l];
+    const T* in = block_input(l);
+    if (gpt2) {
+      // res3 = res2 + drop(mlp(ln2(res2))): dres is d res3.
+      std::copy(dres, dres + N * C, d1);
+      dropout_apply(d1, N * C, drop, site_key(l, kMlpResidual));
+      linear_backward(dfch2_.data(), g(w.fcproj_w), g(w.fcproj_b), d1, a(x.fch_gelu), p(w.fcproj_w), N, F, C);
+      gelu_backward(dfch_.data(), dfch2_.data(), a(x.fch), N * F, Gelu::kTanh);
+      linear_backward(d1, g(w.fc_w), g(w.fc_b), dfch_.data(), a(x.ln2), p(w.fc_w), N, C, F);
+      layernorm_backward(d2, g(w.ln2_w), g(w.ln2_b), d1, a(x.res2), p(w.ln2_w), a(x.ln2_mean), a(x.ln2_rstd), N, C);
+      add(dres, d2);  // now d res2
+      // res2 = in + drop(proj(attention(qkv(ln1(in))))).
+      std::copy(dres, dres + N * C, d1);
+      dropout_apply(d1, N * C, drop, site_key(l, kAttentionResidual));
+      linear_backward(datty, g(w.proj_w), g(w.proj_b), d1, a(x.atty), p(w.proj_w), N, C, C);
+      attention_backward(dqkv_.data(), datty, a(x.qkv), a(x.atty), a(x.lse), static_cast<const uint8_t*>(nullptr), B,
+                         Tn, C, NH, true, drop, site_key(l, kAttention));
+      linear_backward(d1, g(w.qkv_w), g(w.qkv_b), dqkv_.data(), a(x.ln1), p(w.qkv_w), N, C, 3 * C);
+      layernorm_backward(d2, g(w.ln1_w), g(w.ln1_b), d1, in, p(w.ln1_w), a(x.ln1_mean), a(x.ln1_rstd), N, C);
+      add(dres, d2);  // now d in
+    } else {
+      // out = LN2(res3), res3 = ln1 + drop(mlp(ln1)), ln1 = LN1(res2), res2 = in + drop(attention(in)).
+      layernorm_backward(d2, g(w.ln2_w), g(w.ln2_b), dres, a(x.res3), p(w.ln2_w), a(x.ln2_mean), a(x.ln2_rstd), N, C);
+      std::copy(d2, d2 + N * C, d1);
+      dropout_apply(d1, N * C, drop, site_key(l, kMlpResidual));
+      linear_backward(dfch2_.data(), g(w.fcproj_w), g(w.fcproj_b), d1, a(x.fch_gelu), p(w.fcproj_w), N, F, C);
+      gelu_backward(dfch_.data(), dfch2_.data(), a(x.fch), N * F, Gelu::kTanh);
+      linear_backward(d1, g(w.fc_w), g(w.fc_b), dfch_.data(), a(x.ln1), p(w.fc_w), N, C, F);
+      add(d1, d2);  // d ln1: through the MLP and the residual
+      layernorm_backward(dres, g(w.ln1_w), g(w.ln1_b), d1, a(x.res2), p(w.ln1_w), a(x.ln1_mean), a(x.ln1_rstd), N, C);
+      std::copy(dres, dres + N * C, d1);  // d res2
+      dropout_apply(d1, N * C, drop, site_key(l, kAttentionResidual));
+      linear_backward(datty, g(w.proj_w), g(w.proj_b), d1, a(x.atty), p(w.proj_w), N, C, C);
+      attention_backward(dqkv_.data(), datty, a(x.qkv), a(x.atty), a(x.lse), static_cast<const uint8_t*>(nullptr), B,
+                         Tn, C, NH, true, drop, site_key(l, kAttention));
+      linear_backward(d1, g(w.qkv_w), g(w.qkv_b), dqkv_.data(), in, p(w.qkv_w), N, C, 3 * C);
+      add(dres, d1);  // d in
+    }
+  }
+  dropout_apply(dres, N * C, drop, site_key(config_.n_layer, kEmbedding));
+  embedding_backward(g(wte_), g(wpe_), dres, inputs, N, Tn, C);
+}
+
+template <class T>
+void Gpt<T>::last_logits(T* out, const uint32_t* inputs, size_t B, size_t Tn) {
+  run_forward(inputs, B, Tn, false);
+  const size_t C = config_.d_model;
+  const T* head_in = config_.arch == GptArch::kGpt2 ? a(lnf_) : a(layer_acts_.back().ln2);
+  for (size_t b = 0; b < B; ++b)
+    lm_head_logits(out + b * config_.vocab_size, head_in + ((b + 1) * Tn - 1) * C, p(wte_), 1, C, config_.vocab_size);
+}
+
+template class Gpt<float>;
+template class Gpt<double>;
+
+}  // namespace lmpipe::nn

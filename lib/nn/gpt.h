@@ -1,0 +1,79 @@
+#pragma once
+// A decoder-only transformer (GPT-2 and GPT-3 layout, or the original GPT's), llm.c-style: parameters,
+// gradients and activations in a few contiguous buffers, a forward and a backward that read top to
+// bottom. Tensor names and layouts are HuggingFace's GPT2LMHeadModel (OpenAIGPTLMHeadModel for GPT).
+#include <cstdint>
+#include <vector>
+
+#include "nn/gpt_config.h"
+#include "nn/parameters.h"
+
+namespace lmpipe::nn {
+
+template <class T>
+class Gpt {
+ public:
+  explicit Gpt(GptConfig config);
+
+  const GptConfig& config() const { return config_; }
+  const ParameterLayout& layout() const { return layout_; }
+  std::vector<T>& params() { return params_; }
+  const std::vector<T>& params() const { return params_; }
+  std::vector<T>& grads() { return grads_; }
+
+  // GPT-2's initialisation as HuggingFace and nanoGPT do it: weights and embeddings N(0, 0.02), the
+  // residual projections (attn.c_proj, mlp.c_proj) N(0, 0.02 / sqrt(2 * n_layer)) as the paper says,
+  // biases 0, layer norms 1 and 0.
+  void init(uint64_t seed);
+  void zero_grad();
+  // The key of this step's dropout masks (training); dropout is off in forward().
+  void set_dropout_key(uint64_t key) { dropout_key_ = key; }
+
+  // Mean cross-entropy of the targets (kIgnore rows skipped) given B sequences of Tn input ids, no
+  // dropout, no gradients. Activations are planned for (B, Tn) on first use and re-planned when it changes.
+  double forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
+  // The training step's half: the loss as above, with dropout, and grad_scale times its gradient added
+  // to grads() (grad_scale = 1 / micro-batches makes accumulated gradients those of the whole batch).
+  double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1));
+  // Logits of the last position of each of the B sequences: out[B, vocab].
+  void last_logits(T* out, const uint32_t* inputs, size_t B, size_t Tn);
+
+ private:
+  struct LayerOffsets {
+    size_t ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fcproj_w, fcproj_b;
+  };
+  // The activations of one layer, as offsets into acts_.
+  struct LayerActs {
+    size_t ln1, ln1_mean, ln1_rstd, qkv, atty, lse, res2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, res3;
+  };
+
+  void plan(size_t B, size_t Tn);
+  void run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train);
+  void run_backward(const uint32_t* inputs, size_t B, size_t Tn);
+  const T* block_input(size_t layer) const;
+  T* p(size_t offset) { return params_.data() + offset; }
+  T* g(size_t offset) { return grads_.data() + offset; }
+  T* a(size_t offset) { return acts_.data() + offset; }
+  uint64_t site_key(size_t layer, int site) const;
+
+  GptConfig config_;
+  ParameterLayout layout_;
+  size_t wte_ = 0, wpe_ = 0, lnf_w_ = 0, lnf_b_ = 0;
+  std::vector<LayerOffsets> layers_;
+  std::vector<T> params_, grads_;
+
+  // Activations planned for (planned_B_, planned_T_): embeddings, each layer's, the final norm, the head.
+  size_t planned_B_ = 0, planned_T_ = 0;
+  std::vector<T> acts_;
+  size_t encoded_ = 0, lnf_ = 0, lnf_mean_ = 0, lnf_rstd_ = 0, losses_ = 0;
+  std::vector<LayerActs> layer_acts_;
+  // Backward scratch: the residual stream's gradient and one layer's intermediate gradients.
+  std::vector<T> dres_, dtmp_, dqkv_, dfch_, dfch2_;
+  uint64_t dropout_key_ = 0;
+  bool train_ = false;
+};
+
+extern template class Gpt<float>;
+extern template class Gpt<double>;
+
+}  // namespace lmpipe::nn

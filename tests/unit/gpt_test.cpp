@@ -1,0 +1,123 @@
+// The whole GPT: gradients of every parameter by finite differences (both layouts, with dropout),
+// parameter counts of the papers' presets, gradient accumulation, causality of the logits.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "nn/gpt.h"
+#include "nn/layers.h"
+
+using namespace lmpipe::nn;
+
+namespace {
+
+GptConfig tiny(GptArch arch, float dropout = 0) {
+  GptConfig c;
+  c.arch = arch;
+  c.vocab_size = 11;
+  c.max_len = 6;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.d_model = 8;
+  c.d_ff = 12;
+  c.dropout = dropout;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("every parameter's gradient matches finite differences") {
+  for (GptArch arch : {GptArch::kGpt2, GptArch::kGpt1}) {
+    for (float dropout : {0.0f, 0.2f}) {
+      CAPTURE(int(arch));
+      CAPTURE(dropout);
+      Gpt<double> model(tiny(arch, dropout));
+      model.init(3);
+      // Perturb layer norms and biases away from 1 and 0 so their gradients are not special.
+      std::mt19937 rng(9);
+      std::normal_distribution<double> d(0, 0.1);
+      for (double& x : model.params()) x += d(rng);
+      const size_t B = 2, Tn = 5;
+      const std::vector<uint32_t> inputs = {1, 4, 7, 2, 10, 3, 3, 0, 9, 5};
+      const std::vector<uint32_t> targets = {4, 7, 2, 10, kIgnore, 3, 0, 9, 5, 6};
+      model.set_dropout_key(77);
+      model.zero_grad();
+      model.forward_backward(inputs.data(), targets.data(), B, Tn);
+      const std::vector<double> analytic = model.grads();
+      const auto loss = [&] {
+        const double l = model.forward_backward(inputs.data(), targets.data(), B, Tn);  // same masks: same key
+        return l;
+      };
+      double worst = 0;
+      size_t worst_at = 0;
+      const double eps = 1e-6;
+      for (size_t i = 0; i < model.params().size(); ++i) {
+        double& x = model.params()[i];
+        const double keep = x;
+        x = keep + eps;
+        const double up = loss();
+        x = keep - eps;
+        const double down = loss();
+        x = keep;
+        const double numeric = (up - down) / (2 * eps);
+        const double error = std::abs(numeric - analytic[i]) / std::max(1.0, std::abs(numeric));
+        if (error > worst) {
+          worst = error;
+          worst_at = i;
+        }
+      }
+      CAPTURE(worst_at);
+      CHECK(worst < 1e-6);
+    }
+  }
+}
+
+TEST_CASE("parameter counts of the papers' models") {
+  const std::pair<const char*, uint64_t> expected[] = {
+      {"gpt", 116534784},          {"gpt2", 124439808},       {"gpt2-medium", 354823168}, {"gpt2-large", 774030080},
+      {"gpt2-xl", 1557611200},     {"gpt3-small", 125226240}, {"gpt3-xl", 1315723264},     {"gpt3-175b", 174604259328},
+  };
+  for (const auto& [name, count] : expected) {
+    CAPTURE(name);
+    const auto config = gpt_preset(name);
+    REQUIRE(config);
+    CHECK(config->parameter_count() == count);
+  }
+  CHECK(Gpt<float>(*gpt_preset("gpt-baby")).layout().total() == gpt_preset("gpt-baby")->parameter_count());
+  CHECK(Gpt<float>(tiny(GptArch::kGpt1)).layout().total() == tiny(GptArch::kGpt1).parameter_count());
+  CHECK(!gpt_preset("gpt5"));
+}
+
+TEST_CASE("two half batches accumulate the gradient of the whole batch") {
+  Gpt<float> model(tiny(GptArch::kGpt2));
+  model.init(5);
+  const std::vector<uint32_t> inputs = {1, 4, 7, 2, 10, 3, 3, 0, 9, 5, 2, 2};
+  const std::vector<uint32_t> targets = {4, 7, 2, 10, 3, 1, 0, 9, 5, 6, 2, 8};
+  model.zero_grad();
+  const double whole = model.forward_backward(inputs.data(), targets.data(), 2, 6);
+  const std::vector<float> once = model.grads();
+  model.zero_grad();
+  const double first = model.forward_backward(inputs.data(), targets.data(), 1, 6, 0.5f);
+  const double second = model.forward_backward(inputs.data() + 6, targets.data() + 6, 1, 6, 0.5f);
+  CHECK((first + second) / 2 == doctest::Approx(whole).epsilon(1e-6));
+  for (size_t i = 0; i < once.size(); ++i) CHECK(model.grads()[i] == doctest::Approx(once[i]).epsilon(1e-4).scale(1e-6));
+}
+
+TEST_CASE("a position's logits depend on no later input") {
+  Gpt<double> model(tiny(GptArch::kGpt2));
+  model.init(7);
+  std::vector<uint32_t> inputs = {1, 4, 7, 2, 10};
+  std::vector<double> a(11), b(11);
+  model.last_logits(a.data(), inputs.data(), 1, 3);  // the logits after 1 4 7
+  inputs[3] = 9;
+  inputs[4] = 0;
+  model.last_logits(b.data(), inputs.data(), 1, 3);
+  for (size_t v = 0; v < 11; ++v) CHECK(a[v] == b[v]);
+  // forward() agrees with the loss of those logits.
+  const std::vector<uint32_t> targets = {kIgnore, kIgnore, 2};
+  double m = a[0], s = 0;
+  for (double x : a) m = std::max(m, x);
+  for (double x : a) s += std::exp(x - m);
+  CHECK(model.forward(inputs.data(), targets.data(), 1, 3) == doctest::Approx(m + std::log(s) - a[2]));
+}
