@@ -1,0 +1,54 @@
+#include "nn/optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace lmpipe::nn {
+
+AdamW::AdamW(const ParameterLayout& layout, AdamWOptions options)
+    : options_(options), decay_(layout.total(), 0), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {
+  for (const TensorInfo& t : layout.tensors())
+    if (t.decay) std::fill(decay_.begin() + long(t.offset), decay_.begin() + long(t.offset + t.size), 1);
+}
+
+void AdamW::step(float* params, const float* grads, double lr) {
+  ++steps_;
+  const double b1 = options_.beta1, b2 = options_.beta2;
+  // torch.optim.AdamW: step size lr / (1 - b1^t), denominator sqrt(v) / sqrt(1 - b2^t) + eps.
+  const double c1 = options_.bias_correction ? 1.0 - std::pow(b1, double(steps_)) : 1.0;
+  const double c2 = options_.bias_correction ? 1.0 - std::pow(b2, double(steps_)) : 1.0;
+  const float step_size = float(lr / c1), inv_sqrt_c2 = float(1.0 / std::sqrt(c2)), eps = float(options_.eps);
+  const float decay = float(lr * options_.weight_decay), fb1 = float(b1), fb2 = float(b2);
+  const size_t n = m_.size();
+#pragma omp parallel for simd schedule(static)
+  for (size_t i = 0; i < n; ++i) {
+    const float g = grads[i];
+    if (decay_[i]) params[i] -= decay * params[i];
+    m_[i] = fb1 * m_[i] + (1.0f - fb1) * g;
+    v_[i] = fb2 * v_[i] + (1.0f - fb2) * g * g;
+    params[i] -= step_size * m_[i] / (std::sqrt(v_[i]) * inv_sqrt_c2 + eps);
+  }
+}
+
+double clip_grad_norm(float* grads, size_t n, double max_norm) {
+  double sum = 0;
+#pragma omp parallel for simd reduction(+ : sum) schedule(static)
+  for (size_t i = 0; i < n; ++i) sum += double(grads[i]) * double(grads[i]);
+  const double norm = std::sqrt(sum);
+  if (max_norm > 0 && norm > max_norm) {
+    const float scale = float(max_norm / (norm + 1e-6));  // torch's clip_grad_norm_
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) grads[i] *= scale;
+  }
+  return norm;
+}
+
+double learning_rate(uint64_t step, uint64_t total, uint64_t warmup, double lr, double min_lr, Schedule schedule) {
+  if (step < warmup) return lr * double(step + 1) / double(warmup);
+  if (schedule == Schedule::kConstant || total <= warmup) return lr;
+  const double progress = std::min(1.0, double(step - warmup) / double(total - warmup));
+  const double coeff = schedule == Schedule::kCosine ? 0.5 * (1.0 + std::cos(3.141592653589793 * progress)) : 1.0 - progress;
+  return min_lr + coeff * (lr - min_lr);
+}
+
+}  // namespace lmpipe::nn

@@ -1,0 +1,45 @@
+#pragma once
+// AdamW over a model's flat parameter buffer, learning-rate schedules, and global-norm gradient clipping.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/parameters.h"
+
+namespace lmpipe::nn {
+
+struct AdamWOptions {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0.0;     // decoupled: p -= lr * weight_decay * p, on tensors marked decay
+  bool bias_correction = true;   // false: google-research/bert's Adam
+};
+
+class AdamW {
+ public:
+  AdamW(const ParameterLayout& layout, AdamWOptions options);
+  // One update of params with grads at learning rate lr; counts the step.
+  void step(float* params, const float* grads, double lr);
+  uint64_t steps() const { return steps_; }
+
+  // The state a resumed run needs: moments and the step count.
+  std::vector<float>& m() { return m_; }
+  std::vector<float>& v() { return v_; }
+  void set_steps(uint64_t steps) { steps_ = steps; }
+
+ private:
+  AdamWOptions options_;
+  std::vector<uint8_t> decay_;  // per element
+  std::vector<float> m_, v_;
+  uint64_t steps_ = 0;
+};
+
+// The L2 norm of all gradients; when max_norm > 0 and the norm exceeds it, scales them down to it.
+double clip_grad_norm(float* grads, size_t n, double max_norm);
+
+enum class Schedule { kCosine, kLinear, kConstant };
+
+// Linear warmup from lr / warmup to lr over the first `warmup` steps, then cosine or linear decay to
+// min_lr at `total` (measured from the end of warmup, as nanoGPT, fairseq and HuggingFace do), or constant.
+double learning_rate(uint64_t step, uint64_t total, uint64_t warmup, double lr, double min_lr, Schedule schedule);
+
+}  // namespace lmpipe::nn

@@ -1,0 +1,91 @@
+// The C++ GPT against PyTorch: tests/data/nn/*_tiny.safetensors hold a small model's weights, a batch,
+// PyTorch's logits, loss, gradients and the losses of three AdamW steps
+// (tests/reference/make_gpt_reference.py makes them; CI needs no PyTorch).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+
+#include "io/safetensors.h"
+#include "nn/gpt.h"
+#include "nn/layers.h"
+#include "nn/optimizer.h"
+
+using namespace lmpipe;
+using namespace lmpipe::nn;
+
+namespace {
+
+size_t meta(const SafetensorsFile& f, const char* key) { return std::stoul(f.metadata()[key].get<std::string>()); }
+double meta_double(const SafetensorsFile& f, const char* key) { return std::stod(f.metadata()[key].get<std::string>()); }
+
+std::vector<float> floats(const SafetensorsFile& f, const std::string& name) {
+  const SafeTensor* t = f.find(name);
+  REQUIRE(t != nullptr);
+  std::vector<float> out(t->elements());
+  f.read_floats(*t, out.data());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("GPT-2 and GPT match PyTorch: logits, loss, gradients, three AdamW steps") {
+  for (const char* arch : {"gpt2", "gpt1"}) {
+    CAPTURE(arch);
+    const SafetensorsFile ref(std::string(LMPIPE_TEST_DATA_DIR) + "/nn/" + arch + "_tiny.safetensors");
+    GptConfig config;
+    config.arch = std::string(arch) == "gpt2" ? GptArch::kGpt2 : GptArch::kGpt1;
+    config.vocab_size = meta(ref, "vocab_size");
+    config.max_len = meta(ref, "max_len");
+    config.n_layer = meta(ref, "n_layer");
+    config.n_head = meta(ref, "n_head");
+    config.d_model = meta(ref, "d_model");
+    config.d_ff = meta(ref, "d_ff");
+    Gpt<float> model(config);
+    for (const TensorInfo& t : model.layout().tensors()) {
+      const SafeTensor* s = ref.find(t.name);
+      REQUIRE_MESSAGE(s != nullptr, t.name);
+      REQUIRE(s->shape == t.shape);
+      ref.read_floats(*s, model.params().data() + t.offset);
+    }
+    const SafeTensor* ids = ref.find("input_ids");
+    const std::vector<uint32_t> inputs = ref.read_ids(*ids), targets = ref.read_ids(*ref.find("targets"));
+    const size_t B = ids->shape[0], Tn = ids->shape[1], V = config.vocab_size;
+
+    model.zero_grad();
+    const double loss = model.forward_backward(inputs.data(), targets.data(), B, Tn);
+    const double want = floats(ref, "loss")[0];
+    CHECK(std::abs(loss - want) / want < 1e-5);
+    double worst = 0;
+    for (const TensorInfo& t : model.layout().tensors()) {
+      const std::vector<float> g = floats(ref, "grad." + t.name);
+      for (size_t i = 0; i < t.size; ++i)
+        worst = std::max(worst, std::abs(double(model.grads()[t.offset + i]) - g[i]) / std::max(1e-3, std::abs(double(g[i]))));
+    }
+    CHECK(worst < 1e-4);
+    // The last position's logits.
+    const std::vector<float> logits = floats(ref, "logits");
+    std::vector<float> last(B * V);
+    model.last_logits(last.data(), inputs.data(), B, Tn);
+    for (size_t b = 0; b < B; ++b)
+      for (size_t v = 0; v < V; ++v) CHECK(last[b * V + v] == doctest::Approx(logits[(b * Tn + Tn - 1) * V + v]).epsilon(1e-4));
+
+    // Three AdamW steps as torch.optim.AdamW takes them.
+    AdamWOptions o;
+    o.beta1 = meta_double(ref, "beta1");
+    o.beta2 = meta_double(ref, "beta2");
+    o.eps = meta_double(ref, "eps");
+    o.weight_decay = meta_double(ref, "weight_decay");
+    AdamW adam(model.layout(), o);
+    std::vector<double> losses;
+    for (int step = 0; step < 3; ++step) {
+      model.zero_grad();
+      losses.push_back(model.forward_backward(inputs.data(), targets.data(), B, Tn));
+      adam.step(model.params().data(), model.grads().data(), meta_double(ref, "lr"));
+    }
+    losses.push_back(model.forward(inputs.data(), targets.data(), B, Tn));
+    std::vector<double> want_losses(4);
+    ref.read_doubles(*ref.find("adamw_losses"), want_losses.data());
+    for (size_t i = 0; i < 4; ++i) CHECK(std::abs(losses[i] - want_losses[i]) / want_losses[i] < 1e-5);
+  }
+}
