@@ -66,7 +66,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
 inline constexpr uint32_t kIgnore = UINT32_MAX;
 template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
-                    size_t V, T scale, size_t* counted, size_t rows_per_chunk = 64);
+                    size_t V, T scale, size_t* counted, size_t rows_per_chunk = 256);
 
 // Logits of a few rows (generation): out[R, V] = x[R, C] @ wte^T.
 template <class T>
