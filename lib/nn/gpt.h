@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "nn/buffer.h"
 #include "nn/gpt_config.h"
 #include "nn/parameters.h"
 
@@ -17,9 +18,9 @@ class Gpt {
 
   const GptConfig& config() const { return config_; }
   const ParameterLayout& layout() const { return layout_; }
-  std::vector<T>& params() { return params_; }
-  const std::vector<T>& params() const { return params_; }
-  std::vector<T>& grads() { return grads_; }
+  Buffer<T>& params() { return params_; }
+  const Buffer<T>& params() const { return params_; }
+  Buffer<T>& grads() { return grads_; }
 
   // GPT-2's initialisation as HuggingFace and nanoGPT do it: weights and embeddings N(0, 0.02), the
   // residual projections (attn.c_proj, mlp.c_proj) N(0, 0.02 / sqrt(2 * n_layer)) as the paper says,
@@ -60,15 +61,15 @@ class Gpt {
   ParameterLayout layout_;
   size_t wte_ = 0, wpe_ = 0, lnf_w_ = 0, lnf_b_ = 0;
   std::vector<LayerOffsets> layers_;
-  std::vector<T> params_, grads_;
+  Buffer<T> params_, grads_;
 
   // Activations planned for (planned_B_, planned_T_): embeddings, each layer's, the final norm, the head.
   size_t planned_B_ = 0, planned_T_ = 0;
-  std::vector<T> acts_;
+  Buffer<T> acts_;
   size_t encoded_ = 0, lnf_ = 0, lnf_mean_ = 0, lnf_rstd_ = 0, losses_ = 0;
   std::vector<LayerActs> layer_acts_;
   // Backward scratch: the residual stream's gradient and one layer's intermediate gradients.
-  std::vector<T> dres_, dtmp_, dqkv_, dfch_, dfch2_;
+  Buffer<T> dres_, dtmp_, dqkv_, dfch_, dfch2_;
   uint64_t dropout_key_ = 0;
   bool train_ = false;
 };

@@ -1,0 +1,48 @@
+#include "nn/runtime.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <thread>
+
+namespace lmpipe::nn {
+
+void prepare_compute_environment(char** argv) {
+  bool changed = false;
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    // Spinning threads make a shared 2-core machine crawl (DESIGN.md, "Threads").
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    changed = true;
+  }
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    const std::string_view core = openblas_get_corename();
+    const bool generic = core == "Prescott" || core == "Core2" || core == "Nehalem" || core == "Katmai" || core == "Unknown";
+    __builtin_cpu_init();
+    if (generic && __builtin_cpu_supports("avx512f")) {
+      ::setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+      changed = true;
+    } else if (generic && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      ::setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+      changed = true;
+    }
+  }
+  if (changed && std::getenv("LMPIPE_REEXECUTED") == nullptr) {
+    ::setenv("LMPIPE_REEXECUTED", "1", 1);
+    ::execv("/proc/self/exe", argv);
+    // exec failed: carry on with the slower settings.
+  }
+}
+
+void set_compute_threads(int threads) {
+  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+const char* blas_kernels() { return openblas_get_corename(); }
+
+}  // namespace lmpipe::nn

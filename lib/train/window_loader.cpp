@@ -1,0 +1,134 @@
+#include "train/window_loader.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace lmpipe::train {
+
+WindowLoader::WindowLoader(std::vector<std::string> paths, size_t window, bool shuffle, uint64_t seed)
+    : paths_(std::move(paths)), window_(window), shuffle_(shuffle), seed_(seed) {
+  if (paths_.empty()) throw UsageError("no training data: give --data");
+  shard::ReaderOptions options;
+  options.accept = {shard::RecordKind::kWindows};
+  for (const std::string& path : paths_) {
+    files_.push_back(std::make_unique<shard::ShardFile>(path, options));
+    const shard::ShardHeader& h = files_.back()->headers().front();
+    const shard::ShardHeader& first = files_.front()->headers().front();
+    if (h.vocab_size != first.vocab_size ||
+        (!h.vocab_fingerprint.empty() && !first.vocab_fingerprint.empty() && h.vocab_fingerprint != first.vocab_fingerprint))
+      throw Error(fmt::format("{}: made with another vocabulary than {}", path, paths_.front()));
+    total_windows_ += files_.back()->records();
+  }
+  if (total_windows_ == 0) throw Error(fmt::format("{}: no windows in the training data", paths_.front()));
+  start_epoch();
+}
+
+void WindowLoader::start_epoch() {
+  order_.clear();
+  for (uint32_t f = 0; f < files_.size(); ++f)
+    for (uint32_t b = 0; b < files_[f]->blocks().size(); ++b) order_.push_back({f, b});
+  if (shuffle_) {
+    Rng rng(seed_, {0x6c6f61646572ULL, epoch_});  // "loader"
+    rng.shuffle(std::span<BlockRef>(order_));
+  }
+  next_block_ = 0;
+  pool_.clear();
+  pool_front_ = 0;
+  loaded_.clear();
+  draws_ = 0;
+}
+
+bool WindowLoader::fill_pool() {
+  if (next_block_ >= order_.size()) return false;
+  const BlockRef ref = order_[next_block_];
+  const auto n = uint32_t(files_[ref.file]->blocks()[ref.block].records);
+  for (uint32_t r = 0; r < n; ++r) pool_.emplace_back(uint32_t(next_block_), r);
+  ++next_block_;
+  return true;
+}
+
+std::pair<uint32_t, uint32_t> WindowLoader::draw() {
+  for (;;) {
+    while (pool_.size() - pool_front_ < (shuffle_ ? kPoolWindows : 1) && fill_pool()) {
+    }
+    if (pool_.size() > pool_front_) break;
+    ++epoch_;  // every window of the epoch was drawn
+    start_epoch();
+  }
+  std::pair<uint32_t, uint32_t> item;
+  if (shuffle_) {
+    Rng rng(seed_, {0x64726177ULL, epoch_, draws_});  // "draw"
+    const size_t at = rng.below(pool_.size());
+    item = pool_[at];
+    pool_[at] = pool_.back();
+    pool_.pop_back();
+  } else {
+    item = pool_[pool_front_++];
+    if (pool_front_ == pool_.size()) {
+      pool_.clear();
+      pool_front_ = 0;
+    }
+  }
+  ++draws_;
+  return item;
+}
+
+const shard::Block& WindowLoader::block(uint32_t order_index) {
+  auto it = loaded_.find(order_index);
+  if (it == loaded_.end()) {
+    const BlockRef ref = order_[order_index];
+    auto decoded = std::make_unique<shard::Block>();
+    files_[ref.file]->read_block(ref.block, *decoded);
+    const size_t n = decoded->size();
+    it = loaded_.emplace(order_index, std::make_pair(std::move(decoded), n)).first;
+  }
+  return *it->second.first;
+}
+
+void WindowLoader::next(size_t count, std::vector<uint32_t>& ids) {
+  for (size_t i = 0; i < count; ++i) {
+    const auto [order_index, record] = draw();
+    const shard::Block& b = block(order_index);
+    const shard::RecordView r = b.record(record);
+    if (r.ids.size() != window_)
+      throw Error(fmt::format("{}: a window of {} ids, but the model needs {} (make-pairs --task causal --max-len {})",
+                              paths_[order_[order_index].file], r.ids.size(), window_, window_ - 1));
+    ids.insert(ids.end(), r.ids.begin(), r.ids.end());
+    // A block whose windows have all been drawn is freed.
+    auto it = loaded_.find(order_index);
+    if (--it->second.second == 0) loaded_.erase(it);
+  }
+}
+
+void WindowLoader::restore(const nlohmann::json& state) {
+  const uint64_t epoch = state.at("epoch").get<uint64_t>(), draws = state.at("draws").get<uint64_t>();
+  epoch_ = epoch;
+  start_epoch();
+  // Replay the draws: only indices move, nothing is decoded.
+  for (uint64_t i = 0; i < draws; ++i) {
+    const auto [order_index, record] = draw();
+    (void)record;
+    auto it = loaded_.find(order_index);
+    if (it == loaded_.end()) {
+      const BlockRef ref = order_[order_index];
+      it = loaded_.emplace(order_index, std::make_pair(nullptr, files_[ref.file]->blocks()[ref.block].records)).first;
+    }
+    if (--it->second.second == 0) loaded_.erase(it);
+  }
+  // Blocks still in the pool are decoded when first drawn from.
+  for (auto it = loaded_.begin(); it != loaded_.end();) {
+    if (it->second.first == nullptr) {
+      const BlockRef ref = order_[it->first];
+      auto decoded = std::make_unique<shard::Block>();
+      files_[ref.file]->read_block(ref.block, *decoded);
+      it->second.first = std::move(decoded);
+    }
+    ++it;
+  }
+}
+
+}  // namespace lmpipe::train

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# pretrain on a tiny byte-level GPT: presets and --dry-run, a run that learns, checkpoints that load,
+# exact resume, gradient accumulation, evaluation, and bad input.
+source "$(dirname "$0")/lib.sh"
+samples="$LMPIPE_SOURCE/tests/data/tok"
+export OMP_WAIT_POLICY=PASSIVE
+
+# --- presets and --dry-run: the papers' counts, without allocating ----------------------------------------
+expect_eq "$(pretrain --preset gpt2 --dry-run | jq .parameters)" "124439808" "GPT-2 124M"
+expect_eq "$(pretrain --preset gpt2-xl --dry-run | jq .parameters)" "1557611200" "GPT-2 XL"
+expect_eq "$(pretrain --arch gpt1 --dry-run | jq .parameters)" "116534784" "GPT"
+expect_eq "$(pretrain --preset gpt3-175b --dry-run | jq '.parameters > 174000000000 and .bytes_total > 2800000000000')" "true" \
+  "GPT-3 175B is only counted"
+expect_eq "$(pretrain --preset gpt2 --n-layer 2 --d-model 64 --n-head 4 --dry-run | jq -c '[.n_layer, .d_model, .d_ff]')" \
+  "[2,64,256]" "shape flags override the preset"
+expect_status 2 pretrain --preset gpt2 --d-model 100 --n-head 3 --dry-run
+expect_contains err.txt "not divisible"
+expect_status 2 pretrain --preset gpt9 --dry-run
+
+# --- data: byte-level ids of the samples, windows of 33 ------------------------------------------------------
+tok-train --model bpe --vocab-size 257 -o bytes "$samples/tinyshakespeare.txt"
+tok-encode -v bytes "$samples/tinyshakespeare.txt" | make-pairs --task causal --max-len 32 --quiet -o train.shard
+tok-encode -v bytes "$samples/wikitext2-valid.txt" | make-pairs --task causal --max-len 32 --quiet -o val.shard
+base=(--preset gpt-nano --data train.shard --val val.shard --batch-size 4 --warmup 2 --threads 2 -v bytes)
+common=("${base[@]}" --lr 3e-3)
+
+# --- a run learns, and writes a HuggingFace-style checkpoint ------------------------------------------------------
+pretrain "${common[@]}" --steps 40 --eval-every 20 -o run --log run.log --quiet
+expect_eq "$(readlink run/latest)" "step-40" "latest points at the last checkpoint"
+for f in model.safetensors config.json trainer_state.safetensors vocab.json merges.txt; do
+  [ -f "run/latest/$f" ] || fail "the checkpoint has no $f"
+done
+expect_eq "$(jq -c '[.model_type, .n_layer, .n_embd, .vocab_size, .n_positions]' run/latest/config.json)" '["gpt2",2,32,257,32]' \
+  "config.json"
+expect_eq "$(jq -s '(.[0].loss - ([.[] | select(.step == 40 and .loss != null)][0].loss)) > 1' run.log)" "true" "the loss falls"
+expect_eq "$(jq -s '[.[] | select(.val_loss != null)] | length' run.log)" "2" "validation every 20 steps"
+val40=$(jq -s '[.[] | select(.val_loss != null)][-1].val_loss' run.log)
+expect_eq "$(pretrain --init-from run/latest --val val.shard --eval-only --threads 2 | jq .loss)" "$val40" \
+  "--eval-only on the checkpoint gives the logged validation loss"
+
+# --- exact resume: a run killed after its step-20 checkpoint and resumed gives the losses and weights of one that
+# --- never stopped, bit for bit (same --steps, so the same schedule) ---------------------------------------------------
+pretrain "${common[@]}" --steps 40 --save-every 20 --eval-every 0 -o full --log full.log --quiet
+mkdir split && cp -r full/step-20 split/ && ln -s step-20 split/latest
+pretrain "${common[@]}" --steps 40 -o split --resume --log split.log --quiet
+expect_eq "$(jq -c 'select(.loss != null) | [.step, .loss, .grad_norm]' split.log)" \
+  "$(jq -c 'select(.loss != null and .step > 20) | [.step, .loss, .grad_norm]' full.log)" \
+  "a resumed run has the losses of an uninterrupted one"
+cmp -s full/step-40/model.safetensors split/step-40/model.safetensors || fail "resumed weights differ"
+expect_status 2 pretrain "${common[@]}" --batch-size 2 --steps 40 -o split --resume
+expect_contains err.txt "--batch-size"
+
+# --- accumulation: two micro-batches of 2 make the first step's loss of one batch of 4 --------------------------------
+pretrain "${common[@]}" --steps 1 --micro-batch 2 -o accumulated --log accumulated.log --quiet
+expect_eq "$(jq -c '.loss' accumulated.log | head -n 1 | cut -c1-8)" "$(jq -c 'select(.step == 1) | .loss' full.log | cut -c1-8)" \
+  "accumulated loss"
+
+# --- errors --------------------------------------------------------------------------------------------------------------
+expect_status 2 pretrain "${common[@]}" --steps 1 --batch-size 3 --micro-batch 2 -o bad
+expect_status 2 pretrain --preset gpt-nano --steps 1 -o bad
+expect_status 2 pretrain --preset gpt-nano --data train.shard --steps 1 --max-len 16 -o bad
+expect_contains err.txt "raise --max-len"
+expect_error 1 "pretrain: error: no file matches missing-*.shard" pretrain --preset gpt-nano --data 'missing-*.shard' --steps 1 -o bad
+expect_status 1 pretrain "${base[@]}" --steps 3 --lr 1e30 --grad-clip 0 -o blowup
+expect_contains err.txt "is not finite"
+expect_status 0 pretrain "${base[@]}" --steps 3 --lr 1e30 --grad-clip 0 --skip-nonfinite -o blowup2 --quiet
+expect_status 1 pretrain --init-from run/nowhere --val val.shard --eval-only
+expect_contains err.txt "not a checkpoint directory"
+
+done_testing
