@@ -106,24 +106,32 @@ const SafeTensor* SafetensorsFile::find(const std::string& name) const {
   return nullptr;
 }
 
-std::vector<uint8_t> SafetensorsFile::read_bytes(const SafeTensor& t) const {
-  std::vector<uint8_t> bytes(t.end - t.begin);
+void SafetensorsFile::read_into(const SafeTensor& t, void* dst) const {
+  auto* out = static_cast<uint8_t*>(dst);
+  const size_t size = t.end - t.begin;
   size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t got = ::pread(fd_, bytes.data() + done, bytes.size() - done, off_t(data_start_ + t.begin + done));
+  while (done < size) {
+    const ssize_t got = ::pread(fd_, out + done, size - done, off_t(data_start_ + t.begin + done));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) fail_errno(fmt::format("{}: reading tensor {} failed", path_, t.name));
     done += size_t(got);
   }
+}
+
+std::vector<uint8_t> SafetensorsFile::read_bytes(const SafeTensor& t) const {
+  std::vector<uint8_t> bytes(t.end - t.begin);
+  read_into(t, bytes.data());
   return bytes;
 }
 
 void SafetensorsFile::read_floats(const SafeTensor& t, float* dst) const {
-  const std::vector<uint8_t> bytes = read_bytes(t);
   const size_t n = t.elements();
-  if (t.dtype == "F32") {
-    std::memcpy(dst, bytes.data(), n * 4);
-  } else if (t.dtype == "F64") {
+  if (t.dtype == "F32") {  // straight into place: no copy of a gigabyte-sized tensor
+    read_into(t, dst);
+    return;
+  }
+  const std::vector<uint8_t> bytes = read_bytes(t);
+  if (t.dtype == "F64") {
     for (size_t i = 0; i < n; ++i) {
       double v;
       std::memcpy(&v, bytes.data() + 8 * i, 8);

@@ -42,6 +42,7 @@ class SafetensorsFile {
 
  private:
   std::vector<uint8_t> read_bytes(const SafeTensor& tensor) const;
+  void read_into(const SafeTensor& tensor, void* dst) const;  // the tensor's bytes as stored
 
   std::string path_;
   int fd_ = -1;

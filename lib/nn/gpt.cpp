@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "nn/layers.h"
 
@@ -19,7 +20,7 @@ double normal(Rng& rng) {  // Box-Muller
 }  // namespace
 
 template <class T>
-Gpt<T>::Gpt(GptConfig config) : config_(std::move(config)) {
+Gpt<T>::Gpt(GptConfig config, GptBuffers buffers) : config_(std::move(config)) {
   config_.validate();
   const size_t V = config_.vocab_size, C = config_.d_model, F = config_.d_ff;
   const bool gpt2 = config_.arch == GptArch::kGpt2;
@@ -49,8 +50,8 @@ Gpt<T>::Gpt(GptConfig config) : config_(std::move(config)) {
     lnf_w_ = layout_.add("transformer.ln_f.weight", {C}, false);
     lnf_b_ = layout_.add("transformer.ln_f.bias", {C}, false);
   }
-  params_.assign(layout_.total(), T(0));
-  grads_.assign(layout_.total(), T(0));
+  if (buffers != GptBuffers::kLayout) params_.assign(layout_.total(), T(0));
+  if (buffers == GptBuffers::kTraining) grads_.assign(layout_.total(), T(0));
 }
 
 template <class T>
@@ -196,6 +197,7 @@ double Gpt<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B
 
 template <class T>
 double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale) {
+  if (grads_.size() != layout_.total()) throw Error("Gpt::forward_backward on a model made without gradients");
   run_forward(inputs, B, Tn, true);
   const size_t N = B * Tn, C = config_.d_model;
   const size_t counted_targets = size_t(std::count_if(targets, targets + N, [](uint32_t t) { return t != kIgnore; }));

@@ -11,10 +11,17 @@
 
 namespace lmpipe::nn {
 
+// Which of a model's big buffers the constructor allocates.
+enum class GptBuffers {
+  kTraining,   // parameters and gradients
+  kInference,  // parameters only (generation, evaluation)
+  kLayout,     // neither: the tensor layout, for reading a checkpoint, or params() assigned a loaded buffer
+};
+
 template <class T>
 class Gpt {
  public:
-  explicit Gpt(GptConfig config);
+  explicit Gpt(GptConfig config, GptBuffers buffers = GptBuffers::kTraining);
 
   const GptConfig& config() const { return config_; }
   const ParameterLayout& layout() const { return layout_; }
@@ -38,6 +45,11 @@ class Gpt {
   double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1));
   // Logits of the last position of each of the B sequences: out[B, vocab].
   void last_logits(T* out, const uint32_t* inputs, size_t B, size_t Tn);
+  // The LM head's input of the last forward pass, [B * Tn, d_model] (GPT-2: the final layer norm's output;
+  // GPT: the last block's), so a test can take every position's logits with lm_head_logits.
+  const T* head_input() const {
+    return acts_.data() + (config_.arch == GptArch::kGpt2 ? lnf_ : layer_acts_.back().ln2);
+  }
 
  private:
   struct LayerOffsets {

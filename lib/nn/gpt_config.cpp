@@ -53,6 +53,15 @@ uint64_t GptConfig::parameter_count() const {
   return vocab_size * C + max_len * C + n_layer * per_layer + final_ln;
 }
 
+uint64_t GptConfig::training_flops_per_token(size_t Tn) const {
+  const uint64_t C = d_model, F = d_ff;
+  const uint64_t matrices = n_layer * (C * 3 * C + C * C + 2 * C * F) + vocab_size * C;
+  // Q K^T and A V: 2 Tn C multiply-adds per token forward over the full matrix, half of it causal;
+  // backward twice the forward.
+  const uint64_t attention = n_layer * 3 * (2 * Tn * C);
+  return 6 * matrices + attention;
+}
+
 uint64_t GptConfig::activation_floats(size_t B, size_t Tn) const {
   const uint64_t N = uint64_t(B) * Tn, C = d_model, F = d_ff;
   // Per layer: two layer-norm outputs and their statistics, qkv, attention output and its log-sum-exp,

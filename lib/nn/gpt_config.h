@@ -26,6 +26,10 @@ struct GptConfig {
   uint64_t parameter_count() const;
   // Floats of activations the training step keeps for a batch of B sequences of Tn positions.
   uint64_t activation_floats(size_t B, size_t Tn) const;
+  // Floating-point operations of one training step (forward, backward) per token at Tn positions:
+  // 6 per weight-matrix parameter and LM-head weight (Kaplan et al.'s 6N), plus the attention
+  // scores and their weighted sums over the causal half of the Tn x Tn matrix that is computed.
+  uint64_t training_flops_per_token(size_t Tn) const;
 };
 
 // The papers' shapes: gpt, gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt3-small ... gpt3-175b, and small

@@ -35,6 +35,29 @@ inline bool allowed(bool causal, const uint8_t* key_mask, size_t b, size_t Tn, s
   return (!causal || j <= t) && (key_mask == nullptr || key_mask[b * Tn + j] != 0);
 }
 
+// Attention row t of sequence b: the keys it may see are a prefix [0, t] when causal (all Tn otherwise),
+// minus padding. Returns the prefix length; entries past it and masked ones are set to 0 by callers.
+inline size_t visible_keys(bool causal, size_t Tn, size_t t) { return causal ? t + 1 : Tn; }
+
+// Replaces row s (scores, Tn wide) by exp(s - shift) over the visible keys and 0 elsewhere, with Eigen's
+// vectorised exp; returns the sum. Masked keys are zeroed after the exp (Eigen's exp of -inf is a
+// denormal, not 0).
+template <class T>
+T exp_row(T* s, T shift, bool causal, const uint8_t* key_mask, size_t b, size_t Tn, size_t t) {
+  const size_t n = visible_keys(causal, Tn, t);
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> row(s, Eigen::Index(n));
+  row = (row - shift).exp();
+  std::fill(s + n, s + Tn, T(0));
+  if (key_mask != nullptr)
+    for (size_t j = 0; j < n; ++j)
+      if (key_mask[b * Tn + j] == 0) s[j] = T(0);
+  return row.sum();
+}
+
+// Elementwise loops shorter than this run on one thread: waking a passively waiting thread team costs
+// tens of microseconds, more than the work (a generated token's layer norms and GELUs are one row).
+constexpr size_t kParallelMin = size_t(1) << 15;
+
 // Whether element i survives dropout under key: a SplitMix64 hash of (key, i) against p * 2^64.
 inline bool kept(uint64_t key, uint64_t i, uint64_t threshold) {
   uint64_t z = key ^ (i * 0x9E3779B97F4A7C15ULL);
@@ -61,7 +84,7 @@ void drop_probabilities(T* p, size_t Tn, size_t bh, T dropout, uint64_t key) {
 
 template <class T>
 void embedding_forward(T* out, const uint32_t* tokens, const T* wte, const T* wpe, size_t N, size_t Tn, size_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (size_t n = 0; n < N; ++n) {
     const T* w = wte + size_t(tokens[n]) * C;
     const T* p = wpe + (n % Tn) * C;
@@ -89,14 +112,14 @@ void dropout_apply(T* x, size_t n, T p, uint64_t key) {
   if (p <= T(0)) return;
   const uint64_t threshold = drop_threshold(p);
   const T keep_scale = T(1) / (T(1) - p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (size_t i = 0; i < n; ++i) x[i] = kept(key, i, threshold) ? x[i] * keep_scale : T(0);
 }
 
 template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, size_t N, size_t C,
                        T eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (size_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
     T m = 0;
@@ -182,14 +205,14 @@ using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
 void gelu_forward(T* out, const T* inp, size_t n, Gelu kind) {
   if (kind == Gelu::kTanh) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (size_t b = 0; b < n; b += kBlock) {
       const auto m = Eigen::Index(std::min(kBlock, n - b));
       const ConstArrayMap<T> x(inp + b, m);
       ArrayMap<T>(out + b, m) = T(0.5) * x * (T(1) + (T(kSqrt2OverPi) * (x + T(0.044715) * x.cube())).tanh());
     }
   } else {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (size_t i = 0; i < n; ++i) {
       const T x = inp[i];
       out[i] = T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
@@ -240,17 +263,14 @@ void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, si
     for (size_t t = 0; t < Tn; ++t) {
       T* s = p.data() + t * Tn;
       T m = -std::numeric_limits<T>::infinity();
-      for (size_t j = 0; j < Tn; ++j)
+      for (size_t j = 0; j < visible_keys(causal, Tn, t); ++j)
         if (allowed(causal, key_mask, b, Tn, t, j)) m = std::max(m, s[j]);
-      T sum = 0;
-      for (size_t j = 0; j < Tn; ++j) {
-        s[j] = allowed(causal, key_mask, b, Tn, t, j) ? std::exp(s[j] - m) : T(0);
-        sum += s[j];
-      }
-      if (sum == T(0)) {  // a row with nothing to attend to (all padding): output zeros
+      if (m == -std::numeric_limits<T>::infinity()) {  // nothing to attend to (all padding): output zeros
+        std::fill(s, s + Tn, T(0));
         row_lse[t] = T(0);
         continue;
       }
+      const T sum = exp_row(s, m, causal, key_mask, b, Tn, t);
       const T inv = T(1) / sum;
       for (size_t j = 0; j < Tn; ++j) s[j] *= inv;
       row_lse[t] = m + std::log(sum);
@@ -285,7 +305,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
     const T* row_lse = lse + bh * Tn;
     for (size_t t = 0; t < Tn; ++t) {
       T* s = p.data() + t * Tn;
-      for (size_t j = 0; j < Tn; ++j) s[j] = allowed(causal, key_mask, b, Tn, t, j) ? std::exp(s[j] - row_lse[t]) : T(0);
+      exp_row(s, row_lse[t], causal, key_mask, b, Tn, t);
     }
     Mat<T>& ds = scratch<T>(1);
     ds.resize(rows, rows);

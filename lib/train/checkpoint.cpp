@@ -21,6 +21,9 @@ namespace {
 
 const char* const kTokenizerFiles[] = {"vocab.json", "merges.txt", "vocab.txt", "tokenizer.json"};
 
+// A float as the double with the same shortest decimal form (1e-05, not 9.999999747378752e-06).
+double shortest(float x) { return std::stod(fmt::format("{}", x)); }
+
 nlohmann::ordered_json hf_config(const nn::GptConfig& c) {
   const double p = c.dropout;
   if (c.arch == nn::GptArch::kGpt2) {
@@ -37,7 +40,7 @@ nlohmann::ordered_json hf_config(const nn::GptConfig& c) {
             {"resid_pdrop", p},
             {"embd_pdrop", p},
             {"attn_pdrop", p},
-            {"layer_norm_epsilon", c.ln_eps},
+            {"layer_norm_epsilon", shortest(c.ln_eps)},
             {"initializer_range", 0.02},
             {"tie_word_embeddings", true},
             {"torch_dtype", "float32"},
@@ -50,11 +53,11 @@ nlohmann::ordered_json hf_config(const nn::GptConfig& c) {
           {"n_embd", c.d_model},
           {"n_layer", c.n_layer},
           {"n_head", c.n_head},
-          {"afn", "gelu_new"},
+          {"afn", "gelu"},  // OpenAIGPT's own table maps "gelu" to the tanh approximation; it has no "gelu_new"
           {"resid_pdrop", p},
           {"embd_pdrop", p},
           {"attn_pdrop", p},
-          {"layer_norm_epsilon", c.ln_eps},
+          {"layer_norm_epsilon", shortest(c.ln_eps)},
           {"initializer_range", 0.02},
           {"tie_word_embeddings", true},
           {"torch_dtype", "float32"},
@@ -85,8 +88,19 @@ nn::GptConfig config_from_hf(const nlohmann::json& j, const std::string& where) 
   c.ln_eps = j.value("layer_norm_epsilon", 1e-5f);
   c.dropout = j.value("resid_pdrop", 0.0f);
   const std::string act = j.value(type == "gpt2" ? "activation_function" : "afn", std::string("gelu_new"));
-  if (act != "gelu_new" && act != "gelu_pytorch_tanh")
+  // For openai-gpt, "gelu" (its default) is the tanh GELU too: modeling_openai.py's ACT_FNS maps it to
+  // gelu_new. For gpt2 it means the erf GELU, which these models do not compute.
+  const bool tanh_gelu = act == "gelu_new" || act == "gelu_pytorch_tanh" || (type == "openai-gpt" && act == "gelu");
+  if (!tanh_gelu)
     throw Error(fmt::format("{}: activation {} is not the tanh GELU these models use", where, act));
+  // GPT2Config switches for attention variants these models do not compute.
+  if (type == "gpt2" && (j.value("scale_attn_weights", true) != true || j.value("scale_attn_by_inverse_layer_idx", false) ||
+                         j.value("reorder_and_upcast_attn", false)))
+    throw Error(fmt::format("{}: config.json asks for an attention variant (scale_attn_weights false, "
+                            "scale_attn_by_inverse_layer_idx or reorder_and_upcast_attn) that lmpipe does not compute",
+                            where));
+  if (type == "openai-gpt" && c.d_ff != 4 * c.d_model)
+    throw Error(fmt::format("{}: an openai-gpt model's MLP is 4 x n_embd wide", where));
   c.validate();
   return c;
 }
@@ -110,7 +124,7 @@ void sync_directory(const fs::path& dir) {
 }  // namespace
 
 std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::Gpt<float>& model,
-                            const std::string& vocab_dir, const TrainerState* state) {
+                            const std::string& vocab_dir, const TrainerStateToSave* state) {
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (!fs::is_directory(run_dir)) throw Error(fmt::format("cannot create the run directory {}", run_dir));
@@ -156,10 +170,12 @@ std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn:
   }
 }
 
-LoadedModel load_checkpoint(const std::string& dir) {
+LoadedModel load_checkpoint(const std::string& dir, TrainerStateUse state_use) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(fmt::format("{}: not a checkpoint directory", dir));
-  const fs::path path = fs::canonical(dir, ec);
+  fs::path path = fs::canonical(dir, ec);
+  // A run directory stands for its latest checkpoint.
+  if (!fs::exists(path / "config.json") && fs::is_directory(path / "latest")) path = fs::canonical(path / "latest", ec);
   const fs::path config_path = path / "config.json", weights_path = path / "model.safetensors";
   if (!fs::is_regular_file(config_path)) throw Error(fmt::format("{}: no config.json", dir));
   if (!fs::is_regular_file(weights_path)) throw Error(fmt::format("{}: no model.safetensors", dir));
@@ -172,7 +188,7 @@ LoadedModel load_checkpoint(const std::string& dir) {
   LoadedModel loaded;
   loaded.dir = path.string();
   loaded.config = config_from_hf(config, dir);
-  const nn::Gpt<float> shape(loaded.config);  // for the layout only
+  const nn::Gpt<float> shape(loaded.config, nn::GptBuffers::kLayout);
   loaded.params.assign(shape.layout().total(), 0.0f);
   const SafetensorsFile weights(weights_path.string());
   for (const nn::TensorInfo& t : shape.layout().tensors()) {
@@ -186,7 +202,7 @@ LoadedModel load_checkpoint(const std::string& dir) {
     weights.read_floats(*s, loaded.params.data() + t.offset);
   }
   const fs::path state_path = path / "trainer_state.safetensors";
-  if (fs::is_regular_file(state_path)) {
+  if (state_use == TrainerStateUse::kLoad && fs::is_regular_file(state_path)) {
     const SafetensorsFile state_file(state_path.string());
     const nlohmann::json meta = nlohmann::json::parse(state_file.metadata().value("lmpipe", std::string("{}")), nullptr, false);
     const SafeTensor* m = state_file.find("adam.m");

@@ -6,6 +6,7 @@
 // crash never leaves a half-written checkpoint behind `latest`.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,20 +25,31 @@ struct TrainerState {
   uint64_t adam_steps = 0;
 };
 
+// What a checkpoint holds besides the model, as save_checkpoint takes it: the moments are views of
+// the optimizer's own buffers, so saving a GPT-2 run does not copy its gigabyte of AdamW state.
+struct TrainerStateToSave {
+  uint64_t step = 0;
+  nlohmann::json data, settings;
+  std::span<const float> adam_m, adam_v;
+  uint64_t adam_steps = 0;
+};
+
 // Writes run_dir/step-<step>/ and points run_dir/latest at it; returns the directory. vocab_dir (may be
 // empty) holds the tokenizer files to copy; state may be null (a model only).
 std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::Gpt<float>& model,
-                            const std::string& vocab_dir, const TrainerState* state);
+                            const std::string& vocab_dir, const TrainerStateToSave* state);
 
 struct LoadedModel {
   nn::GptConfig config;
-  std::vector<float> params;  // in nn::Gpt's layout for config
+  nn::Buffer<float> params;  // in nn::Gpt's layout for config: move it into the model's params()
   std::optional<TrainerState> state;
   std::string dir;
 };
 
-// Reads a checkpoint directory: ours (run/step-N or run/latest), or one transformers saved for a GPT-2
-// or OpenAI GPT model (model.safetensors and config.json). Throws Error naming what is missing or wrong.
-LoadedModel load_checkpoint(const std::string& dir);
+// Reads a checkpoint directory: ours (run/step-N, run/latest, or run itself for its latest), or one transformers saved for a GPT-2
+// or OpenAI GPT model (model.safetensors and config.json). The trainer state (AdamW's moments, twice the
+// model's size) is read only when asked for: to resume. Throws Error naming what is missing or wrong.
+enum class TrainerStateUse { kSkip, kLoad };
+LoadedModel load_checkpoint(const std::string& dir, TrainerStateUse state = TrainerStateUse::kSkip);
 
 }  // namespace lmpipe::train

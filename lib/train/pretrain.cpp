@@ -74,6 +74,10 @@ nn::GptConfig model_config(const PretrainOptions& o, uint32_t data_vocab, size_t
                                  data_T, config->max_len));
   if (data_vocab > config->vocab_size)
     throw UsageError(fmt::format("the data's vocabulary has {} ids, the model {}", data_vocab, config->vocab_size));
+  if (config->arch == nn::GptArch::kGpt1 && config->d_ff != 4 * config->d_model)
+    throw UsageError(fmt::format("--arch gpt1: the MLP is 4 x --d-model wide (transformers' OpenAIGPT config has no "
+                                 "n_inner, so a checkpoint with --d-ff {} could not be loaded)",
+                                 config->d_ff));
   config->validate();
   return *config;
 }
@@ -185,7 +189,7 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
   if (o.resume) {
     const std::string latest = o.out_dir + "/latest";
     if (!fs::exists(latest)) throw Error(fmt::format("--resume: {} has no checkpoint (no {})", o.out_dir, latest));
-    loaded = load_checkpoint(latest);
+    loaded = load_checkpoint(latest, TrainerStateUse::kLoad);
     if (!loaded->state) throw Error(fmt::format("--resume: {} has no trainer state", latest));
   }
   nn::GptConfig config = loaded ? loaded->config : model_config(o, data_vocab, T);
@@ -208,6 +212,7 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
                                       {"vocab_size", config.vocab_size},
                                       {"micro_batch", micro},
                                       {"seq_len", T},
+                                      {"flops_per_token", config.training_flops_per_token(T)},
                                       {"bytes_weights", weights},
                                       {"bytes_grads_and_adamw", training_state},
                                       {"bytes_activations", activations},
@@ -220,7 +225,7 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
 
   nn::Gpt<float> model(config);
   if (loaded) {
-    model.params().assign(loaded->params.begin(), loaded->params.end());
+    model.params() = std::move(loaded->params);
   } else {
     model.init(o.seed);
   }
@@ -251,8 +256,8 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
       throw UsageError(fmt::format("--resume: --batch-size {} differs from the run's {}", o.batch_size,
                                    s.settings["batch_size"].dump()));
     if (differs("seq_len", T)) throw UsageError("--resume: the data's window length differs from the run's");
-    adam.m() = s.adam_m;
-    adam.v() = s.adam_v;
+    adam.m() = std::move(loaded->state->adam_m);
+    adam.v() = std::move(loaded->state->adam_v);
     adam.set_steps(s.adam_steps);
     start = s.step;
     loader.restore(s.data);
@@ -262,7 +267,7 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
   const nlohmann::json settings = {{"data", data}, {"batch_size", o.batch_size}, {"micro_batch", micro},
                                    {"steps", o.steps}, {"lr", o.lr}, {"seed", o.seed}, {"seq_len", T}};
   const auto checkpoint = [&](uint64_t step) {
-    TrainerState s;
+    TrainerStateToSave s;
     s.step = step;
     s.data = loader.state();
     s.settings = settings;

@@ -16,6 +16,8 @@ expect_eq "$(pretrain --preset gpt2 --n-layer 2 --d-model 64 --n-head 4 --dry-ru
 expect_status 2 pretrain --preset gpt2 --d-model 100 --n-head 3 --dry-run
 expect_contains err.txt "not divisible"
 expect_status 2 pretrain --preset gpt9 --dry-run
+expect_status 2 pretrain --arch gpt1 --preset gpt-nano --d-ff 64 --dry-run
+expect_contains err.txt "4 x --d-model"
 
 # --- data: byte-level ids of the samples, windows of 33 ------------------------------------------------------
 tok-train --model bpe --vocab-size 257 -o bytes "$samples/tinyshakespeare.txt"

@@ -85,6 +85,8 @@ TEST_CASE("parameter counts of the papers' models") {
     CHECK(config->parameter_count() == count);
   }
   CHECK(Gpt<float>(*gpt_preset("gpt-baby")).layout().total() == gpt_preset("gpt-baby")->parameter_count());
+  // GPT-2 124M at 1024 positions: 6 x (85M block matrices + 38.6M head) + attention, about 0.77 GFLOP.
+  CHECK(gpt_preset("gpt2")->training_flops_per_token(1024) == 6 * (12 * 12 * 768ULL * 768 + 50257ULL * 768) + 12 * 6 * 1024 * 768ULL);
   CHECK(Gpt<float>(tiny(GptArch::kGpt1)).layout().total() == tiny(GptArch::kGpt1).parameter_count());
   CHECK(!gpt_preset("gpt5"));
 }
