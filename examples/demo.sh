@@ -2,7 +2,7 @@
 # The demo: installs what is missing, builds, and runs the pipeline as far as it exists today:
 # train a byte-level BPE tokenizer on the shipped corpus (Tiny Shakespeare), encode the corpus into a
 # token shard, look inside it, decode it back, build GPT windows and masked BERT pairs from it, and
-# pretrain a small GPT on it for a minute or two. Sampling joins when it lands.
+# pretrain a small GPT on it for a minute or two, and sample from the model it trained.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/setup
@@ -46,5 +46,10 @@ time "$bin/pretrain" --preset gpt-baby --max-len 128 --data "$out/train.shard" -
   --lr 1e-3 --min-lr 1e-4 --warmup 50 --beta2 0.99 --dropout 0.1 --eval-every 100 --threads 2 -o "$out/gpt" --log "$out/gpt.jsonl"
 echo "   validation loss by step: $(jq -r 'select(.val_loss) | "\(.step): \(.val_loss * 1000 | round / 1000)"' "$out/gpt.jsonl" | paste -sd' ')"
 
+echo "== sample: the model continues a speaker's name (nucleus sampling, p 0.9, temperature 0.8), two samples"
+time "$bin/sample" "$out/gpt" --prompt $'ROMEO:\n' --echo --max-new-tokens 120 --top-p 0.9 --temperature 0.8 --num-samples 2 \
+  --seed 1 --threads 2
+
 echo "demo done: vocabulary in $out/vocab, shards in $out, the model in $out/gpt/latest (transformers loads it"
-echo "with GPT2LMHeadModel.from_pretrained), its training log in $out/gpt.jsonl"
+echo "with GPT2LMHeadModel.from_pretrained), its training log in $out/gpt.jsonl; more samples with"
+echo "   $bin/sample $out/gpt --prompt 'JULIET:' --top-p 0.9"

@@ -18,6 +18,8 @@ class ByteSink {
  public:
   virtual ~ByteSink() = default;
   virtual void write(const void* data, size_t size) = 0;
+  // Hands buffered bytes on now (a reader is waiting for them: text streamed token by token).
+  virtual void flush() {}
 };
 
 class MemorySink final : public ByteSink {
@@ -39,6 +41,7 @@ class OutputFile final : public ByteSink {
 
   void write(const void* data, size_t size) override;
   void write(std::string_view s) { write(s.data(), s.size()); }
+  void flush() override { flush_buffer(); }
   // Flushes; for a named file also fsyncs it, renames it into place and fsyncs the directory.
   void commit();
 

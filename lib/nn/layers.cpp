@@ -333,6 +333,53 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
 }
 
 template <class T>
+void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcache, const T* vcache, size_t P,
+                              size_t R, size_t C, size_t NH) {
+  const size_t hs = C / NH, S = P + R;
+  const T scale = T(1) / std::sqrt(T(hs));
+  using Vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+  // Heads in parallel only when there is enough work: one new token against a short cache is a few
+  // microseconds, less than waking the thread team.
+#pragma omp parallel for schedule(static) if (R * S * C >= (size_t(1) << 18))
+  for (size_t h = 0; h < NH; ++h) {
+    if (R == 1) {
+      // A generated token: a dot product per cached key and a weighted sum of cached values, each a
+      // contiguous row. Written out: as Eigen products these small matrix-vector products went to
+      // OpenBLAS, which threads them (and waits for its threads) past a size.
+      thread_local std::vector<T> scores;
+      scores.resize(S);
+      const Vec qh(q + h * hs, Eigen::Index(hs));
+      for (size_t j = 0; j < S; ++j) scores[j] = qh.dot(Vec(kcache + j * C + h * hs, Eigen::Index(hs))) * scale;
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> s(scores.data(), Eigen::Index(S));
+      s = (s - s.maxCoeff()).exp();
+      s /= s.sum();
+      Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> o(out + h * hs, Eigen::Index(hs));
+      o.setZero();
+      for (size_t j = 0; j < S; ++j) o += scores[j] * Vec(vcache + j * C + h * hs, Eigen::Index(hs));
+      continue;
+    }
+    // A prompt: R rows at once, as matrix products; row r sees keys 0..P+r.
+    const auto rows = Eigen::Index(R), keys = Eigen::Index(S), cols = Eigen::Index(hs);
+    const ConstStridedMap<T> qh(q + h * hs, rows, cols, Eigen::OuterStride<>(Eigen::Index(q_stride)));
+    const ConstStridedMap<T> k(kcache + h * hs, keys, cols, Eigen::OuterStride<>(Eigen::Index(C)));
+    const ConstStridedMap<T> v(vcache + h * hs, keys, cols, Eigen::OuterStride<>(Eigen::Index(C)));
+    Mat<T>& p = scratch<T>(0);
+    p.resize(rows, keys);
+    p.noalias() = (qh * k.transpose()) * scale;
+    for (size_t r = 0; r < R; ++r) {
+      T* s = p.data() + r * S;
+      const size_t visible = P + r + 1;
+      const T m = *std::max_element(s, s + visible);
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> row(s, Eigen::Index(visible));
+      row = (row - m).exp();
+      row /= row.sum();
+      std::fill(s + visible, s + S, T(0));
+    }
+    StridedMap<T>(out + h * hs, rows, cols, Eigen::OuterStride<>(Eigen::Index(C))).noalias() = p * v;
+  }
+}
+
+template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk) {
   const ConstMatMap<T> w(wte, Eigen::Index(V), Eigen::Index(C));
@@ -400,7 +447,8 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
                                       size_t, size_t, bool, T, uint64_t);                                            \
   template double lm_head_loss<T>(T*, T*, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T, size_t*, \
                                   size_t);                                                                          \
-  template void lm_head_logits<T>(T*, const T*, const T*, size_t, size_t, size_t);
+  template void lm_head_logits<T>(T*, const T*, const T*, size_t, size_t, size_t);                                \
+  template void attention_cached_forward<T>(T*, const T*, size_t, const T*, const T*, size_t, size_t, size_t, size_t);
 
 LMPIPE_INSTANTIATE_LAYERS(float)
 LMPIPE_INSTANTIATE_LAYERS(double)

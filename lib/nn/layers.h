@@ -58,6 +58,13 @@ template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const uint8_t* key_mask,
                         size_t B, size_t Tn, size_t C, size_t NH, bool causal, T dropout = 0, uint64_t dropout_key = 0);
 
+// Attention of R new rows against a KV cache (generation): q[R, C] with row stride q_stride, row r at
+// position P + r; kcache and vcache [P + R, C] with rows P..P+R-1 already written. Row r attends to
+// positions 0..P+r (causal), heads as in attention_forward. out[R, C].
+template <class T>
+void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcache, const T* vcache, size_t P,
+                              size_t R, size_t C, size_t NH);
+
 // The language-model head with its loss, fused: logits = x[N, C] @ wte[V, C]^T, cross-entropy against
 // targets (kIgnore: no loss at that row), computed rows_per_chunk rows at a time so the [N, V] logits
 // never exist whole. losses[N] gets each row's loss. With dx non-null it also writes dx = dlogits @ wte

@@ -5,6 +5,8 @@
                           GPT2LMHeadModel / OpenAIGPTLMHeadModel.from_pretrained(run/latest) must load every
                           tensor and give our logits (tests/tools/gpt_logits) and our validation loss
                           (`pretrain --eval-only`).
+  generation              `sample --greedy` continues a prompt with the ids of greedy decoding in transformers
+                          (with its KV cache, past_key_values, for GPT-2), on the same checkpoint.
   transformers -> lmpipe  randomly initialised (and perturbed, so biases and layer norms are not 0 and 1)
                           GPT2LMHeadModel and OpenAIGPTLMHeadModel are saved with save_pretrained(dir); lmpipe
                           loads dir and must give transformers' logits and loss. lmpipe reads model.safetensors
@@ -55,7 +57,7 @@ class Lmpipe:
     """The built programs, run in the work directory; a failure stops the check with the program's stderr."""
 
     def __init__(self, args, work):
-        programs = ("pretrain", "tok-train", "tok-encode", "make-pairs", "shard-cat")
+        programs = ("pretrain", "tok-train", "tok-encode", "make-pairs", "shard-cat", "sample")
         self.paths = {name: os.path.join(args.bin, name) for name in programs}
         self.paths["gpt_logits"] = os.path.join(args.test_bin, "gpt_logits")
         missing = [p for p in self.paths.values() if not os.access(p, os.X_OK)]
@@ -158,6 +160,34 @@ def check_ours_in_transformers(torch, transformers, lm, report, arch, windows):
     ids = windows[0][:SEQ]
     report.compare(f"lmpipe --arch {arch} -> {cls.__name__}", torch, lm.logits(ckpt, ids), hf_logits(torch, model, ids),
                    lm.eval_loss(ckpt), hf_loss(torch, model, windows))
+    check_generation(torch, lm, report, f"lmpipe --arch {arch}", ckpt, model)
+
+
+def check_generation(torch, lm, report, what, ckpt, model):
+    """Greedy continuation of a prompt: sample's ids against transformers' generate() on the same weights."""
+    prompt, new = "ROMEO:", SEQ - 8
+    ours = json.loads(lm.run("sample", ckpt, "--prompt", prompt, "--greedy", "--max-new-tokens", new, "--json",
+                             "--threads", "1"))
+    prompt_ids = [int(i) for i in lm.run("tok-encode", "-v", "bytes", "--format", "ids", "-", stdin=prompt.encode()).split()]
+    # generate() itself cannot run here: it imports torch.distributed.fsdp, which Debian's torch 1.13 cannot
+    # import under Python 3.11. The same greedy loop, over the model's own KV cache (past_key_values) where it
+    # has one (GPT-2; OpenAI GPT has none: the whole sequence again each step):
+    theirs, eos = [], model.config.eos_token_id  # sample stops at <|endoftext|> and leaves it out
+    cached = "use_cache" in model.config.to_dict()
+    with torch.no_grad():
+        out = model(torch.tensor([prompt_ids]), **({"use_cache": True} if cached else {}))
+        for _ in range(new):
+            token = int(out.logits[0, -1].argmax())
+            if token == eos:
+                break
+            theirs.append(token)
+            if cached:
+                out = model(torch.tensor([[token]]), past_key_values=out.past_key_values, use_cache=True)
+            else:
+                out = model(torch.tensor([prompt_ids + theirs]))
+    report.say(ours["ids"] == theirs, f"{what}: sample --greedy = greedy decoding in transformers, {new} tokens: "
+                                      f"{ours['ids'] if ours['ids'] != theirs else 'same ids'}"
+                                      f"{'' if ours['ids'] == theirs else f' vs {theirs}'}")
 
 
 def perturb(torch, model):

@@ -1,0 +1,61 @@
+// sample: generate text from a GPT checkpoint. Flags here; the work is lib/gen/sample_job.cpp.
+#include <string>
+#include <vector>
+
+#include "core/cli.h"
+#include "core/output_file.h"
+#include "gen/sample_job.h"
+#include "nn/runtime.h"
+
+int main(int argc, char** argv) {
+  lmpipe::nn::prepare_compute_environment(argv);  // may re-execute once with better BLAS settings
+  using namespace lmpipe;
+  CLI::App app{"Generate text from a GPT checkpoint: zero- or few-shot prompts, temperature, top-k and nucleus "
+               "sampling, streamed as it is generated.",
+               "sample"};
+  CommonOptions common;
+  gen::SampleOptions o;
+  std::string prompt;
+  add_common_options(app, common, "Output file (default stdout, streamed)");
+  app.add_option("checkpoint", o.checkpoint, "Checkpoint directory, or a pretrain run directory (its latest)")
+      ->type_name("CKPT")
+      ->required();
+  auto* prompt_opt = app.add_option("--prompt", prompt, "The text to continue (\"\": an unconditional sample)");
+  auto* file_opt = app.add_option("--prompt-file", o.prompt_file, "Read the prompt from FILE (its final newline "
+                                                                  "dropped); without a prompt flag, stdin is read")
+                       ->type_name("FILE");
+  auto* batch_opt = app.add_option("--batch-file", o.batch_file, "One prompt per line; one answer line each "
+                                                                 "(the answer ends at its first newline)")
+                        ->type_name("FILE");
+  prompt_opt->excludes(file_opt)->excludes(batch_opt);
+  file_opt->excludes(batch_opt);
+  app.add_option("--shots", o.shots_file, "Few-shot examples, separated by blank lines, put before each prompt")
+      ->type_name("FILE");
+  app.add_option("--template", o.template_text, "Layout of an example and of the query, e.g. "
+                                                "'Q: {input}\\nA: {output}' (\\n, \\t escapes)")
+      ->type_name("T");
+  app.add_option("--max-new-tokens", o.generate.max_new_tokens, "Tokens to generate at most")->capture_default_str();
+  app.add_option("--temperature", o.generate.sampler.temperature, "Divide the logits by T (0: greedy)")
+      ->capture_default_str();
+  app.add_option("--top-k", o.generate.sampler.top_k, "Sample among the K most probable tokens (0: all)")
+      ->capture_default_str();
+  app.add_option("--top-p", o.generate.sampler.top_p, "Nucleus: the most probable tokens whose probability "
+                                                      "reaches P (1: all)")
+      ->capture_default_str();
+  app.add_flag("--greedy", o.generate.sampler.greedy, "Always the most probable token");
+  app.add_option("--num-samples", o.num_samples, "Samples per prompt")->capture_default_str();
+  app.add_option("--stop", o.generate.stop, "End the text at this string (not printed); repeatable")->type_name("STR");
+  app.add_flag("--json", o.json, "One JSON object per sample: prompt, text, ids, finish_reason, prompt_tokens");
+  app.add_flag("--echo", o.echo, "Print the prompt (with shots and template) before its continuation");
+  app.add_option("-v,--vocab", o.vocab, "Tokenizer files (default: the checkpoint's)")->type_name("VOCAB");
+
+  return run_main(app, argc, argv, [&] {
+    if (prompt_opt->count() > 0) o.prompt = prompt;
+    o.seed = common.seed;
+    o.threads = common.thread_count();
+    o.quiet = common.quiet;
+    OutputFile out(common.output, OutputContent::kText);
+    gen::run_sample(o, out);
+    out.commit();
+  });
+}

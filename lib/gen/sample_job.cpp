@@ -1,0 +1,147 @@
+#include "gen/sample_job.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/input_file.h"
+#include "gen/prompt.h"
+#include "nn/runtime.h"
+#include "tok/tokenizer.h"
+#include "train/checkpoint.h"
+
+namespace lmpipe::gen {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_text(const std::string& path) {
+  const auto in = InputStream::open(path);
+  std::string text;
+  char buffer[1 << 16];
+  while (const size_t n = in->read(buffer, sizeof buffer)) text.append(buffer, n);
+  return text;
+}
+
+// A prompt from a file or stdin without the newline that ends its last line, as $(cat FILE) reads it.
+std::string without_final_newline(std::string text) {
+  if (text.ends_with("\r\n")) text.resize(text.size() - 2);
+  else if (text.ends_with('\n')) text.pop_back();
+  return text;
+}
+
+struct Query {
+  std::string text;  // what the user asked (the prompt line, file or --prompt)
+};
+
+std::vector<Query> read_queries(const SampleOptions& o) {
+  if (!o.batch_file.empty()) {
+    std::vector<Query> queries;
+    std::string text = read_text(o.batch_file);
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(start, end - start);
+      if (line.ends_with('\r')) line.pop_back();
+      queries.push_back(Query{std::move(line)});
+      start = end + 1;
+    }
+    return queries;
+  }
+  if (o.prompt) return {Query{*o.prompt}};
+  if (!o.prompt_file.empty()) return {Query{without_final_newline(read_text(o.prompt_file))}};
+  // No prompt given: stdin when something is piped in; on a terminal, an unconditional sample.
+  if (::isatty(STDIN_FILENO)) return {Query{""}};
+  return {Query{without_final_newline(read_text("-"))}};
+}
+
+void write(ByteSink& out, std::string_view text) {
+  out.write(text.data(), text.size());
+}
+
+}  // namespace
+
+void run_sample(const SampleOptions& o, ByteSink& out) {
+  if (o.num_samples == 0) throw UsageError("--num-samples must be at least 1");
+  o.generate.sampler.validate();
+  const std::string template_text = o.template_text.empty() ? "" : parse_template(o.template_text);
+  nn::set_compute_threads(o.threads);
+
+  train::LoadedModel loaded = train::load_checkpoint(o.checkpoint);
+  const std::string vocab_spec = o.vocab.empty() ? loaded.dir : o.vocab;
+  if (o.vocab.empty() && !fs::exists(fs::path(loaded.dir) / "vocab.json") && !fs::exists(fs::path(loaded.dir) / "encoder.json"))
+    throw Error(fmt::format("{}: no tokenizer files (vocab.json and merges.txt); name one with -v", o.checkpoint));
+  const auto tokenizer = tok::Tokenizer::load(vocab_spec);
+  const tok::Vocab& vocab = tokenizer->vocab();
+  if (vocab.kind != tok::VocabKind::kByteLevelBpe)
+    throw Error(fmt::format("{}: a GPT checkpoint needs a byte-level BPE tokenizer", vocab_spec));
+  if (loaded.config.vocab_size < vocab.size())
+    throw Error(fmt::format("{}: the model has {} outputs but the tokenizer {} tokens", o.checkpoint,
+                            loaded.config.vocab_size, vocab.size()));
+  nn::Gpt<float> model(loaded.config, nn::GptBuffers::kLayout);
+  model.params() = std::move(loaded.params);
+  nn::GptDecoder<float> decoder(model);
+
+  const auto specials = vocab.special_ids();
+  const auto eot = specials.find("eot");
+  GenerateOptions generate_options = o.generate;
+  if (eot != specials.end()) generate_options.end_token = eot->second;
+  const bool batch = !o.batch_file.empty();
+  // One answer line per prompt: the answer ends at its first newline.
+  if (batch && !o.json) generate_options.stop.push_back("\n");
+
+  const std::vector<Shot> shots = o.shots_file.empty() ? std::vector<Shot>{} : parse_shots(read_text(o.shots_file));
+  const std::vector<Query> queries = read_queries(o);
+  const auto session = tokenizer->session();
+  bool first_output = true;
+  for (size_t q = 0; q < queries.size(); ++q) {
+    const std::string context = build_prompt(queries[q].text, shots, o.shots_file, template_text);
+    std::vector<uint32_t> ids;
+    session->encode(context, ids);
+    if (ids.empty()) {
+      if (eot == specials.end())
+        throw Error(fmt::format("{}: an empty prompt needs <|endoftext|> in the vocabulary to start from", vocab_spec));
+      ids.push_back(eot->second);  // GPT-2's unconditional samples start from <|endoftext|>
+    }
+    for (size_t s = 0; s < o.num_samples; ++s) {
+      Rng rng(o.seed, {q, s});
+      if (!o.json && !batch) {
+        if (!first_output) write(out, "---------------\n");  // between samples, as nanoGPT's sample.py
+        if (o.echo) write(out, context);
+      }
+      first_output = false;
+      const auto on_text = [&](std::string_view text) {
+        if (o.json) return;
+        write(out, text);
+        out.flush();
+      };
+      const Generation g = generate(decoder, vocab, ids, generate_options, rng, on_text);
+      if (g.dropped_prompt_tokens > 0 && s == 0 && !o.quiet)
+        std::fprintf(stderr, "sample: warning: %s: the prompt has %zu tokens, the context %zu: its first %zu were dropped\n",
+                     batch ? fmt::format("{}:{}", o.batch_file, q + 1).c_str() : "prompt", ids.size(),
+                     decoder.capacity(), g.dropped_prompt_tokens);
+      if (o.json) {
+        nlohmann::json j;
+        j["prompt"] = queries[q].text;
+        if (batch) j["index"] = q;
+        j["sample"] = s;
+        j["text"] = g.text;
+        j["ids"] = g.ids;
+        j["finish_reason"] = g.finish_reason;
+        j["prompt_tokens"] = g.prompt_tokens;
+        write(out, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      } else if (!g.text.ends_with('\n') || batch) {
+        write(out, "\n");
+      }
+      out.flush();
+    }
+  }
+}
+
+}  // namespace lmpipe::gen

@@ -1,0 +1,34 @@
+#pragma once
+// sample's work for GPT checkpoints: load the model and its tokenizer, build each prompt (zero- or
+// few-shot), generate, and write text (streamed) or JSON lines.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/output_file.h"
+#include "gen/generate.h"
+
+namespace lmpipe::gen {
+
+struct SampleOptions {
+  std::string checkpoint;             // a run directory (its latest checkpoint) or a checkpoint directory
+  std::string vocab;                  // tokenizer files (default: the checkpoint's own)
+  std::optional<std::string> prompt;  // --prompt; no prompt source at all: stdin, or unconditional on a terminal
+  std::string prompt_file;            // "-": stdin
+  std::string batch_file;             // one prompt per line, one answer line each
+  std::string shots_file;
+  std::string template_text;          // as typed (escapes not yet applied)
+  GenerateOptions generate;
+  size_t num_samples = 1;
+  bool json = false;
+  bool echo = false;                  // text output: the prompt before its continuation
+  uint64_t seed = 0;
+  int threads = 0;
+  bool quiet = false;
+};
+
+// Runs what the options say, writing to out (flushed after each piece of text). Warnings (a prompt cut
+// to fit the context) go to stderr unless quiet.
+void run_sample(const SampleOptions& options, ByteSink& out);
+
+}  // namespace lmpipe::gen
