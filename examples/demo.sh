@@ -41,15 +41,16 @@ echo "   validated on the last 10%, 600 steps of 16 windows on 2 threads"
 lines=$(wc -l < "$corpus")
 head -n $((lines * 9 / 10)) "$corpus" | "$bin/tok-encode" -v "$out/vocab" | "$bin/make-pairs" --task causal --max-len 128 --quiet -o "$out/train.shard"
 tail -n +$((lines * 9 / 10 + 1)) "$corpus" | "$bin/tok-encode" -v "$out/vocab" | "$bin/make-pairs" --task causal --max-len 128 --quiet -o "$out/val.shard"
-rm -rf "$out/gpt" "$out/gpt.jsonl"
+rm -rf "$out/gpt"
 time "$bin/pretrain" --preset gpt-baby --max-len 128 --data "$out/train.shard" --val "$out/val.shard" --steps 600 --batch-size 16 \
-  --lr 1e-3 --min-lr 1e-4 --warmup 50 --beta2 0.99 --dropout 0.1 --eval-every 100 --threads 2 -o "$out/gpt" --log "$out/gpt.jsonl"
-echo "   validation loss by step: $(jq -r 'select(.val_loss) | "\(.step): \(.val_loss * 1000 | round / 1000)"' "$out/gpt.jsonl" | paste -sd' ')"
+  --lr 1e-3 --min-lr 1e-4 --warmup 50 --beta2 0.99 --dropout 0.1 --eval-every 100 --threads 2 -o "$out/gpt"
+echo "   validation loss by step: $(jq -r 'select(.val_loss) | "\(.step): \(.val_loss * 1000 | round / 1000)"' "$out/gpt/metrics.jsonl" | paste -sd' ')"
 
 echo "== sample: the model continues a speaker's name (nucleus sampling, p 0.9, temperature 0.8), two samples"
 time "$bin/sample" "$out/gpt" --prompt $'ROMEO:\n' --echo --max-new-tokens 120 --top-p 0.9 --temperature 0.8 --num-samples 2 \
   --seed 1 --threads 2
 
 echo "demo done: vocabulary in $out/vocab, shards in $out, the model in $out/gpt/latest (transformers loads it"
-echo "with GPT2LMHeadModel.from_pretrained), its training log in $out/gpt.jsonl; more samples with"
+echo "with GPT2LMHeadModel.from_pretrained), its metrics in $out/gpt/metrics.jsonl, the loss plot in"
+echo "$out/gpt/loss.svg (open it in a browser); more samples with"
 echo "   $bin/sample $out/gpt --prompt 'JULIET:' --top-p 0.9"

@@ -21,6 +21,7 @@
 #include "nn/runtime.h"
 #include "tok/vocab.h"
 #include "train/checkpoint.h"
+#include "train/run_metrics.h"
 #include "train/window_loader.h"
 
 namespace lmpipe::train {
@@ -135,26 +136,6 @@ Evaluation evaluate(nn::Gpt<float>& model, const std::vector<std::string>& paths
   e.loss = e.tokens ? sum / double(e.tokens) : 0;
   return e;
 }
-
-class JsonLog {
- public:
-  explicit JsonLog(const std::string& path) {
-    if (path.empty()) return;
-    file_ = std::fopen(path.c_str(), "a");
-    if (file_ == nullptr) fail_errno(fmt::format("cannot open the log {}", path));
-  }
-  ~JsonLog() {
-    if (file_ != nullptr) std::fclose(file_);
-  }
-  void write(const nlohmann::json& j) {
-    if (file_ == nullptr) return;
-    std::fputs((j.dump() + "\n").c_str(), file_);
-    std::fflush(file_);
-  }
-
- private:
-  FILE* file_ = nullptr;
-};
 
 }  // namespace
 
@@ -277,7 +258,9 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
     return save_checkpoint(o.out_dir, step, model, vocab_dir, &s);
   };
 
-  JsonLog log(o.log);
+  RunMetrics log(o.out_dir, start, o.log,
+                 fmt::format("{} {}x{}, {} heads, context {}: {}", config.arch == nn::GptArch::kGpt2 ? "GPT-2" : "GPT",
+                             config.n_layer, config.d_model, config.n_head, config.max_len, o.out_dir));
   Progress progress(o.show_progress, "pretrain", o.steps, Progress::Unit::kItems);
   progress.update(start);
   std::vector<uint32_t> windows, inputs, targets;
@@ -305,13 +288,13 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
                                 "checkpoint is {} (rerun with a lower --lr, or --skip-nonfinite)",
                                 step, loss, norm, last));
       }
-      log.write({{"step", step}, {"skipped", "non-finite"}, {"loss", std::isfinite(loss) ? loss : -1.0}});
+      log.record({{"step", step}, {"skipped", "non-finite"}, {"loss", std::isfinite(loss) ? loss : -1.0}});
       continue;
     }
     adam.step(model.params().data(), model.grads().data(), lr);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens_seen += o.batch_size * T;
-    log.write({{"step", step + 1},
+    log.record({{"step", step + 1},
                {"loss", loss},
                {"lr", lr},
                {"grad_norm", norm},
@@ -322,13 +305,15 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
     const bool last = step + 1 == o.steps;
     if (!val.empty() && ((o.eval_every && (step + 1) % o.eval_every == 0) || last)) {
       const Evaluation e = evaluate(model, val, T, micro);
-      log.write({{"step", step + 1}, {"val_loss", e.loss}, {"val_ppl", std::exp(e.loss)}, {"tokens", tokens_seen}});
+      log.record({{"step", step + 1}, {"val_loss", e.loss}, {"val_ppl", std::exp(e.loss)}, {"tokens", tokens_seen}});
+      log.plot();
       if (!o.quiet)
         std::fprintf(stderr, "%sstep %llu: loss %.4f, val loss %.4f (ppl %.2f)\n", o.show_progress ? "\n" : "",
                      (unsigned long long)(step + 1), loss, e.loss, std::exp(e.loss));
     }
     if ((o.save_every && (step + 1) % o.save_every == 0) || last) checkpoint(step + 1);
   }
+  log.plot();
   progress.finish();
 }
 

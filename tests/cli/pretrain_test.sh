@@ -36,6 +36,9 @@ expect_eq "$(jq -c '[.model_type, .n_layer, .n_embd, .vocab_size, .n_positions]'
   "config.json"
 expect_eq "$(jq -s '(.[0].loss - ([.[] | select(.step == 40 and .loss != null)][0].loss)) > 1' run.log)" "true" "the loss falls"
 expect_eq "$(jq -s '[.[] | select(.val_loss != null)] | length' run.log)" "2" "validation every 20 steps"
+# --- metrics.jsonl and loss.svg in the run directory: the log's records, and a plot whose points are the log's ------
+cmp -s run/metrics.jsonl run.log || fail "run/metrics.jsonl differs from --log"
+python3 "$LMPIPE_SOURCE/tests/tools/check_loss_svg.py" run/loss.svg run/metrics.jsonl > /dev/null || fail "loss.svg"
 val40=$(jq -s '[.[] | select(.val_loss != null)][-1].val_loss' run.log)
 expect_eq "$(pretrain --init-from run/latest --val val.shard --eval-only --threads 2 | jq .loss)" "$val40" \
   "--eval-only on the checkpoint gives the logged validation loss"
@@ -43,12 +46,15 @@ expect_eq "$(pretrain --init-from run/latest --val val.shard --eval-only --threa
 # --- exact resume: a run killed after its step-20 checkpoint and resumed gives the losses and weights of one that
 # --- never stopped, bit for bit (same --steps, so the same schedule) ---------------------------------------------------
 pretrain "${common[@]}" --steps 40 --save-every 20 --eval-every 0 -o full --log full.log --quiet
-mkdir split && cp -r full/step-20 split/ && ln -s step-20 split/latest
+# The copy of metrics.jsonl has steps 21-40 too, as a run killed late would: a resume drops and redoes them.
+mkdir split && cp -r full/step-20 full/metrics.jsonl split/ && ln -s step-20 split/latest
 pretrain "${common[@]}" --steps 40 -o split --resume --log split.log --quiet
 expect_eq "$(jq -c 'select(.loss != null) | [.step, .loss, .grad_norm]' split.log)" \
   "$(jq -c 'select(.loss != null and .step > 20) | [.step, .loss, .grad_norm]' full.log)" \
   "a resumed run has the losses of an uninterrupted one"
 cmp -s full/step-40/model.safetensors split/step-40/model.safetensors || fail "resumed weights differ"
+expect_eq "$(jq -c 'select(.loss != null) | .step' split/metrics.jsonl | paste -sd' ')" "$(seq 1 40 | paste -sd' ')" \
+  "a resumed run's metrics.jsonl keeps the steps up to its checkpoint and continues (no step twice)"
 expect_status 2 pretrain "${common[@]}" --batch-size 2 --steps 40 -o split --resume
 expect_contains err.txt "--batch-size"
 
