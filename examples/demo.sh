@@ -43,7 +43,7 @@ head -n $((lines * 9 / 10)) "$corpus" | "$bin/tok-encode" -v "$out/vocab" | "$bi
 tail -n +$((lines * 9 / 10 + 1)) "$corpus" | "$bin/tok-encode" -v "$out/vocab" | "$bin/make-pairs" --task causal --max-len 128 --quiet -o "$out/val.shard"
 rm -rf "$out/gpt"
 time "$bin/pretrain" --preset gpt-baby --max-len 128 --data "$out/train.shard" --val "$out/val.shard" --steps 600 --batch-size 16 \
-  --lr 1e-3 --min-lr 1e-4 --warmup 50 --beta2 0.99 --dropout 0.1 --eval-every 100 --threads 2 -o "$out/gpt"
+  --lr 1e-3 --min-lr 1e-4 --warmup 50 --beta2 0.99 --dropout 0.1 --eval-every 100 --threads 2 -v "$out/vocab" -o "$out/gpt"
 echo "   validation loss by step: $(jq -r 'select(.val_loss) | "\(.step): \(.val_loss * 1000 | round / 1000)"' "$out/gpt/metrics.jsonl" | paste -sd' ')"
 
 echo "== sample: the model continues a speaker's name (nucleus sampling, p 0.9, temperature 0.8), two samples"

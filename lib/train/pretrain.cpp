@@ -244,6 +244,9 @@ void run_pretrain(const PretrainOptions& o, ByteSink& out) {
     loader.restore(s.data);
   }
   const std::string vocab_dir = find_vocab(o, fingerprint);
+  if (vocab_dir.empty() && !o.quiet)
+    std::fprintf(stderr, "pretrain: warning: no tokenizer files match the data's vocabulary: checkpoints will have none "
+                         "(give the tokenizer directory with -v, or sample needs -v later)\n");
   const double min_lr = o.min_lr >= 0 ? o.min_lr : o.lr / 10;
   const nlohmann::json settings = {{"data", data}, {"batch_size", o.batch_size}, {"micro_batch", micro},
                                    {"steps", o.steps}, {"lr", o.lr}, {"seed", o.seed}, {"seq_len", T}};
