@@ -2,6 +2,8 @@
 // Seeded random numbers that are the same on any machine and any thread count: xoshiro256** seeded
 // through SplitMix64. Streams are split by key, not by order of use: Rng(seed, {pass, record}) gives a
 // record its own generator, so work can be divided among threads without changing a single draw.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -57,6 +59,11 @@ class Rng {
   // Uniform in [lo, hi], both included (Python's randint).
   int64_t between(int64_t lo, int64_t hi) { return lo + int64_t(below(uint64_t(hi - lo) + 1)); }
   bool chance(double p) { return uniform() < p; }
+  // Standard normal (Box-Muller, one value per two uniforms): weight initialisation.
+  double normal() {
+    const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  }
   // Fisher-Yates.
   template <class T>
   void shuffle(std::span<T> items) {

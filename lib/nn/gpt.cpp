@@ -12,11 +12,6 @@ namespace {
 
 enum Site { kAttention = 0, kAttentionResidual = 1, kMlpResidual = 2, kEmbedding = 3 };
 
-double normal(Rng& rng) {  // Box-Muller
-  const double u1 = std::max(rng.uniform(), 1e-300), u2 = rng.uniform();
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
-
 }  // namespace
 
 template <class T>
@@ -69,7 +64,7 @@ void Gpt<T>::init(uint64_t seed) {
     } else {
       const bool residual = t.name.ends_with("attn.c_proj.weight") || t.name.ends_with("mlp.c_proj.weight");
       const double std = residual ? residual_std : 0.02;
-      for (size_t i = 0; i < t.size; ++i) data[i] = T(normal(rng) * std);
+      for (size_t i = 0; i < t.size; ++i) data[i] = T(rng.normal() * std);
     }
   }
 }
@@ -81,8 +76,7 @@ void Gpt<T>::zero_grad() {
 
 template <class T>
 uint64_t Gpt<T>::site_key(size_t layer, int site) const {
-  uint64_t state = dropout_key_ ^ (uint64_t(layer) * 8 + uint64_t(site)) * 0x9E3779B97F4A7C15ULL;
-  return splitmix64(state);
+  return dropout_site_key(dropout_key_, layer, site);
 }
 
 template <class T>

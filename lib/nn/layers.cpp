@@ -107,6 +107,14 @@ void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* tokens,
   }
 }
 
+uint64_t dropout_site_key(uint64_t step_key, size_t layer, int site) {
+  uint64_t state = step_key ^ (uint64_t(layer) * 8 + uint64_t(site)) * 0x9E3779B97F4A7C15ULL;
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);  // SplitMix64
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 template <class T>
 void dropout_apply(T* x, size_t n, T p, uint64_t key) {
   if (p <= T(0)) return;
@@ -186,6 +194,24 @@ void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   MatMap<T>(dinp, Eigen::Index(N), Eigen::Index(C)).noalias() = d * w.transpose();
   MatMap<T>(dweight, Eigen::Index(C), Eigen::Index(OC)).noalias() +=
       ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C)).transpose() * d;
+  if (dbias != nullptr) Eigen::Map<RowVec<T>>(dbias, Eigen::Index(OC)) += d.colwise().sum();
+}
+
+template <class T>
+void linear_t_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, size_t C, size_t OC) {
+  MatMap<T> o(out, Eigen::Index(N), Eigen::Index(OC));
+  o.noalias() = ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C)) *
+                ConstMatMap<T>(weight, Eigen::Index(OC), Eigen::Index(C)).transpose();
+  if (bias != nullptr) o.rowwise() += Eigen::Map<const RowVec<T>>(bias, Eigen::Index(OC));
+}
+
+template <class T>
+void linear_t_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
+                       size_t OC) {
+  const ConstMatMap<T> d(dout, Eigen::Index(N), Eigen::Index(OC));
+  MatMap<T>(dinp, Eigen::Index(N), Eigen::Index(C)).noalias() = d * ConstMatMap<T>(weight, Eigen::Index(OC), Eigen::Index(C));
+  MatMap<T>(dweight, Eigen::Index(OC), Eigen::Index(C)).noalias() +=
+      d.transpose() * ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C));
   if (dbias != nullptr) Eigen::Map<RowVec<T>>(dbias, Eigen::Index(OC)) += d.colwise().sum();
 }
 
@@ -381,7 +407,7 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
 
 template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
-                    size_t V, T scale, size_t* counted, size_t rows_per_chunk) {
+                    size_t V, T scale, size_t* counted, size_t rows_per_chunk, const T* bias, T* dbias) {
   const ConstMatMap<T> w(wte, Eigen::Index(V), Eigen::Index(C));
   Mat<T> logits(Eigen::Index(std::min(rows_per_chunk, N)), Eigen::Index(V));
   double total = 0;
@@ -391,6 +417,7 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
     auto l = logits.topRows(Eigen::Index(R));
     const ConstMatMap<T> xr(x + r0 * C, Eigen::Index(R), Eigen::Index(C));
     l.noalias() = xr * w.transpose();
+    if (bias != nullptr) l.rowwise() += Eigen::Map<const RowVec<T>>(bias, Eigen::Index(V));
     double chunk_total = 0;
     size_t chunk_count = 0;
 #pragma omp parallel for schedule(static) reduction(+ : chunk_total, chunk_count)
@@ -419,6 +446,7 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
     if (dx != nullptr) {
       MatMap<T>(dx + r0 * C, Eigen::Index(R), Eigen::Index(C)).noalias() = l * w;
       MatMap<T>(dwte, Eigen::Index(V), Eigen::Index(C)).noalias() += l.transpose() * xr;
+      if (dbias != nullptr) Eigen::Map<RowVec<T>>(dbias, Eigen::Index(V)) += l.colwise().sum();
     }
   }
   *counted = count;
@@ -446,7 +474,9 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
   template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, const uint8_t*, size_t, size_t,     \
                                       size_t, size_t, bool, T, uint64_t);                                            \
   template double lm_head_loss<T>(T*, T*, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T, size_t*, \
-                                  size_t);                                                                          \
+                                  size_t, const T*, T*);                                                            \
+  template void linear_t_forward<T>(T*, const T*, const T*, const T*, size_t, size_t, size_t);                       \
+  template void linear_t_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, size_t);              \
   template void lm_head_logits<T>(T*, const T*, const T*, size_t, size_t, size_t);                                \
   template void attention_cached_forward<T>(T*, const T*, size_t, const T*, const T*, size_t, size_t, size_t, size_t);
 

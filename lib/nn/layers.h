@@ -33,6 +33,14 @@ template <class T>
 void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
                      size_t OC);
 
+// The same with PyTorch's nn.Linear layout, weight[OC, C] ([out, in]: HuggingFace's BERT and RoBERTa):
+// out = inp @ weight^T + bias.
+template <class T>
+void linear_t_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, size_t C, size_t OC);
+template <class T>
+void linear_t_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
+                       size_t OC);
+
 // GELU, the tanh approximation (GPT-2, Google's BERT) or the exact erf form (HuggingFace's BERT "gelu").
 enum class Gelu { kTanh, kErf };
 template <class T>
@@ -45,6 +53,8 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind);
 // p = 0 does nothing.
 template <class T>
 void dropout_apply(T* x, size_t n, T p, uint64_t key);
+// The key of one dropout site (a layer's attention, residual, ...) within a step whose key is step_key.
+uint64_t dropout_site_key(uint64_t step_key, size_t layer, int site);
 
 // Multi-head self-attention on qkv[B*Tn, 3C] (q, k, v one after the other, head h in columns
 // h*hs..(h+1)*hs of each) to out[B*Tn, C]. Causal for GPT; for encoders, key_mask[B*Tn] (1: attend,
@@ -69,11 +79,13 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
 // targets (kIgnore: no loss at that row), computed rows_per_chunk rows at a time so the [N, V] logits
 // never exist whole. losses[N] gets each row's loss. With dx non-null it also writes dx = dlogits @ wte
 // and adds dlogits^T @ x to dwte, where dlogits = (softmax - onehot) * scale. Returns the sum of the
-// losses and sets *counted to the rows with a target.
+// losses and sets *counted to the rows with a target. bias[V] (BERT's MLM decoder bias) is added to the
+// logits when given, and its gradient added to dbias when dx is.
 inline constexpr uint32_t kIgnore = UINT32_MAX;
 template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
-                    size_t V, T scale, size_t* counted, size_t rows_per_chunk = 256);
+                    size_t V, T scale, size_t* counted, size_t rows_per_chunk = 256, const T* bias = nullptr,
+                    T* dbias = nullptr);
 
 // Logits of a few rows (generation): out[R, V] = x[R, C] @ wte^T.
 template <class T>

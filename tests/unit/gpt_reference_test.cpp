@@ -7,6 +7,7 @@
 #include <string>
 
 #include "io/safetensors.h"
+#include "reference_file.h"
 #include "nn/gpt.h"
 #include "nn/layers.h"
 #include "nn/optimizer.h"
@@ -14,20 +15,6 @@
 using namespace lmpipe;
 using namespace lmpipe::nn;
 
-namespace {
-
-size_t meta(const SafetensorsFile& f, const char* key) { return std::stoul(f.metadata()[key].get<std::string>()); }
-double meta_double(const SafetensorsFile& f, const char* key) { return std::stod(f.metadata()[key].get<std::string>()); }
-
-std::vector<float> floats(const SafetensorsFile& f, const std::string& name) {
-  const SafeTensor* t = f.find(name);
-  REQUIRE(t != nullptr);
-  std::vector<float> out(t->elements());
-  f.read_floats(*t, out.data());
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("GPT-2 and GPT match PyTorch: logits, loss, gradients, three AdamW steps") {
   for (const char* arch : {"gpt2", "gpt1"}) {
@@ -35,12 +22,12 @@ TEST_CASE("GPT-2 and GPT match PyTorch: logits, loss, gradients, three AdamW ste
     const SafetensorsFile ref(std::string(LMPIPE_TEST_DATA_DIR) + "/nn/" + arch + "_tiny.safetensors");
     GptConfig config;
     config.arch = std::string(arch) == "gpt2" ? GptArch::kGpt2 : GptArch::kGpt1;
-    config.vocab_size = meta(ref, "vocab_size");
-    config.max_len = meta(ref, "max_len");
-    config.n_layer = meta(ref, "n_layer");
-    config.n_head = meta(ref, "n_head");
-    config.d_model = meta(ref, "d_model");
-    config.d_ff = meta(ref, "d_ff");
+    config.vocab_size = meta_size(ref, "vocab_size");
+    config.max_len = meta_size(ref, "max_len");
+    config.n_layer = meta_size(ref, "n_layer");
+    config.n_head = meta_size(ref, "n_head");
+    config.d_model = meta_size(ref, "d_model");
+    config.d_ff = meta_size(ref, "d_ff");
     Gpt<float> model(config);
     for (const TensorInfo& t : model.layout().tensors()) {
       const SafeTensor* s = ref.find(t.name);

@@ -1,0 +1,96 @@
+#pragma once
+// A BERT or RoBERTa encoder with its pretraining heads, llm.c-style like Gpt: one parameter buffer, one
+// gradient buffer, activations planned per batch shape, a forward and a backward that read top to bottom.
+// Tensor names and layouts are HuggingFace's BertForPreTraining (RobertaForMaskedLM for RoBERTa), linear
+// weights [out, in] as nn.Linear stores them. The MLM head runs only at the masked positions, as
+// google-research/bert's does.
+#include <cstdint>
+#include <vector>
+
+#include "nn/bert_config.h"
+#include "nn/buffer.h"
+#include "nn/gpt.h"  // GptBuffers
+#include "nn/parameters.h"
+
+namespace lmpipe::nn {
+
+// One batch: B sequences of Tn positions, flattened to N = B * Tn rows.
+struct EncoderBatch {
+  const uint32_t* ids = nullptr;         // [N]
+  const uint32_t* segments = nullptr;    // [N] token types, or nullptr for all 0
+  const uint8_t* attend = nullptr;       // [N] 1: a real token, 0: padding; or nullptr for no padding
+  const uint32_t* mlm_rows = nullptr;    // [M] rows b * Tn + t of the masked positions
+  const uint32_t* mlm_labels = nullptr;  // [M] their original ids
+  size_t M = 0;
+  const uint32_t* nsp_labels = nullptr;  // [B] 0: B follows A, 1: B is random (BERT only)
+  size_t B = 0, Tn = 0;
+};
+
+struct EncoderLoss {
+  double mlm = 0;  // mean cross-entropy over the masked positions
+  double nsp = 0;  // mean cross-entropy over the sequences (BERT)
+  double total() const { return mlm + nsp; }
+};
+
+template <class T>
+class Bert {
+ public:
+  explicit Bert(BertConfig config, GptBuffers buffers = GptBuffers::kTraining);
+
+  const BertConfig& config() const { return config_; }
+  const ParameterLayout& layout() const { return layout_; }
+  Buffer<T>& params() { return params_; }
+  const Buffer<T>& params() const { return params_; }
+  Buffer<T>& grads() { return grads_; }
+
+  // HuggingFace's initialisation: weights and embeddings N(0, 0.02), biases 0, layer norms 1 and 0.
+  void init(uint64_t seed);
+  void zero_grad();
+  void set_dropout_key(uint64_t key) { dropout_key_ = key; }
+
+  // The losses without dropout or gradients.
+  EncoderLoss forward(const EncoderBatch& batch);
+  // With dropout; adds grad_scale times the gradient of mlm + nsp to grads().
+  EncoderLoss forward_backward(const EncoderBatch& batch, T grad_scale = T(1));
+
+ private:
+  struct LayerOffsets {
+    size_t q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, o2_w, o2_b, ln2_w, ln2_b;
+  };
+  struct LayerActs {
+    size_t qkv, att, lse, res1, ln1_mean, ln1_rstd, h1, fpre, fgelu, res2, ln2_mean, ln2_rstd, out;
+  };
+
+  void plan(size_t B, size_t Tn, size_t M);
+  EncoderLoss run(const EncoderBatch& batch, bool train, T grad_scale);
+  void forward_layers(const EncoderBatch& batch, bool train);
+  void backward_layers(const EncoderBatch& batch, T* dout);
+  const T* layer_input(size_t layer) const;
+  uint64_t site_key(size_t layer, int site) const;
+  T* p(size_t offset) { return params_.data() + offset; }
+  T* g(size_t offset) { return grads_.data() + offset; }
+  T* a(size_t offset) { return acts_.data() + offset; }
+
+  BertConfig config_;
+  ParameterLayout layout_;
+  size_t word_ = 0, pos_ = 0, type_ = 0, emb_ln_w_ = 0, emb_ln_b_ = 0;
+  std::vector<LayerOffsets> layers_;
+  size_t pool_w_ = 0, pool_b_ = 0, nsp_w_ = 0, nsp_b_ = 0;                      // BERT
+  size_t mlm_w_ = 0, mlm_b_ = 0, mlm_ln_w_ = 0, mlm_ln_b_ = 0, mlm_bias_ = 0;  // transform, decoder bias
+  Buffer<T> params_, grads_;
+
+  size_t planned_B_ = 0, planned_T_ = 0, planned_M_ = 0;
+  Buffer<T> acts_;
+  size_t emb_ = 0, emb_mean_ = 0, emb_rstd_ = 0, x0_ = 0;
+  std::vector<LayerActs> layer_acts_;
+  size_t gathered_ = 0, t_pre_ = 0, t_gelu_ = 0, t_mean_ = 0, t_rstd_ = 0, u_ = 0, mlm_losses_ = 0;
+  size_t cls_ = 0, pooled_ = 0, nsp_logits_ = 0;
+  // Backward scratch.
+  Buffer<T> dx_, dtmp_, dtmp2_, dqkv_, dproj_, dfch_, dfch2_, dm_;
+  uint64_t dropout_key_ = 0;
+};
+
+extern template class Bert<float>;
+extern template class Bert<double>;
+
+}  // namespace lmpipe::nn
