@@ -24,44 +24,34 @@ const char* const kTokenizerFiles[] = {"vocab.json", "merges.txt", "vocab.txt", 
 // A float as the double with the same shortest decimal form (1e-05, not 9.999999747378752e-06).
 double shortest(float x) { return std::stod(fmt::format("{}", x)); }
 
+// GPT2Config's keys, or OpenAIGPTConfig's (no n_ctx or n_inner; "afn", whose "gelu" is OpenAIGPT's own tanh
+// approximation: it has no "gelu_new").
 nlohmann::ordered_json hf_config(const nn::GptConfig& c) {
+  const bool gpt2 = c.arch == nn::GptArch::kGpt2;
   const double p = c.dropout;
-  if (c.arch == nn::GptArch::kGpt2) {
-    return {{"architectures", {"GPT2LMHeadModel"}},
-            {"model_type", "gpt2"},
-            {"vocab_size", c.vocab_size},
-            {"n_positions", c.max_len},
-            {"n_ctx", c.max_len},
-            {"n_embd", c.d_model},
-            {"n_layer", c.n_layer},
-            {"n_head", c.n_head},
-            {"n_inner", c.d_ff},
-            {"activation_function", "gelu_new"},  // the tanh approximation
-            {"resid_pdrop", p},
-            {"embd_pdrop", p},
-            {"attn_pdrop", p},
-            {"layer_norm_epsilon", shortest(c.ln_eps)},
-            {"initializer_range", 0.02},
-            {"tie_word_embeddings", true},
-            {"torch_dtype", "float32"},
-            {"lmpipe_version", LMPIPE_VERSION}};
+  nlohmann::ordered_json j = {{"architectures", {gpt2 ? "GPT2LMHeadModel" : "OpenAIGPTLMHeadModel"}},
+                              {"model_type", gpt2 ? "gpt2" : "openai-gpt"},
+                              {"vocab_size", c.vocab_size},
+                              {"n_positions", c.max_len}};
+  if (gpt2) j["n_ctx"] = c.max_len;
+  j["n_embd"] = c.d_model;
+  j["n_layer"] = c.n_layer;
+  j["n_head"] = c.n_head;
+  if (gpt2) {
+    j["n_inner"] = c.d_ff;
+    j["activation_function"] = "gelu_new";  // the tanh approximation
+  } else {
+    j["afn"] = "gelu";
   }
-  return {{"architectures", {"OpenAIGPTLMHeadModel"}},
-          {"model_type", "openai-gpt"},
-          {"vocab_size", c.vocab_size},
-          {"n_positions", c.max_len},
-          {"n_embd", c.d_model},
-          {"n_layer", c.n_layer},
-          {"n_head", c.n_head},
-          {"afn", "gelu"},  // OpenAIGPT's own table maps "gelu" to the tanh approximation; it has no "gelu_new"
-          {"resid_pdrop", p},
-          {"embd_pdrop", p},
-          {"attn_pdrop", p},
-          {"layer_norm_epsilon", shortest(c.ln_eps)},
-          {"initializer_range", 0.02},
-          {"tie_word_embeddings", true},
-          {"torch_dtype", "float32"},
-          {"lmpipe_version", LMPIPE_VERSION}};
+  j["resid_pdrop"] = p;
+  j["embd_pdrop"] = p;
+  j["attn_pdrop"] = p;
+  j["layer_norm_epsilon"] = shortest(c.ln_eps);
+  j["initializer_range"] = 0.02;
+  j["tie_word_embeddings"] = true;
+  j["torch_dtype"] = "float32";
+  j["lmpipe_version"] = LMPIPE_VERSION;
+  return j;
 }
 
 nn::GptConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
