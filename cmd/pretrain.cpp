@@ -1,10 +1,12 @@
-// pretrain: train GPT-2-style (and original GPT) language models on CPU. Flags here; the work is
+// pretrain: train GPT-2/GPT decoders and BERT/RoBERTa encoders on CPU. Flags here; the work is
 // lib/train/pretrain.cpp.
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/cli.h"
 #include "core/output_file.h"
+#include "nn/bert_config.h"
 #include "nn/gpt_config.h"
 #include "nn/runtime.h"
 #include "train/pretrain.h"
@@ -12,49 +14,69 @@
 int main(int argc, char** argv) {
   lmpipe::nn::prepare_compute_environment(argv);  // may re-execute once with better BLAS settings
   using namespace lmpipe;
-  CLI::App app{"Pretrain a transformer language model on windows shards (make-pairs --task causal).", "pretrain"};
+  CLI::App app{"Pretrain a transformer: GPT on windows shards (make-pairs --task causal), BERT on masked shards "
+               "(mask-corpus) or pairs shards, RoBERTa on pairs shards (make-pairs --task full-sentences).",
+               "pretrain"};
   CommonOptions common;
   train::PretrainOptions o;
-  std::string schedule = "cosine";
+  std::optional<std::string> schedule;
   bool no_shuffle = false;
   add_common_options(app, common, "Run directory: checkpoints step-N/ and latest");
   app.get_option("--output")->type_name("DIR");
-  app.add_option("--arch", o.arch, "gpt (GPT-2/GPT-3 layout: pre-LN, final LN) or gpt1 (the original GPT: post-LN)")
+  app.add_option("--arch", o.arch,
+                 "gpt (GPT-2/GPT-3 layout: pre-LN, final LN), gpt1 (the original GPT: post-LN), bert (MLM + NSP) or "
+                 "roberta (MLM, dynamic masking)")
       ->check(CLI::IsMember({"gpt", "gpt1", "bert", "roberta"}))
       ->capture_default_str();
   std::string presets;
   for (const std::string& name : nn::gpt_preset_names()) presets += (presets.empty() ? "" : ", ") + name;
-  app.add_option("--preset", o.preset, "Model shape: " + presets + " (default gpt2; gpt for --arch gpt1)");
+  for (const std::string& name : nn::bert_preset_names()) presets += ", " + name;
+  app.add_option("--preset", o.preset,
+                 "Model shape: " + presets + " (default gpt2; gpt for gpt1, bert-base, roberta-base)");
   app.add_option("--n-layer", o.n_layer, "Transformer blocks (overrides the preset)");
   app.add_option("--n-head", o.n_head, "Attention heads");
   app.add_option("--d-model", o.d_model, "Width");
   app.add_option("--d-ff", o.d_ff, "MLP width (default 4 x d-model)");
   app.add_option("--max-len", o.max_len, "Positions (context length)");
   app.add_option("--vocab-size", o.vocab_size, "Vocabulary size (default: the data's)");
-  app.add_option("--data", o.data, "Training windows shards (files or glob patterns)")->type_name("GLOB");
-  app.add_option("--val", o.val, "Validation windows shards")->type_name("GLOB");
-  app.add_flag("--no-shuffle", no_shuffle, "Read windows in file order instead of shuffled blocks and records");
+  app.add_option("--data", o.data, "Training shards (files or glob patterns)")->type_name("GLOB");
+  app.add_option("--val", o.val, "Validation shards")->type_name("GLOB");
+  app.add_flag("--no-shuffle", no_shuffle, "Read examples in file order instead of shuffled blocks and records");
+  app.add_option("--seq-len-schedule", o.seq_len_schedule,
+                 "Sequence lengths by step: 128:0.9,512:0.1 (phases) or alt:128,512 (alternating); each length trains "
+                 "on the --data shards made with that --max-len")
+      ->type_name("SPEC");
   app.add_option("--steps", o.steps, "Optimizer steps");
   app.add_option("--batch-size", o.batch_size, "Sequences per optimizer step")->capture_default_str();
   app.add_option("--micro-batch", o.micro_batch, "Sequences per forward/backward; the batch is accumulated (default: all)");
-  app.add_option("--lr", o.lr, "Peak learning rate")->capture_default_str();
-  app.add_option("--min-lr", o.min_lr, "Learning rate at the end of the decay (default lr / 10)");
-  app.add_option("--warmup", o.warmup, "Linear warmup steps")->capture_default_str();
-  app.add_option("--lr-schedule", schedule, "cosine, linear or constant after warmup")
-      ->check(CLI::IsMember({"cosine", "linear", "constant"}))
+  app.add_option("--recipe", o.recipe,
+                 "Optimizer defaults: gpt (AdamW, lr 6e-4, beta2 0.95, wd 0.1, cosine), bert (Adam without bias "
+                 "correction, lr 1e-4, eps 1e-6, wd 0.01, clip 1, 10k warmup, linear decay from step 0) or roberta "
+                 "(AdamW, lr 6e-4, beta2 0.98, eps 1e-6, wd 0.01, no clipping, 24k warmup, linear decay); default: "
+                 "the arch's")
+      ->check(CLI::IsMember({"gpt", "bert", "roberta"}));
+  app.add_option("--lr", o.lr, "Peak learning rate (default: the recipe's)");
+  app.add_option("--min-lr", o.min_lr, "Learning rate at the end of the decay (gpt: lr / 10; bert, roberta: 0)");
+  app.add_option("--warmup", o.warmup, "Linear warmup steps (gpt 0, bert 10000, roberta 24000)");
+  app.add_option("--lr-schedule", schedule,
+                 "cosine, linear or constant after warmup, or linear-from-start (BERT's: decay measured from step 0)")
+      ->check(CLI::IsMember({"cosine", "linear", "constant", "linear-from-start"}));
+  app.add_option("--weight-decay", o.weight_decay, "Decoupled weight decay (gpt 0.1: matrices; bert, roberta 0.01: "
+                                                   "all but biases and layer norms)");
+  app.add_option("--beta1", o.beta1, "Adam beta1 (0.9)");
+  app.add_option("--beta2", o.beta2, "Adam beta2 (gpt 0.95, bert 0.999, roberta 0.98)");
+  app.add_option("--eps", o.eps, "Adam epsilon (gpt 1e-8, bert and roberta 1e-6)");
+  app.add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm to this (0: off; gpt and bert 1, roberta 0)");
+  app.add_option("--dropout", o.dropout, "Dropout on embeddings, attention and residuals (gpt 0, bert and roberta 0.1)");
+  app.add_option("--mask-prob", o.mask_prob, "Dynamic masking of pairs shards: the share of tokens to predict")
       ->capture_default_str();
-  app.add_option("--weight-decay", o.weight_decay, "Decoupled weight decay (matrices only)")->capture_default_str();
-  app.add_option("--beta1", o.beta1, "AdamW beta1")->capture_default_str();
-  app.add_option("--beta2", o.beta2, "AdamW beta2")->capture_default_str();
-  app.add_option("--eps", o.eps, "AdamW epsilon")->capture_default_str();
-  app.add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm to this (0: off)")->capture_default_str();
-  app.add_option("--dropout", o.dropout, "Dropout on embeddings, attention and residuals")->capture_default_str();
+  app.add_flag("--whole-word", o.whole_word, "Dynamic masking: mask whole words (needs -v)");
   app.add_option("--eval-every", o.eval_every, "Validate every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--save-every", o.save_every, "Checkpoint every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--log", o.log, "Append JSON lines (step, loss, lr, grad norm, tokens/s, validation) to FILE")
       ->type_name("FILE");
   app.add_flag("--resume", o.resume, "Continue from the run directory's latest checkpoint, exactly");
-  app.add_option("--init-from", o.init_from, "Start from a checkpoint directory (ours or a transformers GPT-2)")
+  app.add_option("--init-from", o.init_from, "Start from a checkpoint directory (ours or one transformers saved)")
       ->type_name("DIR");
   app.add_flag("--eval-only", o.eval_only, "Print the validation loss of --init-from as one JSON object and exit");
   app.add_flag("--dry-run", o.dry_run, "Print the parameter count and the memory a step needs, allocate nothing");
@@ -65,7 +87,11 @@ int main(int argc, char** argv) {
 
   return run_main(app, argc, argv, [&] {
     o.shuffle = !no_shuffle;
-    o.schedule = schedule == "cosine" ? nn::Schedule::kCosine : schedule == "linear" ? nn::Schedule::kLinear : nn::Schedule::kConstant;
+    if (schedule)
+      o.schedule = *schedule == "cosine"              ? nn::Schedule::kCosine
+                   : *schedule == "linear"            ? nn::Schedule::kLinear
+                   : *schedule == "linear-from-start" ? nn::Schedule::kLinearFromStart
+                                                      : nn::Schedule::kConstant;
     o.out_dir = common.output;
     o.seed = common.seed;
     o.threads = common.thread_count();

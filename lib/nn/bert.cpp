@@ -98,7 +98,10 @@ uint64_t Bert<T>::site_key(size_t layer, int site) const {
 
 template <class T>
 void Bert<T>::plan(size_t B, size_t Tn, size_t M) {
-  if (B == planned_B_ && Tn == planned_T_ && M == planned_M_) return;
+  // The number of masked rows changes from batch to batch: the plan keeps room for the most seen at this
+  // shape, so it is redone only a few times, not every step.
+  if (B == planned_B_ && Tn == planned_T_ && M <= planned_M_) return;
+  if (B == planned_B_ && Tn == planned_T_) M = std::max(M, planned_M_ + planned_M_ / 8);
   const size_t N = B * Tn, C = config_.d_model, F = config_.d_ff, H = config_.n_head;
   size_t total = 0;
   const auto take = [&](size_t n) {
@@ -145,6 +148,7 @@ void Bert<T>::plan(size_t B, size_t Tn, size_t M) {
   dfch_.assign(N * F, T(0));
   dfch2_.assign(N * F, T(0));
   dm_.assign(std::max(M, B) * C * 3, T(0));
+  mlm_predictions_.assign(M, 0);
   planned_B_ = B;
   planned_T_ = Tn;
   planned_M_ = M;
@@ -225,11 +229,14 @@ EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
   layernorm_forward(a(u_), a(t_mean_), a(t_rstd_), a(t_gelu_), p(mlm_ln_w_), p(mlm_ln_b_), M, C, eps);
   T* du = train ? dm_.data() : nullptr;
   size_t counted = 0;
+  const size_t mlm_den = batch.mlm_denominator ? batch.mlm_denominator : M;
   const double mlm_total =
       M == 0 ? 0.0
              : lm_head_loss<T>(du, train ? g(word_) : nullptr, a(mlm_losses_), a(u_), p(word_), batch.mlm_labels, M, C, V,
-                               grad_scale / T(M), &counted, 256, p(mlm_bias_), train ? g(mlm_bias_) : nullptr);
-  loss.mlm = counted ? mlm_total / double(counted) : 0.0;
+                               grad_scale / T(mlm_den), &counted, 256, p(mlm_bias_), train ? g(mlm_bias_) : nullptr,
+                               mlm_predictions_.data());
+  loss.mlm = mlm_den ? mlm_total / double(mlm_den) : 0.0;
+  for (size_t m = 0; m < M; ++m) loss.mlm_correct += mlm_predictions_[m] == batch.mlm_labels[m];
 
   // NSP on [CLS] (position 0): pooler dense + tanh, then a 2-way classifier.
   std::vector<T> dnsp;
@@ -242,6 +249,7 @@ EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
     T* logits = a(nsp_logits_);
     linear_t_forward(logits, pooled, p(nsp_w_), p(nsp_b_), B, C, 2);
     dnsp.assign(B * 2, T(0));
+    const size_t nsp_den = batch.nsp_denominator ? batch.nsp_denominator : B;
     double total = 0;
     for (size_t b = 0; b < B; ++b) {
       const uint32_t y = batch.nsp_labels[b];
@@ -249,10 +257,11 @@ EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
       const T m = std::max(logits[2 * b], logits[2 * b + 1]);
       const T log_sum = m + std::log(std::exp(logits[2 * b] - m) + std::exp(logits[2 * b + 1] - m));
       total += double(log_sum - logits[2 * b + y]);
+      loss.nsp_correct += (logits[2 * b + 1] > logits[2 * b] ? 1u : 0u) == y;
       for (int k = 0; k < 2; ++k)
-        dnsp[2 * b + k] = (std::exp(logits[2 * b + k] - log_sum) - T(k == int(y) ? 1 : 0)) * grad_scale / T(B);
+        dnsp[2 * b + k] = (std::exp(logits[2 * b + k] - log_sum) - T(k == int(y) ? 1 : 0)) * grad_scale / T(nsp_den);
     }
-    loss.nsp = total / double(B);
+    loss.nsp = total / double(nsp_den);
   }
   if (!train) return loss;
 

@@ -24,11 +24,15 @@ struct EncoderBatch {
   size_t M = 0;
   const uint32_t* nsp_labels = nullptr;  // [B] 0: B follows A, 1: B is random (BERT only)
   size_t B = 0, Tn = 0;
+  // What the losses are means over (0: M and B). A micro-batch of an accumulated step gives the whole
+  // step's counts, so that the summed gradients are those of one big batch.
+  size_t mlm_denominator = 0, nsp_denominator = 0;
 };
 
 struct EncoderLoss {
-  double mlm = 0;  // mean cross-entropy over the masked positions
-  double nsp = 0;  // mean cross-entropy over the sequences (BERT)
+  double mlm = 0;  // cross-entropy summed over the masked positions, over the MLM denominator
+  double nsp = 0;  // cross-entropy summed over the sequences, over the NSP denominator (BERT)
+  size_t mlm_correct = 0, nsp_correct = 0;  // predictions equal to the label (for accuracy)
   double total() const { return mlm + nsp; }
 };
 
@@ -79,11 +83,12 @@ class Bert {
   size_t mlm_w_ = 0, mlm_b_ = 0, mlm_ln_w_ = 0, mlm_ln_b_ = 0, mlm_bias_ = 0;  // transform, decoder bias
   Buffer<T> params_, grads_;
 
-  size_t planned_B_ = 0, planned_T_ = 0, planned_M_ = 0;
+  size_t planned_B_ = 0, planned_T_ = 0, planned_M_ = 0;  // planned_M_: masked rows the plan has room for
   Buffer<T> acts_;
   size_t emb_ = 0, emb_mean_ = 0, emb_rstd_ = 0, x0_ = 0;
   std::vector<LayerActs> layer_acts_;
   size_t gathered_ = 0, t_pre_ = 0, t_gelu_ = 0, t_mean_ = 0, t_rstd_ = 0, u_ = 0, mlm_losses_ = 0;
+  std::vector<uint32_t> mlm_predictions_;
   size_t cls_ = 0, pooled_ = 0, nsp_logits_ = 0;
   // Backward scratch.
   Buffer<T> dx_, dtmp_, dtmp2_, dqkv_, dproj_, dfch_, dfch2_, dm_;

@@ -1,5 +1,7 @@
 #include "nn/bert_config.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -40,6 +42,16 @@ uint64_t BertConfig::parameter_count() const {
   const uint64_t mlm_head = (C * C + C) + 2 * C + vocab_size;  // transform, its layer norm, decoder bias
   const uint64_t nsp_head = nsp() ? (C * C + C) + (2 * C + 2) : 0;  // pooler, classifier
   return embeddings + n_layer * per_layer + mlm_head + nsp_head;
+}
+
+uint64_t BertConfig::activation_floats(size_t B, size_t Tn, size_t M) const {
+  // Mirrors Bert::plan.
+  const uint64_t N = uint64_t(B) * Tn, C = d_model, F = d_ff;
+  const uint64_t embeddings = 2 * N * C + 2 * N;
+  const uint64_t per_layer = 8 * N * C + 2 * N * F + uint64_t(B) * n_head * Tn + 4 * N;
+  const uint64_t heads = 4 * uint64_t(M) * C + 3 * uint64_t(M) + 2 * uint64_t(B) * C + 2 * uint64_t(B);
+  const uint64_t scratch = 7 * N * C + 2 * N * F + 3 * std::max<uint64_t>(M, B) * C;
+  return embeddings + n_layer * per_layer + heads + scratch;
 }
 
 std::optional<BertConfig> bert_preset(std::string_view name) {

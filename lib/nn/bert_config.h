@@ -31,6 +31,9 @@ struct BertConfig {
   void validate() const;
   // Parameters of BertForPreTraining / RobertaForMaskedLM, the decoder tied to the word embeddings.
   uint64_t parameter_count() const;
+  // Floats nn::Bert plans for a training batch of B sequences of Tn positions with M masked (activations
+  // kept for backward and its scratch), not counting the LM head's chunk of logits.
+  uint64_t activation_floats(size_t B, size_t Tn, size_t M) const;
 };
 
 // bert-base, bert-large (Devlin et al.), roberta-base, roberta-large (Liu et al.), and bert-tiny for tests.

@@ -407,7 +407,8 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
 
 template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
-                    size_t V, T scale, size_t* counted, size_t rows_per_chunk, const T* bias, T* dbias) {
+                    size_t V, T scale, size_t* counted, size_t rows_per_chunk, const T* bias, T* dbias,
+                    uint32_t* predictions) {
   const ConstMatMap<T> w(wte, Eigen::Index(V), Eigen::Index(C));
   Mat<T> logits(Eigen::Index(std::min(rows_per_chunk, N)), Eigen::Index(V));
   double total = 0;
@@ -430,7 +431,9 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
         continue;
       }
       ArrayMap<T> logit(row, Eigen::Index(V));
-      const T m = logit.maxCoeff();
+      Eigen::Index best = 0;
+      const T m = logit.maxCoeff(&best);
+      if (predictions != nullptr) predictions[r0 + r] = uint32_t(best);
       const T log_sum = m + std::log((logit - m).exp().sum());
       const T loss = log_sum - row[target];
       losses[r0 + r] = loss;
@@ -474,7 +477,7 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
   template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, const uint8_t*, size_t, size_t,     \
                                       size_t, size_t, bool, T, uint64_t);                                            \
   template double lm_head_loss<T>(T*, T*, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T, size_t*, \
-                                  size_t, const T*, T*);                                                            \
+                                  size_t, const T*, T*, uint32_t*);                                                            \
   template void linear_t_forward<T>(T*, const T*, const T*, const T*, size_t, size_t, size_t);                       \
   template void linear_t_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, size_t);              \
   template void lm_head_logits<T>(T*, const T*, const T*, size_t, size_t, size_t);                                \

@@ -80,12 +80,13 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
 // never exist whole. losses[N] gets each row's loss. With dx non-null it also writes dx = dlogits @ wte
 // and adds dlogits^T @ x to dwte, where dlogits = (softmax - onehot) * scale. Returns the sum of the
 // losses and sets *counted to the rows with a target. bias[V] (BERT's MLM decoder bias) is added to the
-// logits when given, and its gradient added to dbias when dx is.
+// logits when given, and its gradient added to dbias when dx is. predictions[N], when given, gets each
+// row's most probable id (for accuracy).
 inline constexpr uint32_t kIgnore = UINT32_MAX;
 template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk = 256, const T* bias = nullptr,
-                    T* dbias = nullptr);
+                    T* dbias = nullptr, uint32_t* predictions = nullptr);
 
 // Logits of a few rows (generation): out[R, V] = x[R, C] @ wte^T.
 template <class T>

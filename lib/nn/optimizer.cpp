@@ -45,6 +45,8 @@ double clip_grad_norm(float* grads, size_t n, double max_norm) {
 
 double learning_rate(uint64_t step, uint64_t total, uint64_t warmup, double lr, double min_lr, Schedule schedule) {
   if (step < warmup) return lr * double(step + 1) / double(warmup);
+  if (schedule == Schedule::kLinearFromStart)
+    return min_lr + (lr - min_lr) * (1.0 - std::min(1.0, double(step) / double(std::max<uint64_t>(total, 1))));
   if (schedule == Schedule::kConstant || total <= warmup) return lr;
   const double progress = std::min(1.0, double(step - warmup) / double(total - warmup));
   const double coeff = schedule == Schedule::kCosine ? 0.5 * (1.0 + std::cos(3.141592653589793 * progress)) : 1.0 - progress;

@@ -36,10 +36,13 @@ class AdamW {
 // The L2 norm of all gradients; when max_norm > 0 and the norm exceeds it, scales them down to it.
 double clip_grad_norm(float* grads, size_t n, double max_norm);
 
-enum class Schedule { kCosine, kLinear, kConstant };
+// kLinearFromStart is google-research/bert's: the linear decay is measured from step 0, and warmup
+// overrides its first steps (so the rate drops a little where warmup ends).
+enum class Schedule { kCosine, kLinear, kConstant, kLinearFromStart };
 
 // Linear warmup from lr / warmup to lr over the first `warmup` steps, then cosine or linear decay to
-// min_lr at `total` (measured from the end of warmup, as nanoGPT, fairseq and HuggingFace do), or constant.
+// min_lr at `total` (measured from the end of warmup, as nanoGPT, fairseq and HuggingFace do), or constant;
+// or, for kLinearFromStart, min_lr + (lr - min_lr) (1 - step / total) after warmup.
 double learning_rate(uint64_t step, uint64_t total, uint64_t warmup, double lr, double min_lr, Schedule schedule);
 
 }  // namespace lmpipe::nn

@@ -12,8 +12,10 @@
 
 #include "core/error.h"
 #include "core/output_file.h"
+#include "core/paths.h"
 #include "io/safetensors.h"
 #include "lmpipe/version.h"
+#include "tok/vocab.h"
 
 namespace lmpipe::train {
 namespace fs = std::filesystem;
@@ -52,6 +54,80 @@ nlohmann::ordered_json hf_config(const nn::GptConfig& c) {
   j["torch_dtype"] = "float32";
   j["lmpipe_version"] = LMPIPE_VERSION;
   return j;
+}
+
+// BertConfig's keys, or RobertaConfig's (whose positions start past pad_token_id, so the model's
+// position offset is pad_token_id + 1).
+nlohmann::ordered_json hf_config(const nn::BertConfig& c) {
+  const bool bert = c.arch == nn::EncoderArch::kBert;
+  nlohmann::ordered_json j = {{"architectures", {bert ? "BertForPreTraining" : "RobertaForMaskedLM"}},
+                              {"model_type", bert ? "bert" : "roberta"},
+                              {"vocab_size", c.vocab_size},
+                              {"hidden_size", c.d_model},
+                              {"num_hidden_layers", c.n_layer},
+                              {"num_attention_heads", c.n_head},
+                              {"intermediate_size", c.d_ff},
+                              {"hidden_act", c.gelu == nn::Gelu::kErf ? "gelu" : "gelu_new"},
+                              {"hidden_dropout_prob", shortest(c.dropout)},
+                              {"attention_probs_dropout_prob", shortest(c.dropout)},
+                              {"max_position_embeddings", c.max_len + c.position_offset},
+                              {"type_vocab_size", c.type_vocab_size},
+                              {"initializer_range", 0.02},
+                              {"layer_norm_eps", shortest(c.ln_eps)},
+                              {"position_embedding_type", "absolute"}};
+  if (bert) {
+    j["pad_token_id"] = 0;
+  } else {
+    j["pad_token_id"] = c.position_offset - 1;
+    j["bos_token_id"] = 0;
+    j["eos_token_id"] = 2;
+  }
+  j["tie_word_embeddings"] = true;
+  j["torch_dtype"] = "float32";
+  j["lmpipe_version"] = LMPIPE_VERSION;
+  return j;
+}
+
+nn::BertConfig encoder_config_from_hf(const nlohmann::json& j, const std::string& where) {
+  const auto need = [&](const char* key) -> size_t {
+    if (!j.contains(key) || !j[key].is_number_unsigned())
+      throw Error(fmt::format("{}: config.json has no \"{}\"", where, key));
+    return j[key].get<size_t>();
+  };
+  nn::BertConfig c;
+  const std::string type = j.value("model_type", "");
+  if (type == "bert") {
+    c.arch = nn::EncoderArch::kBert;
+  } else if (type == "roberta") {
+    c.arch = nn::EncoderArch::kRoberta;
+    c.position_offset = j.value("pad_token_id", size_t(1)) + 1;
+  } else {
+    throw Error(fmt::format("{}: config.json's model_type \"{}\" is not bert or roberta", where, type));
+  }
+  c.vocab_size = need("vocab_size");
+  c.d_model = need("hidden_size");
+  c.n_layer = need("num_hidden_layers");
+  c.n_head = need("num_attention_heads");
+  c.d_ff = need("intermediate_size");
+  const size_t positions = need("max_position_embeddings");
+  if (positions <= c.position_offset)
+    throw Error(fmt::format("{}: max_position_embeddings {} leaves no positions past the padding offset", where, positions));
+  c.max_len = positions - c.position_offset;
+  c.type_vocab_size = j.value("type_vocab_size", size_t(2));
+  c.ln_eps = j.value("layer_norm_eps", 1e-12f);
+  c.dropout = j.value("hidden_dropout_prob", 0.1f);
+  const std::string act = j.value("hidden_act", std::string("gelu"));
+  if (act == "gelu") {
+    c.gelu = nn::Gelu::kErf;
+  } else if (act == "gelu_new" || act == "gelu_pytorch_tanh") {
+    c.gelu = nn::Gelu::kTanh;
+  } else {
+    throw Error(fmt::format("{}: hidden_act {} is not a GELU lmpipe computes (gelu, gelu_new)", where, act));
+  }
+  if (j.value("position_embedding_type", std::string("absolute")) != "absolute")
+    throw Error(fmt::format("{}: position_embedding_type {} is not absolute", where, j["position_embedding_type"].dump()));
+  c.validate();
+  return c;
 }
 
 nn::GptConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
@@ -113,8 +189,10 @@ void sync_directory(const fs::path& dir) {
 
 }  // namespace
 
-std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::Gpt<float>& model,
-                            const std::string& vocab_dir, const TrainerStateToSave* state) {
+// Writes the model directory of any architecture: its layout's tensors and its config.json.
+static std::string save_model_dir(const std::string& run_dir, uint64_t step, const nn::ParameterLayout& layout, const float* params,
+                           const nlohmann::ordered_json& config, const std::string& vocab_dir,
+                           const TrainerStateToSave* state) {
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (!fs::is_directory(run_dir)) throw Error(fmt::format("cannot create the run directory {}", run_dir));
@@ -125,10 +203,10 @@ std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn:
   ::chmod(temp.c_str(), 0777 & ~kUmask);
   try {
     std::vector<TensorToWrite> tensors;
-    for (const nn::TensorInfo& t : model.layout().tensors())
-      tensors.push_back({t.name, "F32", t.shape, model.params().data() + t.offset, t.size * sizeof(float)});
+    for (const nn::TensorInfo& t : layout.tensors())
+      tensors.push_back({t.name, "F32", t.shape, params + t.offset, t.size * sizeof(float)});
     write_safetensors(temp + "/model.safetensors", tensors, {{"format", "pt"}});
-    write_file_atomically(temp + "/config.json", hf_config(model.config()).dump(2) + "\n");
+    write_file_atomically(temp + "/config.json", config.dump(2) + "\n");
     if (!vocab_dir.empty()) {
       const fs::path source = fs::is_directory(vocab_dir) ? fs::path(vocab_dir) : fs::path(vocab_dir).parent_path();
       for (const char* name : kTokenizerFiles)
@@ -136,7 +214,8 @@ std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn:
     }
     if (state != nullptr) {
       const size_t n = state->adam_m.size();
-      const nlohmann::json meta = {{"step", state->step}, {"data", state->data}, {"settings", state->settings},
+      const nlohmann::json meta = {{"step", state->step},         {"tokens", state->tokens},
+                                   {"data", state->data},         {"settings", state->settings},
                                    {"adam_steps", state->adam_steps}};
       write_safetensors(temp + "/trainer_state.safetensors",
                         {{"adam.m", "F32", {n}, state->adam_m.data(), n * sizeof(float)},
@@ -160,31 +239,51 @@ std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn:
   }
 }
 
-LoadedModel load_checkpoint(const std::string& dir, TrainerStateUse state_use) {
+std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::Gpt<float>& model,
+                            const std::string& vocab_dir, const TrainerStateToSave* state) {
+  return save_model_dir(run_dir, step, model.layout(), model.params().data(), hf_config(model.config()), vocab_dir, state);
+}
+
+std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::Bert<float>& model,
+                            const std::string& vocab_dir, const TrainerStateToSave* state) {
+  return save_model_dir(run_dir, step, model.layout(), model.params().data(), hf_config(model.config()), vocab_dir, state);
+}
+
+namespace {
+
+// A checkpoint directory (a run directory stands for its latest checkpoint) and its config.json.
+struct CheckpointDir {
+  fs::path path;
+  nlohmann::json config;
+};
+
+CheckpointDir open_checkpoint_dir(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(fmt::format("{}: not a checkpoint directory", dir));
   fs::path path = fs::canonical(dir, ec);
-  // A run directory stands for its latest checkpoint.
   if (!fs::exists(path / "config.json") && fs::is_directory(path / "latest")) path = fs::canonical(path / "latest", ec);
-  const fs::path config_path = path / "config.json", weights_path = path / "model.safetensors";
+  const fs::path config_path = path / "config.json";
   if (!fs::is_regular_file(config_path)) throw Error(fmt::format("{}: no config.json", dir));
-  if (!fs::is_regular_file(weights_path)) throw Error(fmt::format("{}: no model.safetensors", dir));
+  if (!fs::is_regular_file(path / "model.safetensors")) throw Error(fmt::format("{}: no model.safetensors", dir));
   std::ifstream in(config_path);
   std::ostringstream ss;
   ss << in.rdbuf();
-  const nlohmann::json config = nlohmann::json::parse(ss.str(), nullptr, false);
+  nlohmann::json config = nlohmann::json::parse(ss.str(), nullptr, false);
   if (config.is_discarded() || !config.is_object()) throw Error(fmt::format("{}: config.json is not a JSON object", dir));
+  return {path, std::move(config)};
+}
 
-  LoadedModel loaded;
-  loaded.dir = path.string();
-  loaded.config = config_from_hf(config, dir);
-  const nn::Gpt<float> shape(loaded.config, nn::GptBuffers::kLayout);
-  loaded.params.assign(shape.layout().total(), 0.0f);
-  const SafetensorsFile weights(weights_path.string());
-  for (const nn::TensorInfo& t : shape.layout().tensors()) {
-    // transformers saves GPT2LMHeadModel with "transformer." and GPT2Model without it.
+// Reads the layout's tensors from model.safetensors, trying each name with the prefixes a transformers
+// base model (GPT2Model, BertModel, RobertaModel) saves without; then the trainer state when asked.
+template <class Config>
+void read_weights(Loaded<Config>& loaded, const std::string& dir, const fs::path& path, const nn::ParameterLayout& layout,
+                  TrainerStateUse state_use) {
+  loaded.params.assign(layout.total(), 0.0f);
+  const SafetensorsFile weights((path / "model.safetensors").string());
+  for (const nn::TensorInfo& t : layout.tensors()) {
     const SafeTensor* s = weights.find(t.name);
-    if (s == nullptr && t.name.starts_with("transformer.")) s = weights.find(t.name.substr(12));
+    for (const char* prefix : {"transformer.", "bert.", "roberta."})
+      if (s == nullptr && t.name.starts_with(prefix)) s = weights.find(t.name.substr(std::string_view(prefix).size()));
     if (s == nullptr) throw Error(fmt::format("{}: model.safetensors has no tensor {}", dir, t.name));
     if (s->shape != t.shape)
       throw Error(fmt::format("{}: tensor {} has shape [{}], config.json says [{}]", dir, t.name, fmt::join(s->shape, ", "),
@@ -202,6 +301,7 @@ LoadedModel load_checkpoint(const std::string& dir, TrainerStateUse state_use) {
       throw Error(fmt::format("{}: trainer_state.safetensors does not fit the model", dir));
     TrainerState s;
     s.step = meta["step"].get<uint64_t>();
+    s.tokens = meta.value("tokens", uint64_t(0));
     s.data = meta.value("data", nlohmann::json::object());
     s.settings = meta.value("settings", nlohmann::json::object());
     s.adam_steps = meta.value("adam_steps", uint64_t(0));
@@ -211,7 +311,57 @@ LoadedModel load_checkpoint(const std::string& dir, TrainerStateUse state_use) {
     state_file.read_floats(*v, s.adam_v.data());
     loaded.state = std::move(s);
   }
+}
+
+}  // namespace
+
+LoadedModel load_checkpoint(const std::string& dir, TrainerStateUse state_use) {
+  const CheckpointDir c = open_checkpoint_dir(dir);
+  LoadedModel loaded;
+  loaded.dir = c.path.string();
+  loaded.config = config_from_hf(c.config, dir);
+  const nn::Gpt<float> shape(loaded.config, nn::GptBuffers::kLayout);
+  read_weights(loaded, dir, c.path, shape.layout(), state_use);
   return loaded;
+}
+
+LoadedEncoder load_encoder_checkpoint(const std::string& dir, TrainerStateUse state_use) {
+  const CheckpointDir c = open_checkpoint_dir(dir);
+  LoadedEncoder loaded;
+  loaded.dir = c.path.string();
+  loaded.config = encoder_config_from_hf(c.config, dir);
+  const nn::Bert<float> shape(loaded.config, nn::GptBuffers::kLayout);
+  read_weights(loaded, dir, c.path, shape.layout(), state_use);
+  return loaded;
+}
+
+std::string checkpoint_model_type(const std::string& dir) {
+  const CheckpointDir c = open_checkpoint_dir(dir);
+  if (!c.config.contains("model_type") || !c.config["model_type"].is_string())
+    throw Error(fmt::format("{}: config.json has no model_type", dir));
+  return c.config["model_type"].get<std::string>();
+}
+
+std::string find_tokenizer_dir(const std::string& vocab, const std::string& fingerprint, bool quiet) {
+  if (!vocab.empty()) return tok::load_vocab(vocab).source;
+  std::string found;
+  const std::string share = fingerprint.empty() ? "" : find_share_dir();
+  std::error_code ec;
+  if (!share.empty() && fs::is_directory(share + "/vocab", ec)) {
+    for (const auto& entry : fs::directory_iterator(share + "/vocab", ec)) {
+      if (!entry.is_directory()) continue;
+      try {
+        const tok::Vocab v = tok::load_vocab(entry.path().string());
+        if (v.fingerprint == fingerprint) found = v.source;
+      } catch (const Error&) {
+      }
+      if (!found.empty()) break;
+    }
+  }
+  if (found.empty() && !quiet)
+    std::fprintf(stderr, "pretrain: warning: no tokenizer files match the data's vocabulary: checkpoints will have none "
+                         "(give the tokenizer directory with -v, or sample needs -v later)\n");
+  return found;
 }
 
 }  // namespace lmpipe::train

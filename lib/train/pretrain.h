@@ -1,6 +1,7 @@
 #pragma once
-// pretrain's work for decoder models (GPT-2 and GPT): data, model, AdamW, schedule, accumulation,
-// clipping, evaluation, logs and checkpoints, and exact resume.
+// pretrain's work: a decoder (GPT-2, GPT) or an encoder (BERT, RoBERTa) trained on shards, with the
+// family's optimizer recipe, a learning-rate schedule, accumulation, clipping, a sequence-length
+// schedule, evaluation, logs and checkpoints, and exact resume.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -8,23 +9,29 @@
 
 #include "core/output_file.h"
 #include "nn/optimizer.h"
+#include "train/recipe.h"
 
 namespace lmpipe::train {
 
 struct PretrainOptions {
-  std::string arch = "gpt";     // gpt (GPT-2 layout) or gpt1
-  std::string preset;           // default: gpt2 for gpt, gpt for gpt1
+  std::string arch = "gpt";     // gpt (GPT-2 layout), gpt1, bert or roberta
+  std::string preset;           // default: gpt2, gpt (gpt1), bert-base, roberta-base
   // Shape overrides (0: the preset's; vocab_size 0: the data's).
   size_t n_layer = 0, n_head = 0, d_model = 0, d_ff = 0, max_len = 0, vocab_size = 0;
   std::vector<std::string> data, val;  // files or glob patterns
   bool shuffle = true;
+  std::string seq_len_schedule;        // "" (the data's one length), "128:0.9,512:0.1" or "alt:128,512"
   uint64_t steps = 0;
   size_t batch_size = 8, micro_batch = 0;  // micro 0: the whole batch at once
-  double lr = 6e-4, min_lr = -1;           // min_lr < 0: lr / 10
-  uint64_t warmup = 0;
-  nn::Schedule schedule = nn::Schedule::kCosine;
-  double weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, grad_clip = 1.0;
-  float dropout = 0.0f;
+  // Optimizer: the recipe's values (default: the arch's recipe) unless given.
+  std::string recipe;
+  std::optional<double> lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip;
+  std::optional<uint64_t> warmup;
+  std::optional<nn::Schedule> schedule;
+  std::optional<float> dropout;
+  // Dynamic masking of pairs shards (encoders): the share of tokens to predict, whole words or pieces.
+  double mask_prob = 0.15;
+  bool whole_word = false;
   uint64_t eval_every = 0, save_every = 0;
   std::string log;                 // JSON lines
   std::string out_dir;             // checkpoints
@@ -39,5 +46,12 @@ struct PretrainOptions {
 // Runs what the options say; prints the dry-run or eval-only JSON on out, a line per evaluation on
 // stderr unless quiet.
 void run_pretrain(const PretrainOptions& options, ByteSink& out);
+
+// The recipe the options name (or the arch's), with every optimizer flag given applied over it.
+Recipe resolve_recipe(const PretrainOptions& options);
+
+// The two halves run_pretrain dispatches to (lib/train/gpt_pretrain.cpp, encoder_pretrain.cpp).
+void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, ByteSink& out);
+void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, ByteSink& out);
 
 }  // namespace lmpipe::train

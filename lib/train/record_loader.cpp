@@ -1,4 +1,4 @@
-#include "train/window_loader.h"
+#include "train/record_loader.h"
 
 #include <algorithm>
 
@@ -9,11 +9,11 @@
 
 namespace lmpipe::train {
 
-WindowLoader::WindowLoader(std::vector<std::string> paths, size_t window, bool shuffle, uint64_t seed)
-    : paths_(std::move(paths)), window_(window), shuffle_(shuffle), seed_(seed) {
+RecordLoader::RecordLoader(std::vector<std::string> paths, std::vector<shard::RecordKind> kinds, bool shuffle, uint64_t seed)
+    : paths_(std::move(paths)), shuffle_(shuffle), seed_(seed) {
   if (paths_.empty()) throw UsageError("no training data: give --data");
   shard::ReaderOptions options;
-  options.accept = {shard::RecordKind::kWindows};
+  options.accept = std::move(kinds);
   for (const std::string& path : paths_) {
     files_.push_back(std::make_unique<shard::ShardFile>(path, options));
     const shard::ShardHeader& h = files_.back()->headers().front();
@@ -21,13 +21,13 @@ WindowLoader::WindowLoader(std::vector<std::string> paths, size_t window, bool s
     if (h.vocab_size != first.vocab_size ||
         (!h.vocab_fingerprint.empty() && !first.vocab_fingerprint.empty() && h.vocab_fingerprint != first.vocab_fingerprint))
       throw Error(fmt::format("{}: made with another vocabulary than {}", path, paths_.front()));
-    total_windows_ += files_.back()->records();
+    total_records_ += files_.back()->records();
   }
-  if (total_windows_ == 0) throw Error(fmt::format("{}: no windows in the training data", paths_.front()));
+  if (total_records_ == 0) throw Error(fmt::format("{}: no records in the training data", paths_.front()));
   start_epoch();
 }
 
-void WindowLoader::start_epoch() {
+void RecordLoader::start_epoch() {
   order_.clear();
   for (uint32_t f = 0; f < files_.size(); ++f)
     for (uint32_t b = 0; b < files_[f]->blocks().size(); ++b) order_.push_back({f, b});
@@ -42,7 +42,7 @@ void WindowLoader::start_epoch() {
   draws_ = 0;
 }
 
-bool WindowLoader::fill_pool() {
+bool RecordLoader::fill_pool() {
   if (next_block_ >= order_.size()) return false;
   const BlockRef ref = order_[next_block_];
   const auto n = uint32_t(files_[ref.file]->blocks()[ref.block].records);
@@ -51,12 +51,12 @@ bool WindowLoader::fill_pool() {
   return true;
 }
 
-std::pair<uint32_t, uint32_t> WindowLoader::draw() {
+std::pair<uint32_t, uint32_t> RecordLoader::draw() {
   for (;;) {
-    while (pool_.size() - pool_front_ < (shuffle_ ? kPoolWindows : 1) && fill_pool()) {
+    while (pool_.size() - pool_front_ < (shuffle_ ? kPoolRecords : 1) && fill_pool()) {
     }
     if (pool_.size() > pool_front_) break;
-    ++epoch_;  // every window of the epoch was drawn
+    ++epoch_;  // every record of the epoch was drawn
     start_epoch();
   }
   std::pair<uint32_t, uint32_t> item;
@@ -77,7 +77,7 @@ std::pair<uint32_t, uint32_t> WindowLoader::draw() {
   return item;
 }
 
-const shard::Block& WindowLoader::block(uint32_t order_index) {
+const shard::Block& RecordLoader::block(uint32_t order_index) {
   auto it = loaded_.find(order_index);
   if (it == loaded_.end()) {
     const BlockRef ref = order_[order_index];
@@ -89,22 +89,18 @@ const shard::Block& WindowLoader::block(uint32_t order_index) {
   return *it->second.first;
 }
 
-void WindowLoader::next(size_t count, std::vector<uint32_t>& ids) {
+void RecordLoader::next(size_t count, const Visitor& visit) {
   for (size_t i = 0; i < count; ++i) {
     const auto [order_index, record] = draw();
     const shard::Block& b = block(order_index);
-    const shard::RecordView r = b.record(record);
-    if (r.ids.size() != window_)
-      throw Error(fmt::format("{}: a window of {} ids, but the model needs {} (make-pairs --task causal --max-len {})",
-                              paths_[order_[order_index].file], r.ids.size(), window_, window_ - 1));
-    ids.insert(ids.end(), r.ids.begin(), r.ids.end());
-    // A block whose windows have all been drawn is freed.
+    visit(b.record(record), paths_[order_[order_index].file]);
+    // A block whose records have all been drawn is freed.
     auto it = loaded_.find(order_index);
     if (--it->second.second == 0) loaded_.erase(it);
   }
 }
 
-void WindowLoader::restore(const nlohmann::json& state) {
+void RecordLoader::restore(const nlohmann::json& state) {
   const uint64_t epoch = state.at("epoch").get<uint64_t>(), draws = state.at("draws").get<uint64_t>();
   epoch_ = epoch;
   start_epoch();

@@ -1,0 +1,80 @@
+#pragma once
+// What the decoder and encoder training loops share: the settings a run records in its trainer state and
+// checks on --resume, the warmup warning, and the stop on a non-finite loss or gradient.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+#include "nn/optimizer.h"
+#include "train/checkpoint.h"
+#include "train/pretrain.h"
+#include "train/seq_len_schedule.h"
+#include "train/training_data.h"
+
+namespace lmpipe::train {
+
+// Checks the flags every run needs (data, -o and --steps to train; what --eval-only starts from; a batch
+// that micro-batches divide) and returns the micro-batch and the micro-batches per step.
+struct StepShape {
+  size_t micro = 0, accumulation = 0;
+};
+StepShape check_run_options(const PretrainOptions& o, bool have_data);
+
+// The model to start from: --resume's latest checkpoint (with its trainer state), --init-from's, or none.
+template <class Config>
+using CheckpointLoader = Loaded<Config> (*)(const std::string& dir, TrainerStateUse state);
+template <class Config>
+std::optional<Loaded<Config>> load_start(const PretrainOptions& o, CheckpointLoader<Config> load);
+
+// The shape flags over a preset's config (GptConfig or BertConfig), the vocabulary the data's unless
+// --vocab-size; throws UsageError when the data's sequences or ids do not fit.
+template <class Config>
+void apply_shape_flags(const PretrainOptions& o, float dropout, uint32_t data_vocab, size_t data_len, Config& config) {
+  if (o.n_layer) config.n_layer = o.n_layer;
+  if (o.n_head) config.n_head = o.n_head;
+  if (o.d_model) {
+    config.d_model = o.d_model;
+    if (!o.d_ff) config.d_ff = 4 * o.d_model;
+  }
+  if (o.d_ff) config.d_ff = o.d_ff;
+  if (o.max_len) config.max_len = o.max_len;
+  config.vocab_size = o.vocab_size ? o.vocab_size : (data_vocab ? data_vocab : config.vocab_size);
+  config.dropout = dropout;
+  if (data_len > config.max_len)
+    throw UsageError(fmt::format("the data's sequences have {} positions, the model {}: raise --max-len or make shorter "
+                                 "examples (make-pairs --max-len)",
+                                 data_len, config.max_len));
+  if (data_vocab > config.vocab_size)
+    throw UsageError(fmt::format("the data's vocabulary has {} ids, the model {}", data_vocab, config.vocab_size));
+}
+
+nn::AdamWOptions adam_options(const Recipe& recipe);
+
+// Puts a resumed run's optimizer and data position back; returns its step and sets tokens.
+uint64_t resume_trainer(TrainerState& state, nn::AdamW& adam, TrainingData& loaders, uint64_t& tokens);
+
+// The trainer state to save at the end of `step` (views of the optimizer's moments).
+TrainerStateToSave trainer_state(uint64_t step, uint64_t tokens, const TrainingData& loaders, const nlohmann::json& settings,
+                                 nn::AdamW& adam);
+
+// The settings a run starts with: the data position means the same thing only for the same data, batch
+// and lengths, so --resume checks these.
+nlohmann::json run_settings(const std::vector<std::string>& data_paths, const PretrainOptions& o,
+                            const SeqLenSchedule& schedule);
+// Throws UsageError saying which setting differs from the resumed run's.
+void check_resume_settings(const TrainerState& state, const std::vector<std::string>& data_paths,
+                           const PretrainOptions& o, const SeqLenSchedule& schedule);
+
+// On stderr unless quiet: a warmup at least as long as the run never reaches the peak rate.
+void warn_about_warmup(const Recipe& recipe, const PretrainOptions& o);
+
+// A step whose loss or gradient norm is not finite: throws Error naming the last good checkpoint, unless
+// --skip-nonfinite (then returns, and the caller skips the update).
+void stop_or_skip_nonfinite(const PretrainOptions& o, uint64_t step, double loss, double norm);
+
+}  // namespace lmpipe::train
