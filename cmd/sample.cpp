@@ -1,4 +1,5 @@
-// sample: generate text from a GPT checkpoint. Flags here; the work is lib/gen/sample_job.cpp.
+// sample: generate text from a GPT checkpoint, or fill masks with a BERT/RoBERTa one. Flags here; the work
+// is lib/gen/sample_job.cpp and lib/gen/fill_mask.cpp.
 #include <string>
 #include <vector>
 
@@ -11,7 +12,7 @@ int main(int argc, char** argv) {
   lmpipe::nn::prepare_compute_environment(argv);  // may re-execute once with better BLAS settings
   using namespace lmpipe;
   CLI::App app{"Generate text from a GPT checkpoint: zero- or few-shot prompts, temperature, top-k and nucleus "
-               "sampling, streamed as it is generated.",
+               "sampling, streamed as it is generated; or fill masks with a BERT or RoBERTa checkpoint.",
                "sample"};
   CommonOptions common;
   gen::SampleOptions o;
@@ -27,8 +28,14 @@ int main(int argc, char** argv) {
   auto* batch_opt = app.add_option("--batch-file", o.batch_file, "One prompt per line; one answer line each "
                                                                  "(the answer ends at its first newline)")
                         ->type_name("FILE");
-  prompt_opt->excludes(file_opt)->excludes(batch_opt);
-  file_opt->excludes(batch_opt);
+  // One string, not a vector: CLI11 reads a vector's "[a,b]" as a list, and "[MASK] ... [MASK]" looks like one.
+  std::string fill_text;
+  auto* fill_opt = app.add_option("--fill-mask", fill_text, "BERT/RoBERTa: the most probable tokens for each [MASK] "
+                                                            "(<mask>) of TEXT, --top-k of them (default 5)")
+                       ->type_name("TEXT");
+  prompt_opt->excludes(file_opt)->excludes(batch_opt)->excludes(fill_opt);
+  file_opt->excludes(batch_opt)->excludes(fill_opt);
+  batch_opt->excludes(fill_opt);
   app.add_option("--shots", o.shots_file, "Few-shot examples, separated by blank lines, put before each prompt")
       ->type_name("FILE");
   app.add_option("--template", o.template_text, "Layout of an example and of the query, e.g. "
@@ -37,7 +44,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-new-tokens", o.generate.max_new_tokens, "Tokens to generate at most")->capture_default_str();
   app.add_option("--temperature", o.generate.sampler.temperature, "Divide the logits by T (0: greedy)")
       ->capture_default_str();
-  app.add_option("--top-k", o.generate.sampler.top_k, "Sample among the K most probable tokens (0: all)")
+  app.add_option("--top-k", o.generate.sampler.top_k, "Sample among the K most probable tokens (0: all); "
+                                                      "--fill-mask: candidates to print")
       ->capture_default_str();
   app.add_option("--top-p", o.generate.sampler.top_p, "Nucleus: the most probable tokens whose probability "
                                                       "reaches P (1: all)")
@@ -45,12 +53,14 @@ int main(int argc, char** argv) {
   app.add_flag("--greedy", o.generate.sampler.greedy, "Always the most probable token");
   app.add_option("--num-samples", o.num_samples, "Samples per prompt")->capture_default_str();
   app.add_option("--stop", o.generate.stop, "End the text at this string (not printed); repeatable")->type_name("STR");
-  app.add_flag("--json", o.json, "One JSON object per sample: prompt, text, ids, finish_reason, prompt_tokens");
+  app.add_flag("--json", o.json, "One JSON object per sample: prompt, text, ids, finish_reason, prompt_tokens "
+                                 "(--fill-mask: per mask, text, mask, position, candidates)");
   app.add_flag("--echo", o.echo, "Print the prompt (with shots and template) before its continuation");
   app.add_option("-v,--vocab", o.vocab, "Tokenizer files (default: the checkpoint's)")->type_name("VOCAB");
 
   return run_main(app, argc, argv, [&] {
     if (prompt_opt->count() > 0) o.prompt = prompt;
+    if (fill_opt->count() > 0) o.fill_mask = {fill_text};
     o.seed = common.seed;
     o.threads = common.thread_count();
     o.quiet = common.quiet;

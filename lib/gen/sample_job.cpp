@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/input_file.h"
+#include "gen/fill_mask.h"
 #include "gen/prompt.h"
 #include "nn/runtime.h"
 #include "tok/tokenizer.h"
@@ -68,6 +69,24 @@ void write(ByteSink& out, std::string_view text) {
 }  // namespace
 
 void run_sample(const SampleOptions& o, ByteSink& out) {
+  const std::string type = train::checkpoint_model_type(o.checkpoint);
+  const bool encoder = type == "bert" || type == "roberta";
+  if (!o.fill_mask.empty()) {
+    if (!encoder)
+      throw UsageError(fmt::format("--fill-mask needs a BERT or RoBERTa checkpoint; {} holds a {} model", o.checkpoint, type));
+    FillMaskOptions f;
+    f.checkpoint = o.checkpoint;
+    f.vocab = o.vocab;
+    f.texts = o.fill_mask;
+    f.top_k = o.generate.sampler.top_k ? o.generate.sampler.top_k : 5;
+    f.json = o.json;
+    f.threads = o.threads;
+    run_fill_mask(f, out);
+    return;
+  }
+  if (encoder)
+    throw UsageError(fmt::format("{} holds a {} model, which fills masks rather than continuing text: give --fill-mask TEXT",
+                                 o.checkpoint, type));
   if (o.num_samples == 0) throw UsageError("--num-samples must be at least 1");
   o.generate.sampler.validate();
   const std::string template_text = o.template_text.empty() ? "" : parse_template(o.template_text);

@@ -1,9 +1,11 @@
 #pragma once
-// sample's work for GPT checkpoints: load the model and its tokenizer, build each prompt (zero- or
-// few-shot), generate, and write text (streamed) or JSON lines.
+// sample's work: for GPT checkpoints, load the model and its tokenizer, build each prompt (zero- or
+// few-shot), generate, and write text (streamed) or JSON lines; for BERT and RoBERTa checkpoints, fill
+// masks (gen/fill_mask.h).
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/output_file.h"
 #include "gen/generate.h"
@@ -18,6 +20,7 @@ struct SampleOptions {
   std::string batch_file;             // one prompt per line, one answer line each
   std::string shots_file;
   std::string template_text;          // as typed (escapes not yet applied)
+  std::vector<std::string> fill_mask; // texts with mask tokens: an encoder checkpoint's job
   GenerateOptions generate;
   size_t num_samples = 1;
   bool json = false;

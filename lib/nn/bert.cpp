@@ -209,24 +209,43 @@ void Bert<T>::forward_layers(const EncoderBatch& batch, bool train) {
 }
 
 template <class T>
+void Bert<T>::mlm_transform(const EncoderBatch& batch) {
+  const size_t M = batch.M, C = config_.d_model;
+  const T* top = a(layer_acts_.back().out);
+  for (size_t m = 0; m < M; ++m) {
+    if (batch.mlm_rows[m] >= batch.B * batch.Tn)
+      throw Error(fmt::format("masked position {} is outside the batch", batch.mlm_rows[m]));
+    std::copy_n(top + size_t(batch.mlm_rows[m]) * C, C, a(gathered_) + m * C);
+  }
+  linear_t_forward(a(t_pre_), a(gathered_), p(mlm_w_), p(mlm_b_), M, C, C);
+  gelu_forward(a(t_gelu_), a(t_pre_), M * C, config_.gelu);
+  layernorm_forward(a(u_), a(t_mean_), a(t_rstd_), a(t_gelu_), p(mlm_ln_w_), p(mlm_ln_b_), M, C, T(config_.ln_eps));
+}
+
+template <class T>
+void Bert<T>::mlm_logits(const EncoderBatch& batch, T* out) {
+  const size_t M = batch.M, C = config_.d_model, V = config_.vocab_size;
+  plan(batch.B, batch.Tn, M);
+  forward_layers(batch, false);
+  mlm_transform(batch);
+  lm_head_logits(out, a(u_), p(word_), M, C, V);
+  const T* bias = p(mlm_bias_);
+  for (size_t m = 0; m < M; ++m)
+    for (size_t v = 0; v < V; ++v) out[m * V + v] += bias[v];
+}
+
+template <class T>
 EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
   const size_t B = batch.B, Tn = batch.Tn, M = batch.M, C = config_.d_model, V = config_.vocab_size;
   if (train && grads_.size() != layout_.total()) throw Error("Bert::forward_backward on a model made without gradients");
   if (config_.nsp() && batch.nsp_labels == nullptr) throw Error("a BERT batch needs next-sentence labels");
   plan(B, Tn, M);
   forward_layers(batch, train);
-  const T eps = T(config_.ln_eps);
   const T* top = a(layer_acts_.back().out);
   EncoderLoss loss;
 
   // MLM at the masked positions only: gather, transform (dense, GELU, layer norm), tied decoder + bias.
-  for (size_t m = 0; m < M; ++m) {
-    if (batch.mlm_rows[m] >= B * Tn) throw Error(fmt::format("masked position {} is outside the batch", batch.mlm_rows[m]));
-    std::copy_n(top + size_t(batch.mlm_rows[m]) * C, C, a(gathered_) + m * C);
-  }
-  linear_t_forward(a(t_pre_), a(gathered_), p(mlm_w_), p(mlm_b_), M, C, C);
-  gelu_forward(a(t_gelu_), a(t_pre_), M * C, config_.gelu);
-  layernorm_forward(a(u_), a(t_mean_), a(t_rstd_), a(t_gelu_), p(mlm_ln_w_), p(mlm_ln_b_), M, C, eps);
+  mlm_transform(batch);
   T* du = train ? dm_.data() : nullptr;
   size_t counted = 0;
   const size_t mlm_den = batch.mlm_denominator ? batch.mlm_denominator : M;

@@ -56,6 +56,9 @@ class Bert {
   EncoderLoss forward(const EncoderBatch& batch);
   // With dropout; adds grad_scale times the gradient of mlm + nsp to grads().
   EncoderLoss forward_backward(const EncoderBatch& batch, T grad_scale = T(1));
+  // The MLM head's logits over the vocabulary at the batch's masked rows (fill-mask): out[M, V]. Labels
+  // and NSP labels are not read.
+  void mlm_logits(const EncoderBatch& batch, T* out);
 
  private:
   struct LayerOffsets {
@@ -68,6 +71,8 @@ class Bert {
   void plan(size_t B, size_t Tn, size_t M);
   EncoderLoss run(const EncoderBatch& batch, bool train, T grad_scale);
   void forward_layers(const EncoderBatch& batch, bool train);
+  // The MLM transform (dense, GELU, layer norm) of the top layer's masked rows, into u_.
+  void mlm_transform(const EncoderBatch& batch);
   void backward_layers(const EncoderBatch& batch, T* dout);
   const T* layer_input(size_t layer) const;
   uint64_t site_key(size_t layer, int site) const;

@@ -2,7 +2,7 @@
 # pretrain --arch bert and --arch roberta on real pipelines: make-pairs --task nsp | mask-corpus (static masks)
 # and make-pairs --task full-sentences (dynamic masks); the papers' parameter counts, falling losses and rising
 # accuracy, HuggingFace-style checkpoints, --eval-only, exact resume, accumulation, sequence-length schedules,
-# and bad input.
+# sample --fill-mask on the checkpoints, and bad input.
 source "$(dirname "$0")/lib.sh"
 samples="$LMPIPE_SOURCE/tests/data/tok"
 export OMP_WAIT_POLICY=PASSIVE
@@ -90,6 +90,24 @@ expect_status 2 pretrain "${roberta[@]}" --data train.64.pairs --seq-len-schedul
 expect_contains err.txt "no --data shard was made with --max-len 32"
 expect_status 2 pretrain "${roberta[@]}" --data train.64.pairs --seq-len-schedule 32:0.5,64:0.6 --steps 4 -o bad
 expect_contains err.txt "add up to"
+
+# --- sample --fill-mask on the checkpoints: candidates ranked by probability, each mask of the text -----------------------
+sample bert-run --fill-mask 'to be or not to [MASK], that is the [MASK].' --json --threads 2 > fill.jsonl
+expect_eq "$(jq -c '[.mask, .position, (.candidates | length)]' fill.jsonl | paste -sd' ')" "[0,6,5] [1,11,5]" \
+  "two masks, five candidates each, at their places after [CLS]"
+expect_eq "$(jq -s 'all(.[]; .candidates | (map(.prob) | . == (sort | reverse)) and (map(.prob) | add) <= 1)' fill.jsonl)" \
+  "true" "candidates most probable first"
+expect_eq "$(jq -s 'all(.[]; .mask as $m | .candidates[] | .sequence | startswith("to be or not to "))' fill.jsonl)" "true" \
+  "each candidate's text"
+expect_eq "$(sample bert-run --fill-mask 'my [MASK] lord' --top-k 3 --threads 2 | wc -l)" "3" "text: a line per candidate"
+expect_eq "$(sample roberta-run --fill-mask 'to be or not to<mask>' --top-k 2 --json --threads 2 | jq '.candidates | length')" \
+  "2" "RoBERTa fills <mask>"
+expect_status 1 sample bert-run --fill-mask 'no mask here'
+expect_contains err.txt "no [MASK]"
+expect_status 2 sample bert-run --prompt 'to be'
+expect_contains err.txt "give --fill-mask"
+expect_status 2 sample "$LMPIPE_SOURCE/tests/data/gen/tiny-gpt" --fill-mask 'a [MASK]'
+expect_contains err.txt "needs a BERT or RoBERTa checkpoint"
 
 # --- errors ---------------------------------------------------------------------------------------------------------------
 expect_status 1 pretrain --arch bert --preset bert-tiny --vocab-size 600 --data train.64.pairs --steps 1 -o bad

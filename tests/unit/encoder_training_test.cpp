@@ -16,6 +16,21 @@
 
 using namespace lmpipe;
 
+namespace {
+
+shard::RecordView record(std::span<const uint32_t> ids, uint32_t len_a = 0, int8_t is_next = shard::kNoLabel,
+                         std::span<const uint32_t> positions = {}, std::span<const uint32_t> labels = {}) {
+  shard::RecordView r;
+  r.ids = ids;
+  r.len_a = len_a;
+  r.is_next = is_next;
+  r.positions = positions;
+  r.labels = labels;
+  return r;
+}
+
+}  // namespace
+
 TEST_CASE("a BERT batch: segments through the first [SEP], padding, masked rows, NSP labels as HuggingFace's") {
   train::EncoderBatchBuilder builder(nn::EncoderArch::kBert, 0);
   builder.start(8);
@@ -23,8 +38,7 @@ TEST_CASE("a BERT batch: segments through the first [SEP], padding, masked rows,
   // [CLS] a a [SEP] b [SEP] (len_a 2, B follows A), then [CLS] a [SEP] b b b [SEP] (B random).
   const std::vector<uint32_t> ids1 = {101, 7, 8, 102, 9, 102}, pos1 = {2}, lab1 = {8};
   const std::vector<uint32_t> ids2 = {101, 7, 102, 9, 9, 9, 102}, pos2 = {1, 4}, lab2 = {5, 6};
-  shard::RecordView r1{.ids = ids1, .len_a = 2, .is_next = 1, .positions = pos1, .labels = lab1};
-  shard::RecordView r2{.ids = ids2, .len_a = 1, .is_next = 0, .positions = pos2, .labels = lab2};
+  const shard::RecordView r1 = record(ids1, 2, 1, pos1, lab1), r2 = record(ids2, 1, 0, pos2, lab2);
   builder.add(r1, "a.shard", nullptr, unused);
   builder.add(r2, "a.shard", nullptr, unused);
   const nn::EncoderBatch b = builder.batch();
@@ -41,8 +55,8 @@ TEST_CASE("a BERT batch: segments through the first [SEP], padding, masked rows,
   CHECK(builder.tokens() == 13);
 
   const std::vector<uint32_t> long_ids(9, 7);
-  CHECK_THROWS_AS(builder.add(shard::RecordView{.ids = long_ids, .is_next = 1}, "a.shard", nullptr, unused), Error);
-  CHECK_THROWS_AS(builder.add(shard::RecordView{.ids = ids1}, "a.shard", nullptr, unused), Error);  // no NSP label
+  CHECK_THROWS_AS(builder.add(record(long_ids, 0, 1), "a.shard", nullptr, unused), Error);
+  CHECK_THROWS_AS(builder.add(record(ids1), "a.shard", nullptr, unused), Error);  // no NSP label
 }
 
 TEST_CASE("dynamic masking: the same key masks the same way, another key anew") {
@@ -58,7 +72,7 @@ TEST_CASE("dynamic masking: the same key masks the same way, another key anew") 
     train::EncoderBatchBuilder builder(nn::EncoderArch::kRoberta, 1);
     builder.start(64);
     Rng rng(7, {key});
-    builder.add(shard::RecordView{.ids = ids}, "p.shard", &masker, rng);
+    builder.add(record(ids), "p.shard", &masker, rng);
     const nn::EncoderBatch b = builder.batch();
     CHECK(b.segments == nullptr);
     CHECK(b.nsp_labels == nullptr);
