@@ -38,9 +38,13 @@ Bert<T>::Bert(BertConfig config, GptBuffers buffers) : config_(std::move(config)
       w = layout_.add(h + name + ".weight", {C}, false);
       b = layout_.add(h + name + ".bias", {C}, false);
     };
-    linear("attention.self.query", C, C, o.q_w, o.q_b);
-    linear("attention.self.key", C, C, o.k_w, o.k_b);
-    linear("attention.self.value", C, C, o.v_w, o.v_b);
+    // Query, key and value weights side by side, then their biases: one [3C, C] product makes qkv.
+    o.q_w = layout_.add(h + "attention.self.query.weight", {C, C}, true);
+    o.k_w = layout_.add(h + "attention.self.key.weight", {C, C}, true);
+    o.v_w = layout_.add(h + "attention.self.value.weight", {C, C}, true);
+    o.q_b = layout_.add(h + "attention.self.query.bias", {C}, false);
+    o.k_b = layout_.add(h + "attention.self.key.bias", {C}, false);
+    o.v_b = layout_.add(h + "attention.self.value.bias", {C}, false);
     linear("attention.output.dense", C, C, o.o_w, o.o_b);
     norm("attention.output.LayerNorm", o.ln1_w, o.ln1_b);
     linear("intermediate.dense", F, C, o.i_w, o.i_b);
@@ -183,13 +187,10 @@ void Bert<T>::forward_layers(const EncoderBatch& batch, bool train) {
     const LayerOffsets& w = layers_[l];
     const LayerActs& x = layer_acts_[l];
     const T* in = layer_input(l);
-    // Q, K and V side by side in qkv's rows, as attention_forward takes them.
+    // Q, K and V side by side in qkv's rows, as attention_forward takes them: one product with the three
+    // weights, which the layout keeps together.
     T* qkv = a(x.qkv);
-    const size_t proj_w[3] = {w.q_w, w.k_w, w.v_w}, proj_b[3] = {w.q_b, w.k_b, w.v_b};
-    for (int part = 0; part < 3; ++part) {
-      linear_t_forward(dproj_.data(), in, p(proj_w[part]), p(proj_b[part]), N, C, C);
-      for (size_t n = 0; n < N; ++n) std::copy_n(dproj_.data() + n * C, C, qkv + n * 3 * C + part * C);
-    }
+    linear_t_forward(qkv, in, p(w.q_w), p(w.q_b), N, C, 3 * C);
     attention_forward(a(x.att), a(x.lse), qkv, batch.attend, B, Tn, C, NH, false, drop, site_key(l, kAttention));
     // Post-LN: h1 = LN(drop(att Wo) + in), out = LN(drop(gelu(h1 Wi) Wo2) + h1).
     T* res1 = a(x.res1);
@@ -340,14 +341,9 @@ void Bert<T>::backward_layers(const EncoderBatch& batch, T* dout) {
     linear_t_backward(dproj_.data(), g(w.o_w), g(w.o_b), d2, a(x.att), p(w.o_w), N, C, C);
     attention_backward(dqkv_.data(), dproj_.data(), a(x.qkv), a(x.att), a(x.lse), batch.attend, B, Tn, C, NH, false, drop,
                        site_key(l, kAttention));
-    // dout becomes d in: the residual's d res1, plus Q, K and V's input gradients.
-    std::copy_n(d1, N * C, dout);
-    const size_t proj_w[3] = {w.q_w, w.k_w, w.v_w}, proj_b[3] = {w.q_b, w.k_b, w.v_b};
-    for (int part = 0; part < 3; ++part) {
-      for (size_t n = 0; n < N; ++n) std::copy_n(dqkv_.data() + n * 3 * C + part * C, C, dproj_.data() + n * C);
-      linear_t_backward(d2, g(proj_w[part]), g(proj_b[part]), dproj_.data(), in, p(proj_w[part]), N, C, C);
-      for (size_t i = 0; i < N * C; ++i) dout[i] += d2[i];
-    }
+    // dout becomes d in: the residual's d res1 plus the input gradient through Q, K and V.
+    linear_t_backward(d2, g(w.q_w), g(w.q_b), dqkv_.data(), in, p(w.q_w), N, C, 3 * C);
+    for (size_t i = 0; i < N * C; ++i) dout[i] = d1[i] + d2[i];
   }
   // Embeddings: dropout, layer norm, then the three tables.
   dropout_apply(dout, N * C, drop, site_key(config_.n_layer, kEmbedding));

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include <Eigen/Dense>
+#include <unsupported/Eigen/SpecialFunctions>  // Eigen arrays' SIMD erf
 
 namespace lmpipe::nn {
 namespace {
@@ -217,6 +218,8 @@ void linear_t_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* in
 
 namespace {
 constexpr double kSqrt2OverPi = 0.7978845608028654;
+constexpr double kSqrtHalf = 0.7071067811865476;
+constexpr double kInvSqrt2Pi = 0.3989422804014327;
 }
 
 // Elementwise work goes through Eigen arrays in blocks: Eigen has SIMD exp, tanh and erf, where libm's
@@ -238,10 +241,11 @@ void gelu_forward(T* out, const T* inp, size_t n, Gelu kind) {
       ArrayMap<T>(out + b, m) = T(0.5) * x * (T(1) + (T(kSqrt2OverPi) * (x + T(0.044715) * x.cube())).tanh());
     }
   } else {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (size_t i = 0; i < n; ++i) {
-      const T x = inp[i];
-      out[i] = T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (size_t b = 0; b < n; b += kBlock) {
+      const auto m = Eigen::Index(std::min(kBlock, n - b));
+      const ConstArrayMap<T> x(inp + b, m);
+      ArrayMap<T>(out + b, m) = T(0.5) * x * (T(1) + (x * T(kSqrtHalf)).erf());
     }
   }
 }
@@ -259,12 +263,13 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind) {
                T(0.5) * x * (T(1) - th.square()) * T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x.square()));
     }
   } else {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; ++i) {
-      const T x = inp[i];
-      const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
-      const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
-      dinp[i] = (cdf + x * pdf) * dout[i];
+    // d/dx x Phi(x) = Phi(x) + x phi(x).
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (size_t b = 0; b < n; b += kBlock) {
+      const auto m = Eigen::Index(std::min(kBlock, n - b));
+      const ConstArrayMap<T> x(inp + b, m), d(dout + b, m);
+      ArrayMap<T>(dinp + b, m) =
+          d * (T(0.5) * (T(1) + (x * T(kSqrtHalf)).erf()) + x * (T(-0.5) * x.square()).exp() * T(kInvSqrt2Pi));
     }
   }
 }
