@@ -9,11 +9,13 @@
 #include "nn/bert_config.h"
 #include "nn/gpt_config.h"
 #include "nn/runtime.h"
+#include "train/distributed.h"
 #include "train/pretrain.h"
 
 int main(int argc, char** argv) {
   lmpipe::nn::prepare_compute_environment(argv);  // may re-execute once with better BLAS settings
   using namespace lmpipe;
+  train::Distributed world(&argc, &argv);  // under mpirun: one rank of a data-parallel job
   CLI::App app{"Pretrain a transformer: GPT on windows shards (make-pairs --task causal), BERT on masked shards "
                "(mask-corpus) or pairs shards, RoBERTa on pairs shards (make-pairs --task full-sentences).",
                "pretrain"};
@@ -85,7 +87,7 @@ int main(int argc, char** argv) {
                                         "that matches the data)")
       ->type_name("VOCAB");
 
-  return run_main(app, argc, argv, [&] {
+  const int status = run_main(app, argc, argv, [&] {
     o.shuffle = !no_shuffle;
     if (schedule)
       o.schedule = *schedule == "cosine"              ? nn::Schedule::kCosine
@@ -101,4 +103,7 @@ int main(int argc, char** argv) {
     train::run_pretrain(o, out);
     out.commit();
   });
+  // A rank that failed takes the job down, so that the others do not wait for it in the next reduction.
+  if (status != 0 && world.size() > 1) world.abort(status);
+  return status;
 }

@@ -16,6 +16,7 @@
 #include "nn/runtime.h"
 #include "tok/vocab.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/encoder_batch.h"
 #include "train/pretrain.h"
 #include "train/run_metrics.h"
@@ -77,31 +78,46 @@ struct Evaluation {
 
 // MLM loss and accuracy over every masked position, NSP over every sequence, of every file in order. Pairs
 // shards are masked the same way at every evaluation (keyed by the record's place), so evaluations compare.
-Evaluation evaluate(nn::Bert<float>& model, const DataSet& data, const data::Masker* masker, size_t batch, uint64_t seed) {
-  Evaluation e;
+// With several ranks, each evaluates every size-th batch and the sums are added up.
+Evaluation evaluate(nn::Bert<float>& model, const DataSet& data, const data::Masker* masker, size_t batch, uint64_t seed,
+                    Distributed& world) {
   EncoderBatchBuilder builder(model.config().arch, pad_id(data.header));
-  uint64_t record = 0;
+  double sums[6] = {0, 0, 0, 0, 0, 0};  // MLM loss sum, masked, correct; NSP loss sum, correct; sequences
+  uint64_t record = 0, index = 0;
   for (const auto& [length, files] : data.by_length) {
     RecordLoader loader(files, kEncoderKinds, false, 0);
-    for (uint64_t left = loader.records(); left > 0;) {
+    for (uint64_t left = loader.records(); left > 0; ++index) {
       const size_t n = size_t(std::min<uint64_t>(batch, left));
+      left -= n;
+      if (index % uint64_t(world.size()) != uint64_t(world.rank())) {
+        loader.skip(n);
+        record += n;
+        continue;
+      }
       builder.start(length);
       loader.next(n, [&](const shard::RecordView& r, const std::string& path) {
         Rng rng(seed, {0x76616c6d61736bULL, record++});  // "valmask"
         builder.add(r, path, masker, rng);
       });
       const nn::EncoderLoss loss = model.forward(builder.batch());
-      e.mlm_sum += loss.mlm * double(builder.masked());
-      e.masked += builder.masked();
-      e.mlm_correct += loss.mlm_correct;
+      sums[0] += loss.mlm * double(builder.masked());
+      sums[1] += double(builder.masked());
+      sums[2] += double(loss.mlm_correct);
       if (model.config().nsp()) {
-        e.nsp_sum += loss.nsp * double(n);
-        e.nsp_correct += loss.nsp_correct;
+        sums[3] += loss.nsp * double(n);
+        sums[4] += double(loss.nsp_correct);
       }
-      e.sequences += n;
-      left -= n;
+      sums[5] += double(n);
     }
   }
+  world.allreduce_sum(sums, 6);
+  Evaluation e;
+  e.mlm_sum = sums[0];
+  e.masked = uint64_t(sums[1]);
+  e.mlm_correct = uint64_t(sums[2]);
+  e.nsp_sum = sums[3];
+  e.nsp_correct = uint64_t(sums[4]);
+  e.sequences = uint64_t(sums[5]);
   return e;
 }
 
@@ -119,9 +135,11 @@ nlohmann::ordered_json evaluation_json(const Evaluation& e, bool nsp) {
 
 }  // namespace
 
-void run_encoder_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSink& out) {
+void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, ByteSink& out) {
+  Distributed& world = Distributed::world();
+  const PretrainOptions o = for_this_rank(options, world.root());
   const std::vector<std::string> data_paths = expand_patterns(o.data), val_paths = expand_patterns(o.val);
-  const auto [micro, accumulation] = check_run_options(o, !data_paths.empty());
+  const auto [micro, accumulation, share] = check_run_options(o, !data_paths.empty(), size_t(world.size()));
   const SeqLenSchedule schedule = SeqLenSchedule::parse(o.seq_len_schedule);
 
   std::optional<DataSet> data, val;
@@ -168,7 +186,7 @@ void run_encoder_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSi
                                       {"bytes_activations", activations},
                                       {"bytes_total", weights + training_state + activations}};
     const std::string line = j.dump() + "\n";
-    out.write(line.data(), line.size());
+    if (world.root()) out.write(line.data(), line.size());
     return;
   }
   nn::set_compute_threads(o.threads);
@@ -179,13 +197,14 @@ void run_encoder_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSi
   } else {
     model.init(o.seed);
   }
+  world.broadcast(model.params().data(), model.params().size());  // every rank starts from rank 0's weights
   const DataSet& eval_set = val ? *val : *data;
   const std::optional<data::Masker> eval_masker = dynamic_masker(o, eval_set.header, eval_set.paths.front());
   const uint64_t eval_seed = o.seed ^ 0x5bd1e9955bd1e995ULL;
   if (o.eval_only) {
-    const Evaluation e = evaluate(model, eval_set, eval_masker ? &*eval_masker : nullptr, micro, eval_seed);
+    const Evaluation e = evaluate(model, eval_set, eval_masker ? &*eval_masker : nullptr, micro, eval_seed, world);
     const std::string line = evaluation_json(e, config.nsp()).dump() + "\n";
-    out.write(line.data(), line.size());
+    if (world.root()) out.write(line.data(), line.size());
     return;
   }
 
@@ -205,7 +224,7 @@ void run_encoder_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSi
   };
 
   const bool bert = config.arch == nn::EncoderArch::kBert;
-  RunMetrics log(o.out_dir, start, o.log,
+  RunMetrics log(world.root() ? o.out_dir : "", start, o.log,
                  fmt::format("{} {}x{}, {} heads: {}", bert ? "BERT" : "RoBERTa", config.n_layer, config.d_model,
                              config.n_head, o.out_dir));
   warn_about_warmup(recipe, o);
@@ -217,32 +236,46 @@ void run_encoder_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSi
     const auto t0 = std::chrono::steady_clock::now();
     const double lr = nn::learning_rate(step, o.steps, recipe.warmup, recipe.lr, recipe.min_lr, recipe.schedule);
     const size_t length = loaders.length_at(step, o.steps);
-    // The whole step's examples first: the MLM loss is a mean over all of its masked positions.
-    size_t masked = 0;
-    uint64_t drawn = 0;
+    // The whole step's examples first: the MLM loss is a mean over all of its masked positions. This rank
+    // takes its share of the step's records in the global order, the same for any number of ranks.
+    RecordLoader& loader = loaders.loader(length);
+    loader.skip(uint64_t(world.rank()) * share);
+    uint64_t drawn = uint64_t(world.rank()) * share;  // the record's place in the step: its mask's key
+    double masked_here = 0;
     for (EncoderBatchBuilder& b : micro_batches) {
       b.start(length);
-      loaders.loader(length).next(micro, [&](const shard::RecordView& r, const std::string& path) {
+      loader.next(micro, [&](const shard::RecordView& r, const std::string& path) {
         Rng rng(o.seed, {0x6d61736bULL, step, drawn++});  // "mask": a new mask every time a record is fed
         b.add(r, path, masker ? &*masker : nullptr, rng);
       });
-      masked += b.masked();
+      masked_here += double(b.masked());
     }
+    loader.skip(uint64_t(world.size() - 1 - world.rank()) * share);
+    double masked_all = masked_here;
+    world.allreduce_sum(&masked_all, 1);
+    const auto masked = size_t(masked_all);
     model.zero_grad();
-    nn::EncoderLoss loss;
-    size_t mlm_correct = 0, nsp_correct = 0;
+    double totals[4] = {0, 0, 0, 0};  // MLM loss, NSP loss (both over the step's counts), MLM and NSP correct
     for (size_t m = 0; m < accumulation; ++m) {
       nn::EncoderBatch batch = micro_batches[m].batch();
       batch.mlm_denominator = std::max<size_t>(masked, 1);
       batch.nsp_denominator = o.batch_size;
-      uint64_t key_state = o.seed ^ (step * 0x9E3779B97F4A7C15ULL + m);
+      uint64_t key_state = o.seed ^ (step * 0x9E3779B97F4A7C15ULL + size_t(world.rank()) * accumulation + m);
       model.set_dropout_key(splitmix64(key_state));
       const nn::EncoderLoss l = model.forward_backward(batch);
-      loss.mlm += l.mlm;
-      loss.nsp += l.nsp;
-      mlm_correct += l.mlm_correct;
-      nsp_correct += l.nsp_correct;
+      totals[0] += l.mlm;
+      totals[1] += l.nsp;
+      totals[2] += double(l.mlm_correct);
+      totals[3] += double(l.nsp_correct);
     }
+    const double reduce_before = world.reduce_seconds();
+    world.allreduce_sum(model.grads().data(), model.grads().size());
+    const double reduce_seconds = world.reduce_seconds() - reduce_before;
+    world.allreduce_sum(totals, 4);
+    nn::EncoderLoss loss;
+    loss.mlm = totals[0];
+    loss.nsp = totals[1];
+    const auto mlm_correct = size_t(totals[2]), nsp_correct = size_t(totals[3]);
     const double norm = nn::clip_grad_norm(model.grads().data(), model.grads().size(), recipe.grad_clip);
     if (!std::isfinite(loss.total()) || !std::isfinite(norm)) {
       stop_or_skip_nonfinite(o, step, loss.total(), norm);
@@ -264,11 +297,12 @@ void run_encoder_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSi
                    {"tokens", tokens_seen},
                    {"tokens_per_s", double(o.batch_size * length) / seconds},
                    {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()}});
+    if (world.size() > 1) record["allreduce_s"] = reduce_seconds;
     log.record(record);
     progress.update(step + 1);
     const bool last = step + 1 == o.steps;
     if (val && ((o.eval_every && (step + 1) % o.eval_every == 0) || last)) {
-      const Evaluation e = evaluate(model, *val, eval_masker ? &*eval_masker : nullptr, micro, eval_seed);
+      const Evaluation e = evaluate(model, *val, eval_masker ? &*eval_masker : nullptr, micro, eval_seed, world);
       nlohmann::json v = {{"step", step + 1}, {"val_loss", e.mlm_loss() + (bert ? e.nsp_loss() : 0.0)},
                           {"val_mlm_loss", e.mlm_loss()}, {"val_mlm_acc", e.mlm_acc()}};
       if (bert) v.update({{"val_nsp_loss", e.nsp_loss()}, {"val_nsp_acc", e.nsp_acc()}});
@@ -282,7 +316,7 @@ void run_encoder_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSi
         std::fprintf(stderr, "%s\n", line.c_str());
       }
     }
-    if ((o.save_every && (step + 1) % o.save_every == 0) || last) checkpoint(step + 1);
+    if (world.root() && ((o.save_every && (step + 1) % o.save_every == 0) || last)) checkpoint(step + 1);
   }
   log.plot();
   progress.finish();

@@ -16,6 +16,7 @@
 #include "nn/layers.h"
 #include "nn/runtime.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/pretrain.h"
 #include "train/run_metrics.h"
 #include "train/run_support.h"
@@ -57,30 +58,40 @@ struct Evaluation {
   uint64_t tokens = 0;
 };
 
-// Mean cross-entropy over every target of every window of the files, in file order.
-Evaluation evaluate(nn::Gpt<float>& model, const DataSet& data, size_t batch) {
-  Evaluation e;
+// Mean cross-entropy over every target of every window of the files, in file order. With several ranks,
+// each evaluates every size-th batch and the sums are added up.
+Evaluation evaluate(nn::Gpt<float>& model, const DataSet& data, size_t batch, Distributed& world) {
   std::vector<uint32_t> inputs, targets;
-  double sum = 0;
+  double sums[2] = {0, 0};  // loss x tokens, tokens
+  uint64_t index = 0;
   for (const auto& [T, files] : data.by_length) {
     RecordLoader loader(files, {shard::RecordKind::kWindows}, false, 0);
-    for (uint64_t left = loader.records(); left > 0;) {
+    for (uint64_t left = loader.records(); left > 0; ++index) {
       const size_t n = size_t(std::min<uint64_t>(batch, left));
-      next_windows(loader, n, T, inputs, targets);
-      sum += model.forward(inputs.data(), targets.data(), n, T) * double(n * T);
-      e.tokens += n * T;
       left -= n;
+      if (index % uint64_t(world.size()) != uint64_t(world.rank())) {
+        loader.skip(n);
+        continue;
+      }
+      next_windows(loader, n, T, inputs, targets);
+      sums[0] += model.forward(inputs.data(), targets.data(), n, T) * double(n * T);
+      sums[1] += double(n * T);
     }
   }
-  e.loss = e.tokens ? sum / double(e.tokens) : 0;
+  world.allreduce_sum(sums, 2);
+  Evaluation e;
+  e.tokens = uint64_t(sums[1]);
+  e.loss = e.tokens ? sums[0] / sums[1] : 0;
   return e;
 }
 
 }  // namespace
 
-void run_gpt_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSink& out) {
+void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, ByteSink& out) {
+  Distributed& world = Distributed::world();
+  const PretrainOptions o = for_this_rank(options, world.root());
   const std::vector<std::string> data_paths = expand_patterns(o.data), val_paths = expand_patterns(o.val);
-  const auto [micro, accumulation] = check_run_options(o, !data_paths.empty());
+  const auto [micro, accumulation, share] = check_run_options(o, !data_paths.empty(), size_t(world.size()));
   const SeqLenSchedule schedule = SeqLenSchedule::parse(o.seq_len_schedule);
 
   // The data decides the sequence length and, unless told otherwise, the vocabulary.
@@ -121,7 +132,7 @@ void run_gpt_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSink& 
                                       {"bytes_activations", activations},
                                       {"bytes_total", weights + training_state + activations}};
     const std::string line = j.dump() + "\n";
-    out.write(line.data(), line.size());
+    if (world.root()) out.write(line.data(), line.size());
     return;
   }
   nn::set_compute_threads(o.threads);
@@ -132,11 +143,12 @@ void run_gpt_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSink& 
   } else {
     model.init(o.seed);
   }
+  world.broadcast(model.params().data(), model.params().size());  // every rank starts from rank 0's weights
   if (o.eval_only) {
-    const Evaluation e = evaluate(model, val ? *val : *data, micro);
+    const Evaluation e = evaluate(model, val ? *val : *data, micro, world);
     const nlohmann::ordered_json j = {{"loss", e.loss}, {"ppl", std::exp(e.loss)}, {"tokens", e.tokens}};
     const std::string line = j.dump() + "\n";
-    out.write(line.data(), line.size());
+    if (world.root()) out.write(line.data(), line.size());
     return;
   }
 
@@ -154,7 +166,7 @@ void run_gpt_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSink& 
     return save_checkpoint(o.out_dir, step, model, vocab_dir, &s);
   };
 
-  RunMetrics log(o.out_dir, start, o.log,
+  RunMetrics log(world.root() ? o.out_dir : "", start, o.log,
                  fmt::format("{} {}x{}, {} heads, context {}: {}", config.arch == nn::GptArch::kGpt2 ? "GPT-2" : "GPT",
                              config.n_layer, config.d_model, config.n_head, config.max_len, o.out_dir));
   warn_about_warmup(recipe, o);
@@ -169,14 +181,23 @@ void run_gpt_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSink& 
     if (step_T > config.max_len)
       throw UsageError(fmt::format("step {} trains at length {}, past the model's {} positions", step, step_T, config.max_len));
     model.zero_grad();
+    // This rank's share of the step's windows: the global order is the same for any number of ranks, so
+    // N ranks train on exactly the batches one process would.
+    const size_t parts = accumulation * size_t(world.size());
+    RecordLoader& loader = loaders.loader(step_T);
+    loader.skip(uint64_t(world.rank()) * share);
     double loss = 0;
     for (size_t m = 0; m < accumulation; ++m) {
-      next_windows(loaders.loader(step_T), micro, step_T, inputs, targets);
-      uint64_t key_state = o.seed ^ (step * 0x9E3779B97F4A7C15ULL + m);
+      next_windows(loader, micro, step_T, inputs, targets);
+      uint64_t key_state = o.seed ^ (step * 0x9E3779B97F4A7C15ULL + size_t(world.rank()) * accumulation + m);
       model.set_dropout_key(splitmix64(key_state));
-      loss += model.forward_backward(inputs.data(), targets.data(), micro, step_T, 1.0f / float(accumulation)) /
-              double(accumulation);
+      loss += model.forward_backward(inputs.data(), targets.data(), micro, step_T, 1.0f / float(parts)) / double(parts);
     }
+    loader.skip(uint64_t(world.size() - 1 - world.rank()) * share);
+    const double reduce_before = world.reduce_seconds();
+    world.allreduce_sum(model.grads().data(), model.grads().size());
+    world.allreduce_sum(&loss, 1);
+    const double reduce_seconds = world.reduce_seconds() - reduce_before;
     const double norm = nn::clip_grad_norm(model.grads().data(), model.grads().size(), recipe.grad_clip);
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       stop_or_skip_nonfinite(o, step, loss, norm);
@@ -186,25 +207,27 @@ void run_gpt_pretrain(const PretrainOptions& o, const Recipe& recipe, ByteSink& 
     adam.step(model.params().data(), model.grads().data(), lr);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens_seen += o.batch_size * step_T;
-    log.record({{"step", step + 1},
-               {"loss", loss},
-               {"lr", lr},
-               {"grad_norm", norm},
-               {"seq_len", step_T},
-               {"tokens", tokens_seen},
-               {"tokens_per_s", double(o.batch_size * step_T) / seconds},
-               {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()}});
+    nlohmann::json record = {{"step", step + 1},
+                             {"loss", loss},
+                             {"lr", lr},
+                             {"grad_norm", norm},
+                             {"seq_len", step_T},
+                             {"tokens", tokens_seen},
+                             {"tokens_per_s", double(o.batch_size * step_T) / seconds},
+                             {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()}};
+    if (world.size() > 1) record["allreduce_s"] = reduce_seconds;
+    log.record(record);
     progress.update(step + 1);
     const bool last = step + 1 == o.steps;
     if (val && ((o.eval_every && (step + 1) % o.eval_every == 0) || last)) {
-      const Evaluation e = evaluate(model, *val, micro);
+      const Evaluation e = evaluate(model, *val, micro, world);
       log.record({{"step", step + 1}, {"val_loss", e.loss}, {"val_ppl", std::exp(e.loss)}, {"tokens", tokens_seen}});
       log.plot();
       if (!o.quiet)
         std::fprintf(stderr, "%sstep %llu: loss %.4f, val loss %.4f (ppl %.2f)\n", o.show_progress ? "\n" : "",
                      (unsigned long long)(step + 1), loss, e.loss, std::exp(e.loss));
     }
-    if ((o.save_every && (step + 1) % o.save_every == 0) || last) checkpoint(step + 1);
+    if (world.root() && ((o.save_every && (step + 1) % o.save_every == 0) || last)) checkpoint(step + 1);
   }
   log.plot();
   progress.finish();

@@ -81,10 +81,13 @@ const shard::Block& RecordLoader::block(uint32_t order_index) {
   auto it = loaded_.find(order_index);
   if (it == loaded_.end()) {
     const BlockRef ref = order_[order_index];
+    it = loaded_.emplace(order_index, std::make_pair(nullptr, files_[ref.file]->blocks()[ref.block].records)).first;
+  }
+  if (it->second.first == nullptr) {  // first drawn from here, or only skipped over so far
+    const BlockRef ref = order_[order_index];
     auto decoded = std::make_unique<shard::Block>();
     files_[ref.file]->read_block(ref.block, *decoded);
-    const size_t n = decoded->size();
-    it = loaded_.emplace(order_index, std::make_pair(std::move(decoded), n)).first;
+    it->second.first = std::move(decoded);
   }
   return *it->second.first;
 }
@@ -100,14 +103,10 @@ void RecordLoader::next(size_t count, const Visitor& visit) {
   }
 }
 
-void RecordLoader::restore(const nlohmann::json& state) {
-  const uint64_t epoch = state.at("epoch").get<uint64_t>(), draws = state.at("draws").get<uint64_t>();
-  epoch_ = epoch;
-  start_epoch();
-  // Replay the draws: only indices move, nothing is decoded.
-  for (uint64_t i = 0; i < draws; ++i) {
-    const auto [order_index, record] = draw();
-    (void)record;
+void RecordLoader::skip(uint64_t count) {
+  // Only indices move: a block is decoded when a record is first taken from it.
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint32_t order_index = draw().first;
     auto it = loaded_.find(order_index);
     if (it == loaded_.end()) {
       const BlockRef ref = order_[order_index];
@@ -115,16 +114,13 @@ void RecordLoader::restore(const nlohmann::json& state) {
     }
     if (--it->second.second == 0) loaded_.erase(it);
   }
-  // Blocks still in the pool are decoded when first drawn from.
-  for (auto it = loaded_.begin(); it != loaded_.end();) {
-    if (it->second.first == nullptr) {
-      const BlockRef ref = order_[it->first];
-      auto decoded = std::make_unique<shard::Block>();
-      files_[ref.file]->read_block(ref.block, *decoded);
-      it->second.first = std::move(decoded);
-    }
-    ++it;
-  }
+}
+
+void RecordLoader::restore(const nlohmann::json& state) {
+  const uint64_t epoch = state.at("epoch").get<uint64_t>(), draws = state.at("draws").get<uint64_t>();
+  epoch_ = epoch;
+  start_epoch();
+  skip(draws);
 }
 
 }  // namespace lmpipe::train

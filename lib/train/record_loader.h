@@ -26,6 +26,8 @@ class RecordLoader {
   // storage lives until visit returns.
   using Visitor = std::function<void(const shard::RecordView& record, const std::string& path)>;
   void next(size_t count, const Visitor& visit);
+  // Draws the next `count` records without handing them out (another rank takes them).
+  void skip(uint64_t count);
   uint64_t records() const { return total_records_; }
   const std::vector<std::string>& paths() const { return paths_; }
   const shard::ShardHeader& header() const { return files_.front()->headers().front(); }

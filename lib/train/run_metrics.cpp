@@ -15,6 +15,7 @@ namespace fs = std::filesystem;
 RunMetrics::RunMetrics(const std::string& run_dir, uint64_t resume_step, const std::string& extra_log, std::string title)
     : run_dir_(run_dir) {
   curves_.title = std::move(title);
+  if (run_dir.empty()) return;  // a data-parallel rank other than 0
   fs::create_directories(run_dir);
   const std::string path = run_dir + "/metrics.jsonl";
   std::string kept;
@@ -62,6 +63,8 @@ void RunMetrics::remember(const nlohmann::json& r) {
   if (r.contains("val_loss") && r["val_loss"].is_number()) curves_.val.push_back({tokens, r["val_loss"].get<double>()});
 }
 
-void RunMetrics::plot() const { write_file_atomically(run_dir_ + "/loss.svg", render_loss_svg(curves_)); }
+void RunMetrics::plot() const {
+  if (!run_dir_.empty()) write_file_atomically(run_dir_ + "/loss.svg", render_loss_svg(curves_));
+}
 
 }  // namespace lmpipe::train

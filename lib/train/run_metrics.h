@@ -16,7 +16,8 @@ class RunMetrics {
  public:
   // A new run starts run_dir/metrics.jsonl afresh. A resumed one (resume_step > 0) keeps the records up to
   // its checkpoint's step, drops later ones (written before a crash; they are about to be redone), and
-  // appends. extra_log ("" for none) gets a copy of every record, appended.
+  // appends. extra_log ("" for none) gets a copy of every record, appended. An empty run_dir writes nothing
+  // (the data-parallel ranks other than 0).
   RunMetrics(const std::string& run_dir, uint64_t resume_step, const std::string& extra_log, std::string title);
   ~RunMetrics();
   RunMetrics(const RunMetrics&) = delete;

@@ -10,16 +10,36 @@
 namespace lmpipe::train {
 namespace fs = std::filesystem;
 
-StepShape check_run_options(const PretrainOptions& o, bool have_data) {
+StepShape check_run_options(const PretrainOptions& o, bool have_data, size_t ranks) {
   const bool training = !o.eval_only && !o.dry_run;
   if (training && !have_data) throw UsageError("give the training data with --data");
   if (training && o.out_dir.empty()) throw UsageError("give the checkpoint directory with -o");
   if (training && o.steps == 0) throw UsageError("give the number of optimizer steps with --steps");
   if (o.eval_only && o.init_from.empty() && !o.resume) throw UsageError("--eval-only needs --init-from or --resume");
-  const size_t micro = o.micro_batch ? o.micro_batch : o.batch_size;
-  if (micro == 0 || o.batch_size % micro != 0)
+  if (ranks > 1 && (o.batch_size == 0 || o.batch_size % ranks != 0))
+    throw UsageError(fmt::format("--batch-size {} is the global batch and must be shared by the {} ranks: make it a "
+                                 "multiple of {}",
+                                 o.batch_size, ranks, ranks));
+  const size_t share = o.batch_size / ranks;
+  const size_t micro = o.micro_batch ? o.micro_batch : share;
+  if (micro == 0 || share % micro != 0) {
+    if (ranks > 1)
+      throw UsageError(fmt::format("--batch-size {} must be {} ranks x --micro-batch {} x accumulation steps; each "
+                                   "rank's {} sequences are not a multiple of {} (try --micro-batch {})",
+                                   o.batch_size, ranks, micro, share, micro, share));
     throw UsageError(fmt::format("--batch-size {} must be a multiple of --micro-batch {}", o.batch_size, micro));
-  return {micro, o.batch_size / micro};
+  }
+  return {micro, share / micro, share};
+}
+
+PretrainOptions for_this_rank(const PretrainOptions& o, bool root) {
+  PretrainOptions r = o;
+  if (!root) {
+    r.quiet = true;
+    r.show_progress = false;
+    r.log.clear();
+  }
+  return r;
 }
 
 template <class Config>

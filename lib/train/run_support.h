@@ -18,12 +18,16 @@
 
 namespace lmpipe::train {
 
-// Checks the flags every run needs (data, -o and --steps to train; what --eval-only starts from; a batch
-// that micro-batches divide) and returns the micro-batch and the micro-batches per step.
+// Checks the flags every run needs (data, -o and --steps to train; what --eval-only starts from; a global
+// batch that ranks times micro-batches divide) and returns the micro-batch, the micro-batches per step on
+// each rank, and each rank's share of the batch.
 struct StepShape {
-  size_t micro = 0, accumulation = 0;
+  size_t micro = 0, accumulation = 0, share = 0;
 };
-StepShape check_run_options(const PretrainOptions& o, bool have_data);
+StepShape check_run_options(const PretrainOptions& o, bool have_data, size_t ranks);
+
+// The options as a rank runs them: ranks other than 0 print nothing and write no files.
+PretrainOptions for_this_rank(const PretrainOptions& o, bool root);
 
 // The model to start from: --resume's latest checkpoint (with its trainer state), --init-from's, or none.
 template <class Config>

@@ -23,4 +23,50 @@ expect_eq "$(make -n "${gpt[@]}" | grep -o -E '(tok-train|tok-encode|make-pairs|
   " 1 make-pairs , 1 pretrain , 1 sample , 1 tok-encode " "after touching val.txt: its shards, the model and the samples"
 cd ..
 
+# --- examples/bert: WordPiece, NSP pairs, static masks, BERT, eval.json --------------------------------------------------
+bert=(-f "$LMPIPE_SOURCE/examples/bert/Makefile" BIN="$LMPIPE_BIN/" STEPS=20 EVAL_EVERY=10 WARMUP=5 VAL_PERCENT=2
+      VOCAB_SIZE=500 MAX_LEN=32 DUPE_FACTOR=1 MAX_PREDICTIONS=5 D_MODEL=64 BATCH=8)
+mkdir bert && cd bert
+make -s "${bert[@]}" > make.log 2>&1 || fail "make examples/bert: $(tail -n 20 make.log)"
+for f in vocab/vocab.txt train.masked val.masked run/latest/model.safetensors run/latest/vocab.txt run/metrics.jsonl \
+         run/loss.svg eval.json; do
+  [ -s "$f" ] || fail "examples/bert made no $f"
+done
+expect_eq "$(jq -r .model_type run/latest/config.json)" "bert" "the checkpoint"
+expect_eq "$(jq -s '[.[] | select(.val_mlm_acc != null and .val_nsp_acc != null)] | length' run/metrics.jsonl)" "2" \
+  "validation (MLM and NSP) every 10 of 20 steps"
+expect_eq "$(jq -c '[.mlm_loss, .mlm_acc, .nsp_loss, .nsp_acc]' eval.json)" \
+  "$(jq -s -c '[.[] | select(.val_mlm_loss != null)][-1] | [.val_mlm_loss, .val_mlm_acc, .val_nsp_loss, .val_nsp_acc]' \
+    run/metrics.jsonl)" "eval.json: the last validation"
+# The split is at a blank line: no document is cut in two.
+cat train.txt <(echo) val.txt | cmp -s - "$LMPIPE_SOURCE/share/corpus/tinyshakespeare.txt" ||
+  fail "train.txt, a blank line and val.txt are not the corpus"
+expect_eq "$(head -n 1 val.txt | grep -c ':$')" "1" "val.txt starts with a speech"
+make -q "${bert[@]}" || fail "a second make has work to do"
+touch val.txt
+expect_eq "$(make -n "${bert[@]}" | grep -o -E '(tok-train|tok-encode|make-pairs|mask-corpus|pretrain) ' | sort | uniq -c | tr -s ' ' | paste -sd',')" \
+  " 1 make-pairs , 1 mask-corpus , 2 pretrain , 1 tok-encode " "after touching val.txt: its shards, the model and eval.json"
+cd ..
+
+# --- examples/roberta: byte-level BPE, full-sentence blocks at two lengths, dynamic masks, a length schedule ---------------
+roberta=(-f "$LMPIPE_SOURCE/examples/roberta/Makefile" BIN="$LMPIPE_BIN/" STEPS=20 EVAL_EVERY=10 WARMUP=5 VAL_PERCENT=2
+         VOCAB_SIZE=500 SHORT_LEN=16 MAX_LEN=32 SEQ_LEN_SCHEDULE=16:0.5,32:0.5 D_MODEL=64 BATCH=8)
+mkdir roberta && cd roberta
+make -s "${roberta[@]}" > make.log 2>&1 || fail "make examples/roberta: $(tail -n 20 make.log)"
+for f in vocab/vocab.json vocab/merges.txt train.16.pairs train.32.pairs val.32.pairs run/latest/model.safetensors \
+         run/latest/merges.txt run/metrics.jsonl run/loss.svg eval.json; do
+  [ -s "$f" ] || fail "examples/roberta made no $f"
+done
+expect_eq "$(jq -r .model_type run/latest/config.json)" "roberta" "the checkpoint"
+expect_eq "$(jq -s '[.[] | select(.val_mlm_acc != null)] | length' run/metrics.jsonl)" "2" "validation every 10 of 20 steps"
+expect_eq "$(jq -c 'select(.loss != null) | .seq_len' run/metrics.jsonl | uniq -c | tr -s ' ' | paste -sd',')" \
+  " 10 16, 10 32" "short blocks first, then long ones"
+expect_eq "$(jq .mlm_loss eval.json)" "$(jq -s '[.[] | select(.val_mlm_loss != null)][-1].val_mlm_loss' run/metrics.jsonl)" \
+  "eval.json: the last validation"
+make -q "${roberta[@]}" || fail "a second make has work to do"
+touch val.txt
+expect_eq "$(make -n "${roberta[@]}" | grep -o -E '(tok-train|tok-encode|make-pairs|pretrain) ' | sort | uniq -c | tr -s ' ' | paste -sd',')" \
+  " 1 make-pairs , 2 pretrain , 1 tok-encode " "after touching val.txt: its blocks, the model and eval.json"
+cd ..
+
 done_testing

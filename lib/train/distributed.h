@@ -1,0 +1,46 @@
+#pragma once
+// Data parallelism over MPI. Under `mpirun -np N`, every rank holds the whole model, takes its share of
+// each step's batch, and the gradients are summed across ranks before the (identical) optimizer step.
+// Built without MPI, or started without mpirun, a program is rank 0 of 1 and every call below is a no-op.
+#include <cstddef>
+#include <cstdint>
+
+namespace lmpipe::train {
+
+class Distributed {
+ public:
+  // Joins the MPI job when the program was started by mpirun (MPI_Init); alone otherwise. One per process,
+  // made in main before anything else runs.
+  Distributed(int* argc, char*** argv);
+  ~Distributed();  // MPI_Finalize
+  Distributed(const Distributed&) = delete;
+  Distributed& operator=(const Distributed&) = delete;
+
+  // The process's: the one main made, or a lone rank 0 of 1 (tests, other programs).
+  static Distributed& world();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool root() const { return rank_ == 0; }
+
+  // Sums across ranks in place, in buckets of kBucket elements (so no rank needs a second copy).
+  void allreduce_sum(float* data, size_t n);
+  void allreduce_sum(double* data, size_t n);
+  // Rank 0's values to every rank.
+  void broadcast(float* data, size_t n);
+  // Ends the whole job with this exit code: for a rank that failed, so that the others do not wait for it.
+  [[noreturn]] void abort(int code);
+
+  // Seconds spent in allreduce_sum so far (for the metrics).
+  double reduce_seconds() const { return reduce_seconds_; }
+
+  static constexpr size_t kBucket = size_t(1) << 22;  // 16 MiB of floats
+
+ private:
+  Distributed() = default;
+  int rank_ = 0, size_ = 1;
+  bool initialized_ = false;
+  double reduce_seconds_ = 0;
+};
+
+}  // namespace lmpipe::train
