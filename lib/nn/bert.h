@@ -69,6 +69,8 @@ class Bert {
   };
 
   void plan(size_t B, size_t Tn, size_t M);
+  void plan_encoder(size_t B, size_t Tn);
+  void plan_mlm_head(size_t M, size_t B);
   EncoderLoss run(const EncoderBatch& batch, bool train, T grad_scale);
   void forward_layers(const EncoderBatch& batch, bool train);
   // The MLM transform (dense, GELU, layer norm) of the top layer's masked rows, into u_.
@@ -79,6 +81,7 @@ class Bert {
   T* p(size_t offset) { return params_.data() + offset; }
   T* g(size_t offset) { return grads_.data() + offset; }
   T* a(size_t offset) { return acts_.data() + offset; }
+  T* mh(size_t offset) { return head_acts_.data() + offset; }
 
   BertConfig config_;
   ParameterLayout layout_;
@@ -92,6 +95,7 @@ class Bert {
   Buffer<T> acts_;
   size_t emb_ = 0, emb_mean_ = 0, emb_rstd_ = 0, x0_ = 0;
   std::vector<LayerActs> layer_acts_;
+  Buffer<T> head_acts_;  // the MLM head's, sized by the masked rows
   size_t gathered_ = 0, t_pre_ = 0, t_gelu_ = 0, t_mean_ = 0, t_rstd_ = 0, u_ = 0, mlm_losses_ = 0;
   std::vector<uint32_t> mlm_predictions_;
   size_t cls_ = 0, pooled_ = 0, nsp_logits_ = 0;

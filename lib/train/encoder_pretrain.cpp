@@ -171,7 +171,7 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
     const size_t masked = size_t(std::ceil(double(micro * T) * o.mask_prob));
     const uint64_t weights = params * 4, training_state = params * 4 * 3;  // grads, AdamW's m and v
     const uint64_t activations = config.activation_floats(micro, T, masked) * 4 +
-                                 uint64_t(std::min<size_t>(256, masked)) * config.vocab_size * 4;
+                                 uint64_t(std::min<size_t>(256, masked)) * config.vocab_size * 4;  // the MLM head's logits
     const nlohmann::ordered_json j = {{"parameters", params},
                                       {"n_layer", config.n_layer},
                                       {"n_head", config.n_head},

@@ -113,10 +113,10 @@ void check_resume_settings(const TrainerState& state, const std::vector<std::str
 
 void warn_about_warmup(const Recipe& recipe, const PretrainOptions& o) {
   if (o.quiet || recipe.warmup < o.steps || o.steps == 0) return;
-  std::fprintf(stderr,
-               "pretrain: warning: --warmup %llu (the %s recipe's unless given) is not shorter than --steps %llu: the "
-               "learning rate never reaches its peak\n",
-               (unsigned long long)recipe.warmup, recipe.name.c_str(), (unsigned long long)o.steps);
+  const std::string source = o.warmup ? "" : " (the " + recipe.name + " recipe's; give --warmup to change it)";
+  std::fprintf(stderr, "pretrain: warning: --warmup %llu%s is not shorter than --steps %llu: the learning rate never "
+               "reaches its peak\n",
+               (unsigned long long)recipe.warmup, source.c_str(), (unsigned long long)o.steps);
 }
 
 void stop_or_skip_nonfinite(const PretrainOptions& o, uint64_t step, double loss, double norm) {

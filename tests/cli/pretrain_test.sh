@@ -63,6 +63,12 @@ pretrain "${common[@]}" --steps 1 --micro-batch 2 -o accumulated --log accumulat
 expect_eq "$(jq -c '.loss' accumulated.log | head -n 1 | cut -c1-8)" "$(jq -c 'select(.step == 1) | .loss' full.log | cut -c1-8)" \
   "accumulated loss"
 
+# --- a sequence-length schedule: each step's windows come from the shards made at its length ----------------------------
+tok-encode -v bytes "$samples/tinyshakespeare.txt" | make-pairs --task causal --max-len 16 --quiet -o train16.shard
+pretrain --preset gpt-nano --data train.shard --data train16.shard --seq-len-schedule alt:16,32 --batch-size 4 --steps 4 \
+  --threads 2 -v bytes -o alternating --log alternating.log --quiet
+expect_eq "$(jq -c 'select(.loss != null) | .seq_len' alternating.log | paste -sd' ')" "16 32 16 32" "GPT: alt:16,32"
+
 # --- errors --------------------------------------------------------------------------------------------------------------
 expect_status 2 pretrain "${common[@]}" --steps 1 --batch-size 3 --micro-batch 2 -o bad
 expect_status 2 pretrain --preset gpt-nano --steps 1 -o bad

@@ -27,7 +27,9 @@ tokenizers 0.20.3, huggingface_hub 0.36.2, numpy 1.24.2, Python 3.11.2, installe
 The version is pinned because newer transformers releases require torch 2; pip installs no torch for
 4.46 (torch is only an extra). In that version save_pretrained writes model.safetensors by default.
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile
+import argparse, json, os, shutil, sys, tempfile
+
+from programs import Programs
 
 SKIPPED = 77
 TOLERANCE = 1e-5
@@ -53,25 +55,14 @@ def parse_args():
     return p.parse_args()
 
 
-class Lmpipe:
-    """The built programs, run in the work directory; a failure stops the check with the program's stderr."""
+class Lmpipe(Programs):
+    """The built programs (programs.py), and what this check asks of them."""
 
     def __init__(self, args, work):
-        programs = ("pretrain", "tok-train", "tok-encode", "make-pairs", "shard-cat", "sample")
-        self.paths = {name: os.path.join(args.bin, name) for name in programs}
-        self.paths["gpt_logits"] = os.path.join(args.test_bin, "gpt_logits")
-        missing = [p for p in self.paths.values() if not os.access(p, os.X_OK)]
-        if missing:
-            raise SystemExit(f"check_transformers: error: not built: {', '.join(missing)}")
-        self.work = work
-
-    def run(self, name, *argv, stdin=None, expect_failure=False):
-        r = subprocess.run([self.paths[name], *map(str, argv)], cwd=self.work, input=stdin, capture_output=True)
-        if expect_failure:
-            return r
-        if r.returncode != 0:
-            raise SystemExit(f"check_transformers: error: {name} {' '.join(map(str, argv))}: {r.stderr.decode().strip()}")
-        return r.stdout
+        paths = {name: os.path.join(args.bin, name)
+                 for name in ("pretrain", "tok-train", "tok-encode", "make-pairs", "shard-cat", "sample")}
+        paths["gpt_logits"] = os.path.join(args.test_bin, "gpt_logits")
+        super().__init__("check_transformers", work, paths)
 
     def logits(self, ckpt, ids):
         self.run("gpt_logits", ckpt, "logits.json", *ids)

@@ -42,7 +42,9 @@ The version is pinned because newer transformers releases require torch 2; pip i
 4.46 (torch is only an extra). In that version save_pretrained writes model.safetensors by default, and
 BERT and RoBERTa use eager attention (SDPA needs torch >= 2.1.1).
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile
+import argparse, json, os, shutil, sys, tempfile
+
+from programs import Programs
 
 SKIPPED = 77
 TOLERANCE = 1e-5
@@ -71,29 +73,12 @@ def parse_args():
     return p.parse_args()
 
 
-class Lmpipe:
-    """The built programs, run in the work directory; a failure stops the check with the program's stderr."""
+class Lmpipe(Programs):
+    """The built programs (programs.py), and what this check asks of them."""
 
     def __init__(self, args, work):
-        programs = ("pretrain", "tok-train", "tok-encode", "make-pairs", "mask-corpus", "shard-cat")
-        self.paths = {name: os.path.abspath(os.path.join(args.bin, name)) for name in programs}  # run in work
-        missing = [p for p in self.paths.values() if not os.access(p, os.X_OK)]
-        if missing:
-            raise SystemExit(f"{NAME}: error: not built: {', '.join(missing)}")
-        self.work = work
-
-    def run(self, name, *argv, stdin=None):
-        r = subprocess.run([self.paths[name], *map(str, argv)], cwd=self.work, input=stdin, capture_output=True)
-        if r.returncode != 0:
-            raise SystemExit(f"{NAME}: error: {name} {' '.join(map(str, argv))}: {r.stderr.decode().strip()}")
-        return r.stdout
-
-    def pipe(self, *stages):
-        """stage | stage | ...: each stage's stdout is the next one's stdin."""
-        data = None
-        for name, *argv in stages:
-            data = self.run(name, *argv, stdin=data)
-        return data
+        names = ("pretrain", "tok-train", "tok-encode", "make-pairs", "mask-corpus", "shard-cat")
+        super().__init__(NAME, work, {name: os.path.join(args.bin, name) for name in names})
 
     def records(self, shard):
         return [json.loads(line) for line in self.run("shard-cat", "--jsonl", shard).decode().splitlines()]
