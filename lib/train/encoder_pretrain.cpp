@@ -161,30 +161,14 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
     if (data_vocab > config.vocab_size)
       throw UsageError(fmt::format("the data's vocabulary has {} ids, the model {}", data_vocab, config.vocab_size));
   }
-  for (const size_t length : schedule.lengths())
-    if (length > config.max_len)
-      throw UsageError(fmt::format("--seq-len-schedule length {} is past the model's {} positions", length, config.max_len));
   const size_t T = data_len ? data_len : config.max_len;
 
   if (o.dry_run) {
-    const uint64_t params = config.parameter_count();
+    // The MLM head runs at the masked positions only, its logits in chunks of up to 256 rows.
     const size_t masked = size_t(std::ceil(double(micro * T) * o.mask_prob));
-    const uint64_t weights = params * 4, training_state = params * 4 * 3;  // grads, AdamW's m and v
     const uint64_t activations = config.activation_floats(micro, T, masked) * 4 +
-                                 uint64_t(std::min<size_t>(256, masked)) * config.vocab_size * 4;  // the MLM head's logits
-    const nlohmann::ordered_json j = {{"parameters", params},
-                                      {"n_layer", config.n_layer},
-                                      {"n_head", config.n_head},
-                                      {"d_model", config.d_model},
-                                      {"d_ff", config.d_ff},
-                                      {"max_len", config.max_len},
-                                      {"vocab_size", config.vocab_size},
-                                      {"micro_batch", micro},
-                                      {"seq_len", T},
-                                      {"bytes_weights", weights},
-                                      {"bytes_grads_and_adamw", training_state},
-                                      {"bytes_activations", activations},
-                                      {"bytes_total", weights + training_state + activations}};
+                                 uint64_t(std::min<size_t>(256, masked)) * config.vocab_size * 4;
+    const nlohmann::ordered_json j = dry_run_json(config, micro, T, activations);
     const std::string line = j.dump() + "\n";
     if (world.root()) out.write(line.data(), line.size());
     return;

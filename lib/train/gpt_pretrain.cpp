@@ -114,23 +114,11 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
   const size_t T = data_T ? data_T : config.max_len;
 
   if (o.dry_run) {
-    const uint64_t params = config.parameter_count();
-    const uint64_t weights = params * 4, training_state = params * 4 * 3;  // grads, AdamW's m and v
-    const uint64_t activations = config.activation_floats(micro, T) * 4 + uint64_t(std::min<size_t>(256, micro * T)) * config.vocab_size * 4;
-    const nlohmann::ordered_json j = {{"parameters", params},
-                                      {"n_layer", config.n_layer},
-                                      {"n_head", config.n_head},
-                                      {"d_model", config.d_model},
-                                      {"d_ff", config.d_ff},
-                                      {"max_len", config.max_len},
-                                      {"vocab_size", config.vocab_size},
-                                      {"micro_batch", micro},
-                                      {"seq_len", T},
-                                      {"flops_per_token", config.training_flops_per_token(T)},
-                                      {"bytes_weights", weights},
-                                      {"bytes_grads_and_adamw", training_state},
-                                      {"bytes_activations", activations},
-                                      {"bytes_total", weights + training_state + activations}};
+    // The LM head's logits come in chunks of up to 256 rows.
+    const uint64_t activations =
+        config.activation_floats(micro, T) * 4 + uint64_t(std::min<size_t>(256, micro * T)) * config.vocab_size * 4;
+    nlohmann::ordered_json j = dry_run_json(config, micro, T, activations);
+    j["flops_per_token"] = config.training_flops_per_token(T);
     const std::string line = j.dump() + "\n";
     if (world.root()) out.write(line.data(), line.size());
     return;
@@ -177,9 +165,7 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
   for (uint64_t step = start; step < o.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     const double lr = nn::learning_rate(step, o.steps, recipe.warmup, recipe.lr, recipe.min_lr, recipe.schedule);
-    const size_t step_T = loaders.length_at(step, o.steps);
-    if (step_T > config.max_len)
-      throw UsageError(fmt::format("step {} trains at length {}, past the model's {} positions", step, step_T, config.max_len));
+    const size_t step_T = loaders.length_at(step, o.steps);  // a length of the data, which fits the model
     model.zero_grad();
     // This rank's share of the step's windows: the global order is the same for any number of ranks, so
     // N ranks train on exactly the batches one process would.

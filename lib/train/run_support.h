@@ -57,6 +57,21 @@ void apply_shape_flags(const PretrainOptions& o, float dropout, uint32_t data_vo
     throw UsageError(fmt::format("the data's vocabulary has {} ids, the model {}", data_vocab, config.vocab_size));
 }
 
+// --dry-run's JSON: the shape, and the bytes a training step needs (weights; gradients and AdamW's two
+// moments; activations of one micro-batch, activation_bytes, which the caller knows for its model).
+template <class Config>
+nlohmann::ordered_json dry_run_json(const Config& c, size_t micro, size_t seq_len, uint64_t activation_bytes) {
+  const uint64_t params = c.parameter_count();
+  const uint64_t weights = params * 4, training_state = params * 4 * 3;
+  return {{"parameters", params},        {"n_layer", c.n_layer},
+          {"n_head", c.n_head},          {"d_model", c.d_model},
+          {"d_ff", c.d_ff},              {"max_len", c.max_len},
+          {"vocab_size", c.vocab_size},  {"micro_batch", micro},
+          {"seq_len", seq_len},          {"bytes_weights", weights},
+          {"bytes_grads_and_adamw", training_state}, {"bytes_activations", activation_bytes},
+          {"bytes_total", weights + training_state + activation_bytes}};
+}
+
 nn::AdamWOptions adam_options(const Recipe& recipe);
 
 // Puts a resumed run's optimizer and data position back; returns its step and sets tokens.
