@@ -7,16 +7,19 @@
 # pretrain picks, and once more with denormals flushed to zero as pretrain runs (bench/torch_ftz.py); the ratio
 # is against the faster. lmpipe's batches are real WikiText-2 pairs (make-pairs --task nsp --max-len 128
 # --short-seq-prob 0 | mask-corpus), padded to 128, with as many masked positions as PyTorch's 15% or fewer.
-# Run on an otherwise idle machine.
-#   bench/bert.sh [--threads N] [--steps N]
+# Run on an otherwise idle machine. This VM's speed drifts by tens of percent from minute to minute (the same
+# binary measured 1.08x and 1.66x in consecutive runs), so pretrain and the denormal-flushed PyTorch run in
+# alternation for several rounds and the ratio printed is the median of the rounds' ratios.
+#   bench/bert.sh [--threads N] [--steps N] [--rounds N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=2 steps=10
+threads=2 steps=10 rounds=3
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
-    *) echo "usage: bench/bert.sh [--threads N] [--steps N]" >&2; exit 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) echo "usage: bench/bert.sh [--threads N] [--steps N] [--rounds N]" >&2; exit 2 ;;
   esac
 done
 [ -x build/cmd/pretrain ] && [ -x build/bench/gemm-peak ] || .ci/setup
@@ -41,24 +44,37 @@ measure() {  # OUTFILE CMD...: runs CMD, stdout to OUTFILE; prints its peak RSS 
 
 flags=(--arch bert --preset bert-base --n-layer 4 --n-head 4 --d-model 256 --d-ff 1024 --max-len 128 --batch-size 32
        --warmup 1 --lr 1e-4)
-ours_kb=$(measure /dev/null build/cmd/pretrain "${flags[@]}" --data "$work/train.masked" --steps $((steps + 2)) \
-  --threads "$threads" --quiet -o "$work/run" --log "$work/log")
-# The median step after two warm-up steps, as torch_ref.py times it.
-ours=$(jq -s '[.[] | select(.step > 2 and .tokens_per_s != null) | .tokens_per_s] | sort | .[length / 2 | floor]' "$work/log")
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 torch_args=(bert-train --n-layer 4 --n-head 4 --d-model 256 --d-ff 1024 --ctx 128 --batch 32 --vocab 30522
             --threads "$threads" --steps "$steps" --warmup 2)
+# PyTorch with the kernels pretrain picks but denormals left on runs once: it is several times slower.
 tuned_kb=$(OPENBLAS_CORETYPE=$kernels measure "$work/torch1" /usr/bin/python3 "$torch_ref" "${torch_args[@]}")
 tuned=$(sed -n 's/^RESULT .*tokens_per_s=\([0-9.]*\).*/\1/p' "$work/torch1")
-ftz_kb=$(OPENBLAS_CORETYPE=$kernels measure "$work/torch2" /usr/bin/python3 bench/torch_ftz.py "${torch_args[@]}")
-ftz=$(sed -n 's/^RESULT .*tokens_per_s=\([0-9.]*\).*/\1/p' "$work/torch2")
-echo "torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), $threads threads, $steps timed steps each"
+ours_all="" ftz_all="" ratios="" ours_kb=0 ftz_kb=0
+for round in $(seq "$rounds"); do
+  rm -rf "$work/run" "$work/log"
+  kb=$(measure /dev/null build/cmd/pretrain "${flags[@]}" --data "$work/train.masked" --steps $((steps + 2)) \
+    --threads "$threads" --quiet -o "$work/run" --log "$work/log")
+  [ "$kb" -gt "$ours_kb" ] && ours_kb=$kb
+  # The median step after two warm-up steps, as torch_ref.py times it.
+  ours=$(jq -s '[.[] | select(.step > 2 and .tokens_per_s != null) | .tokens_per_s] | sort | .[length / 2 | floor]' "$work/log")
+  kb=$(OPENBLAS_CORETYPE=$kernels measure "$work/torch2" /usr/bin/python3 bench/torch_ftz.py "${torch_args[@]}")
+  [ "$kb" -gt "$ftz_kb" ] && ftz_kb=$kb
+  ftz=$(sed -n 's/^RESULT .*tokens_per_s=\([0-9.]*\).*/\1/p' "$work/torch2")
+  best=$(awk -v a="$ftz" -v b="$tuned" 'BEGIN{print (a > b) ? a : b}')
+  ratio=$(awk -v o="$ours" -v b="$best" 'BEGIN{printf "%.3f", o / b}')
+  echo "round $round: pretrain $ours tokens/s, PyTorch (denormals flushed) $ftz tokens/s, ratio $ratio"
+  ours_all+=" $ours" ftz_all+=" $ftz" ratios+=" $ratio"
+done
+ours=$(median <<< "$ours_all") ftz=$(median <<< "$ftz_all") ratio=$(median <<< "$ratios")
+echo "torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), $threads threads, $steps timed steps each, $rounds rounds"
 echo "data: $(jq -c '{records, masked, mean_len: .record_tokens.mean}' <<< "$stats") (PyTorch: every sequence 128 long, 19 masked)"
-awk -v o="$ours" -v okb="$ours_kb" -v tt="$tuned" -v ttkb="$tuned_kb" -v tf="$ftz" -v tfkb="$ftz_kb" -v k="$kernels" 'BEGIN{
-  best = tt; bestkb = ttkb
-  if (tf > best) { best = tf; bestkb = tfkb }
-  printf "BERT 4 layers, 4 heads, 256 wide, FFN 1024, seq 128, batch 32, vocab 30522\n"
+awk -v o="$ours" -v okb="$ours_kb" -v tt="$tuned" -v ttkb="$tuned_kb" -v tf="$ftz" -v tfkb="$ftz_kb" -v k="$kernels" \
+    -v r="$ratio" 'BEGIN{
+  bestkb = (tf > tt) ? tfkb : ttkb
+  printf "BERT 4 layers, 4 heads, 256 wide, FFN 1024, seq 128, batch 32, vocab 30522 (medians over the rounds)\n"
   printf "  %-26s %8.1f tokens/s  %6d MiB peak\n", "pretrain --arch bert", o, okb / 1024
-  printf "  %-26s %8.1f tokens/s  %6d MiB peak\n", "PyTorch, " k " kernels", tt, ttkb / 1024
+  printf "  %-26s %8.1f tokens/s  %6d MiB peak (one round)\n", "PyTorch, " k " kernels", tt, ttkb / 1024
   printf "  %-26s %8.1f tokens/s  %6d MiB peak\n", "  and denormals flushed", tf, tfkb / 1024
-  printf "  ratio %.2fx against the faster PyTorch (target 1.5x: %s), memory %.2fx\n", o / best, (o / best >= 1.5) ? "met" : "MISSED", okb / bestkb
+  printf "  ratio %.2fx against the faster PyTorch, median of the rounds (target 1.5x: %s), memory %.2fx\n", r, (r >= 1.5) ? "met" : "MISSED", okb / bestkb
 }'
