@@ -22,6 +22,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: bench/bert.sh [--threads N] [--steps N] [--rounds N]" >&2; exit 2 ;;
   esac
 done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench/bert.sh: error: --rounds must be a positive integer, not '$rounds'" >&2; exit 2; }
 [ -x build/cmd/pretrain ] && [ -x build/bench/gemm-peak ] || .ci/setup
 /usr/bin/python3 -c 'import torch' 2> /dev/null || { echo "bench: needs Debian's python3-torch (apt-get install python3-torch)" >&2; exit 1; }
 torch_ref=../shared/bench/torch_ref.py
