@@ -142,6 +142,7 @@ void Bert<T>::plan_encoder(size_t B, size_t Tn) {
     la.ln2_rstd = take(N);
     la.out = take(N * C);
   }
+  top_att_ = take(N * C);
   cls_ = take(B * C);
   pooled_ = take(B * C);
   nsp_logits_ = take(B * 2);
@@ -185,8 +186,27 @@ const T* Bert<T>::layer_input(size_t layer) const {
 }
 
 template <class T>
+void Bert<T>::select_top_rows(const EncoderBatch& batch) {
+  const size_t N = batch.B * batch.Tn;
+  constexpr uint32_t kUnused = UINT32_MAX;
+  top_slot_.assign(N, kUnused);
+  for (size_t m = 0; m < batch.M; ++m) {
+    if (batch.mlm_rows[m] >= N) throw Error(fmt::format("masked position {} is outside the batch", batch.mlm_rows[m]));
+    top_slot_[batch.mlm_rows[m]] = 0;
+  }
+  if (config_.nsp())
+    for (size_t b = 0; b < batch.B; ++b) top_slot_[b * batch.Tn] = 0;  // [CLS]
+  top_rows_.clear();
+  for (size_t n = 0; n < N; ++n)
+    if (top_slot_[n] != kUnused) {
+      top_slot_[n] = uint32_t(top_rows_.size());
+      top_rows_.push_back(uint32_t(n));
+    }
+}
+
+template <class T>
 void Bert<T>::forward_layers(const EncoderBatch& batch, bool train) {
-  const size_t B = batch.B, Tn = batch.Tn, N = B * Tn, C = config_.d_model, F = config_.d_ff, NH = config_.n_head;
+  const size_t B = batch.B, Tn = batch.Tn, N = B * Tn, C = config_.d_model, NH = config_.n_head;
   const T eps = T(config_.ln_eps), drop = train ? T(config_.dropout) : T(0);
   for (size_t n = 0; n < N; ++n) {
     if (batch.ids[n] >= config_.vocab_size)
@@ -195,6 +215,7 @@ void Bert<T>::forward_layers(const EncoderBatch& batch, bool train) {
       throw Error(fmt::format("segment {} is outside the model's {} segments", batch.segments[n], config_.type_vocab_size));
   }
   if (Tn > config_.max_len) throw Error(fmt::format("sequences of {} exceed the model's {} positions", Tn, config_.max_len));
+  select_top_rows(batch);
   // Embeddings: word + position (after RoBERTa's offset) + segment, layer norm, dropout.
   T* e = a(emb_);
   embedding_forward(e, batch.ids, p(word_), p(pos_) + config_.position_offset * C, N, Tn, C);
@@ -207,38 +228,54 @@ void Bert<T>::forward_layers(const EncoderBatch& batch, bool train) {
   for (size_t l = 0; l < config_.n_layer; ++l) {
     const LayerOffsets& w = layers_[l];
     const LayerActs& x = layer_acts_[l];
-    const T* in = layer_input(l);
     // Q, K and V side by side in qkv's rows, as attention_forward takes them: one product with the three
     // weights, which the layout keeps together.
     T* qkv = a(x.qkv);
-    linear_t_forward(qkv, in, p(w.q_w), p(w.q_b), N, C, 3 * C);
+    linear_t_forward(qkv, layer_input(l), p(w.q_w), p(w.q_b), N, C, 3 * C);
     attention_forward(a(x.att), a(x.lse), qkv, batch.attend, B, Tn, C, NH, false, drop, site_key(l, kAttention));
-    // Post-LN: h1 = LN(drop(att Wo) + in), out = LN(drop(gelu(h1 Wi) Wo2) + h1).
-    T* res1 = a(x.res1);
-    linear_t_forward(res1, a(x.att), p(w.o_w), p(w.o_b), N, C, C);
-    dropout_apply(res1, N * C, drop, site_key(l, kAttentionOutput));
-    for (size_t i = 0; i < N * C; ++i) res1[i] += in[i];
-    layernorm_forward(a(x.h1), a(x.ln1_mean), a(x.ln1_rstd), res1, p(w.ln1_w), p(w.ln1_b), N, C, eps);
-    linear_t_forward(a(x.fpre), a(x.h1), p(w.i_w), p(w.i_b), N, C, F);
-    gelu_forward(a(x.fgelu), a(x.fpre), N * F, config_.gelu);
-    T* res2 = a(x.res2);
-    linear_t_forward(res2, a(x.fgelu), p(w.o2_w), p(w.o2_b), N, F, C);
-    dropout_apply(res2, N * C, drop, site_key(l, kFeedForwardOutput));
-    const T* h1 = a(x.h1);
-    for (size_t i = 0; i < N * C; ++i) res2[i] += h1[i];
-    layernorm_forward(a(x.out), a(x.ln2_mean), a(x.ln2_rstd), res2, p(w.ln2_w), p(w.ln2_b), N, C, eps);
+    if (l + 1 < config_.n_layer) {
+      after_attention_forward(l, a(x.att), nullptr, N, drop);
+    } else {
+      // Only the masked rows and [CLS] leave the top layer (to the MLM and NSP heads): its keys and values
+      // need every row, the rest of it only those (a sixth of the rows at 15% masking).
+      T* att = a(top_att_);
+      for (size_t r = 0; r < top_rows_.size(); ++r) std::copy_n(a(x.att) + size_t(top_rows_[r]) * C, C, att + r * C);
+      after_attention_forward(l, att, top_rows_.data(), top_rows_.size(), drop);
+    }
   }
+}
+
+template <class T>
+void Bert<T>::after_attention_forward(size_t l, const T* att, const uint32_t* rows, size_t R, T drop) {
+  const size_t C = config_.d_model, F = config_.d_ff;
+  const T eps = T(config_.ln_eps);
+  const LayerOffsets& w = layers_[l];
+  const LayerActs& x = layer_acts_[l];
+  const T* in = layer_input(l);
+  // Post-LN: h1 = LN(drop(att Wo) + in), out = LN(drop(gelu(h1 Wi) Wo2) + h1).
+  T* res1 = a(x.res1);
+  linear_t_forward(res1, att, p(w.o_w), p(w.o_b), R, C, C);
+  dropout_apply_rows(res1, rows, R, C, drop, site_key(l, kAttentionOutput));
+  for (size_t r = 0; r < R; ++r) {
+    const T* from = in + size_t(rows != nullptr ? rows[r] : r) * C;
+    for (size_t c = 0; c < C; ++c) res1[r * C + c] += from[c];
+  }
+  layernorm_forward(a(x.h1), a(x.ln1_mean), a(x.ln1_rstd), res1, p(w.ln1_w), p(w.ln1_b), R, C, eps);
+  linear_t_forward(a(x.fpre), a(x.h1), p(w.i_w), p(w.i_b), R, C, F);
+  gelu_forward(a(x.fgelu), a(x.fpre), R * F, config_.gelu);
+  T* res2 = a(x.res2);
+  linear_t_forward(res2, a(x.fgelu), p(w.o2_w), p(w.o2_b), R, F, C);
+  dropout_apply_rows(res2, rows, R, C, drop, site_key(l, kFeedForwardOutput));
+  const T* h1 = a(x.h1);
+  for (size_t i = 0; i < R * C; ++i) res2[i] += h1[i];
+  layernorm_forward(a(x.out), a(x.ln2_mean), a(x.ln2_rstd), res2, p(w.ln2_w), p(w.ln2_b), R, C, eps);
 }
 
 template <class T>
 void Bert<T>::mlm_transform(const EncoderBatch& batch) {
   const size_t M = batch.M, C = config_.d_model;
   const T* top = a(layer_acts_.back().out);
-  for (size_t m = 0; m < M; ++m) {
-    if (batch.mlm_rows[m] >= batch.B * batch.Tn)
-      throw Error(fmt::format("masked position {} is outside the batch", batch.mlm_rows[m]));
-    std::copy_n(top + size_t(batch.mlm_rows[m]) * C, C, mh(gathered_) + m * C);
-  }
+  for (size_t m = 0; m < M; ++m) std::copy_n(top + size_t(top_slot_[batch.mlm_rows[m]]) * C, C, mh(gathered_) + m * C);
   linear_t_forward(mh(t_pre_), mh(gathered_), p(mlm_w_), p(mlm_b_), M, C, C);
   gelu_forward(mh(t_gelu_), mh(t_pre_), M * C, config_.gelu);
   layernorm_forward(mh(u_), mh(t_mean_), mh(t_rstd_), mh(t_gelu_), p(mlm_ln_w_), p(mlm_ln_b_), M, C, T(config_.ln_eps));
@@ -283,7 +320,7 @@ EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
   std::vector<T> dnsp;
   if (config_.nsp()) {
     T* cls = a(cls_);
-    for (size_t b = 0; b < B; ++b) std::copy_n(top + b * Tn * C, C, cls + b * C);
+    for (size_t b = 0; b < B; ++b) std::copy_n(top + size_t(top_slot_[b * Tn]) * C, C, cls + b * C);
     T* pooled = a(pooled_);
     linear_t_forward(pooled, cls, p(pool_w_), p(pool_b_), B, C, C);
     for (size_t i = 0; i < B * C; ++i) pooled[i] = std::tanh(pooled[i]);
@@ -306,10 +343,9 @@ EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
   }
   if (!train) return loss;
 
-  // Backward. The top layer's output gradient: the MLM rows and the [CLS] rows.
-  const size_t N = B * Tn;
+  // Backward. The top layer's output gradient, at its rows (top_rows_): the MLM rows and the [CLS] rows.
   T* dtop = dx_.data();
-  std::fill(dtop, dtop + N * C, T(0));
+  std::fill(dtop, dtop + top_rows_.size() * C, T(0));
   {
     T* dt = dtmp_.data();  // [M, C] scratch rows
     T* dt2 = dtmp2_.data();
@@ -317,7 +353,7 @@ EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
     gelu_backward(dt2, dt, mh(t_pre_), M * C, config_.gelu);
     linear_t_backward(dt, g(mlm_w_), g(mlm_b_), dt2, mh(gathered_), p(mlm_w_), M, C, C);
     for (size_t m = 0; m < M; ++m) {
-      T* row = dtop + size_t(batch.mlm_rows[m]) * C;
+      T* row = dtop + size_t(top_slot_[batch.mlm_rows[m]]) * C;
       for (size_t c = 0; c < C; ++c) row[c] += dt[m * C + c];
     }
   }
@@ -329,7 +365,7 @@ EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
     for (size_t i = 0; i < B * C; ++i) dpooled[i] *= T(1) - pooled[i] * pooled[i];
     linear_t_backward(dcls, g(pool_w_), g(pool_b_), dpooled, a(cls_), p(pool_w_), B, C, C);
     for (size_t b = 0; b < B; ++b)
-      for (size_t c = 0; c < C; ++c) dtop[b * Tn * C + c] += dcls[b * C + c];
+      for (size_t c = 0; c < C; ++c) dtop[size_t(top_slot_[b * Tn]) * C + c] += dcls[b * C + c];
   }
   backward_layers(batch, dtop);
   return loss;
@@ -345,26 +381,45 @@ void Bert<T>::backward_layers(const EncoderBatch& batch, T* dout) {
     const LayerOffsets& w = layers_[l];
     const LayerActs& x = layer_acts_[l];
     const T* in = layer_input(l);
+    // The top layer after its attention ran at top_rows_ only, and dout holds their rows.
+    const bool top = l + 1 == config_.n_layer;
+    const uint32_t* rows = top ? top_rows_.data() : nullptr;
+    const size_t R = top ? top_rows_.size() : N;
     // out = LN2(res2): dout -> d res2 (in d1).
-    layernorm_backward(d1, g(w.ln2_w), g(w.ln2_b), dout, a(x.res2), p(w.ln2_w), a(x.ln2_mean), a(x.ln2_rstd), N, C);
+    layernorm_backward(d1, g(w.ln2_w), g(w.ln2_b), dout, a(x.res2), p(w.ln2_w), a(x.ln2_mean), a(x.ln2_rstd), R, C);
     // res2 = drop(fgelu Wo2) + h1.
-    std::copy_n(d1, N * C, d2);
-    dropout_apply(d2, N * C, drop, site_key(l, kFeedForwardOutput));
-    linear_t_backward(dfch2_.data(), g(w.o2_w), g(w.o2_b), d2, a(x.fgelu), p(w.o2_w), N, F, C);
-    gelu_backward(dfch_.data(), dfch2_.data(), a(x.fpre), N * F, config_.gelu);
-    linear_t_backward(d2, g(w.i_w), g(w.i_b), dfch_.data(), a(x.h1), p(w.i_w), N, C, F);
-    for (size_t i = 0; i < N * C; ++i) d2[i] += d1[i];  // d h1: through the feed-forward and the residual
+    std::copy_n(d1, R * C, d2);
+    dropout_apply_rows(d2, rows, R, C, drop, site_key(l, kFeedForwardOutput));
+    linear_t_backward(dfch2_.data(), g(w.o2_w), g(w.o2_b), d2, a(x.fgelu), p(w.o2_w), R, F, C);
+    gelu_backward(dfch_.data(), dfch2_.data(), a(x.fpre), R * F, config_.gelu);
+    linear_t_backward(d2, g(w.i_w), g(w.i_b), dfch_.data(), a(x.h1), p(w.i_w), R, C, F);
+    for (size_t i = 0; i < R * C; ++i) d2[i] += d1[i];  // d h1: through the feed-forward and the residual
     // h1 = LN1(res1): -> d res1 (in d1).
-    layernorm_backward(d1, g(w.ln1_w), g(w.ln1_b), d2, a(x.res1), p(w.ln1_w), a(x.ln1_mean), a(x.ln1_rstd), N, C);
+    layernorm_backward(d1, g(w.ln1_w), g(w.ln1_b), d2, a(x.res1), p(w.ln1_w), a(x.ln1_mean), a(x.ln1_rstd), R, C);
     // res1 = drop(att Wo) + in.
-    std::copy_n(d1, N * C, d2);
-    dropout_apply(d2, N * C, drop, site_key(l, kAttentionOutput));
-    linear_t_backward(dproj_.data(), g(w.o_w), g(w.o_b), d2, a(x.att), p(w.o_w), N, C, C);
+    std::copy_n(d1, R * C, d2);
+    dropout_apply_rows(d2, rows, R, C, drop, site_key(l, kAttentionOutput));
+    if (!top) {
+      linear_t_backward(dproj_.data(), g(w.o_w), g(w.o_b), d2, a(x.att), p(w.o_w), N, C, C);
+    } else {
+      // d att at the top rows (into dfch_, free until the next layer), scattered over zeros: the other
+      // rows' attention outputs went nowhere.
+      T* datt = dfch_.data();
+      linear_t_backward(datt, g(w.o_w), g(w.o_b), d2, a(top_att_), p(w.o_w), R, C, C);
+      std::fill(dproj_.begin(), dproj_.begin() + N * C, T(0));
+      for (size_t r = 0; r < R; ++r) std::copy_n(datt + r * C, C, dproj_.data() + size_t(rows[r]) * C);
+    }
     attention_backward(dqkv_.data(), dproj_.data(), a(x.qkv), a(x.att), a(x.lse), batch.attend, B, Tn, C, NH, false, drop,
                        site_key(l, kAttention));
     // dout becomes d in: the residual's d res1 plus the input gradient through Q, K and V.
     linear_t_backward(d2, g(w.q_w), g(w.q_b), dqkv_.data(), in, p(w.q_w), N, C, 3 * C);
-    for (size_t i = 0; i < N * C; ++i) dout[i] = d1[i] + d2[i];
+    if (!top) {
+      for (size_t i = 0; i < N * C; ++i) dout[i] = d1[i] + d2[i];
+    } else {
+      std::copy_n(d2, N * C, dout);
+      for (size_t r = 0; r < R; ++r)
+        for (size_t c = 0; c < C; ++c) dout[size_t(rows[r]) * C + c] += d1[r * C + c];
+    }
   }
   // Embeddings: dropout, layer norm, then the three tables.
   dropout_apply(dout, N * C, drop, site_key(config_.n_layer, kEmbedding));

@@ -3,7 +3,8 @@
 // gradient buffer, activations planned per batch shape, a forward and a backward that read top to bottom.
 // Tensor names and layouts are HuggingFace's BertForPreTraining (RobertaForMaskedLM for RoBERTa), linear
 // weights [out, in] as nn.Linear stores them. The MLM head runs only at the masked positions, as
-// google-research/bert's does.
+// google-research/bert's does, and so does the top layer after its attention (with [CLS] for NSP): no
+// other row of it reaches a loss, so the losses and gradients are those of the whole layer.
 #include <cstdint>
 #include <vector>
 
@@ -72,7 +73,13 @@ class Bert {
   void plan_encoder(size_t B, size_t Tn);
   void plan_mlm_head(size_t M, size_t B);
   EncoderLoss run(const EncoderBatch& batch, bool train, T grad_scale);
+  // The rows that leave the top layer (masked positions and [CLS]) into top_rows_, ascending, and each
+  // one's place there into top_slot_[row].
+  void select_top_rows(const EncoderBatch& batch);
   void forward_layers(const EncoderBatch& batch, bool train);
+  // Layer l after its attention, on R rows: att[R, C] is the attention output of rows rows[r] (nullptr:
+  // all rows in order), whose layer input is read for the residual.
+  void after_attention_forward(size_t l, const T* att, const uint32_t* rows, size_t R, T drop);
   // The MLM transform (dense, GELU, layer norm) of the top layer's masked rows, into u_.
   void mlm_transform(const EncoderBatch& batch);
   void backward_layers(const EncoderBatch& batch, T* dout);
@@ -99,6 +106,10 @@ class Bert {
   size_t gathered_ = 0, t_pre_ = 0, t_gelu_ = 0, t_mean_ = 0, t_rstd_ = 0, u_ = 0, mlm_losses_ = 0;
   std::vector<uint32_t> mlm_predictions_;
   size_t cls_ = 0, pooled_ = 0, nsp_logits_ = 0;
+  // The top layer runs after its attention at the rows the heads read only; its activations after the
+  // attention (res1 ... out) hold those rows, in the order of top_rows_, and top_att_ their attention output.
+  size_t top_att_ = 0;
+  std::vector<uint32_t> top_rows_, top_slot_;
   // Backward scratch.
   Buffer<T> dx_, dtmp_, dtmp2_, dqkv_, dproj_, dfch_, dfch2_, dm_;
   uint64_t dropout_key_ = 0;

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include <cblas.h>
+
 #include <Eigen/Dense>
 #include <unsupported/Eigen/SpecialFunctions>  // Eigen arrays' SIMD erf
 
@@ -25,6 +27,60 @@ using ConstStridedMap = Eigen::Map<const Mat<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 using RowVec = Eigen::Matrix<T, 1, Eigen::Dynamic>;
 
+// Elementwise loops shorter than this run on one thread: waking a passively waiting thread team costs
+// tens of microseconds, more than the work (a generated token's layer norms and GELUs are one row).
+constexpr size_t kParallelMin = size_t(1) << 15;
+
+// C[M, N] = op(A) op(B) + beta C, row-major, straight to OpenBLAS. Eigen's `noalias() =` zeroes C before
+// its BLAS call, a pass over the output that showed in profiles; here beta = 0 needs none, and a bias
+// copied into C first (beta = 1) replaces both that pass and the bias's own.
+// lda, ldb and ldc are row strides, so a head's columns of a wider matrix can be an operand.
+inline void blas_gemm(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
+                      const float* B, size_t ldb, float beta, float* C, size_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), alpha,
+              A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+inline void blas_gemm(bool ta, bool tb, size_t M, size_t N, size_t K, double alpha, const double* A, size_t lda,
+                      const double* B, size_t ldb, double beta, double* C, size_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), alpha,
+              A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+// op(A) is [M, K], op(B) [K, N]; ta: A is stored [K, M] (its transpose), tb: B is stored [N, K].
+template <class T>
+void gemm(bool ta, bool tb, size_t M, size_t N, size_t K, const T* A, const T* B, T beta, T* C) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (beta == T(0)) std::fill(C, C + M * N, T(0));
+    return;
+  }
+  blas_gemm(ta, tb, M, N, K, T(1), A, ta ? M : K, B, tb ? K : N, beta, C, N);
+}
+
+// out[N, OC] = bias (or 0), the starting value of a product added to it.
+template <class T>
+T start_with_bias(T* out, const T* bias, size_t N, size_t OC) {
+  if (bias == nullptr) return T(0);
+#pragma omp parallel for schedule(static) if (N * OC >= kParallelMin)
+  for (size_t n = 0; n < N; ++n) std::copy_n(bias, OC, out + n * OC);
+  return T(1);
+}
+
+// dbias[OC] += the column sums of dout[N, OC]. The threads split the columns and each walks down the
+// rows, so every read is contiguous (a bias gradient is a pass over a layer's whole output gradient).
+template <class T>
+void add_column_sums(T* dbias, const T* dout, size_t N, size_t OC) {
+#pragma omp parallel if (N * OC >= kParallelMin)
+  {
+    const size_t t = size_t(omp_get_thread_num()), nt = size_t(omp_get_num_threads());
+    const size_t c0 = OC * t / nt, c1 = OC * (t + 1) / nt;
+    for (size_t n = 0; n < N; ++n) {
+      const T* row = dout + n * OC;
+      for (size_t c = c0; c < c1; ++c) dbias[c] += row[c];
+    }
+  }
+}
+
 // Per-thread scratch matrices for the attention loops (one (batch, head) at a time per thread).
 template <class T>
 Mat<T>& scratch(int which) {
@@ -32,32 +88,42 @@ Mat<T>& scratch(int which) {
   return buffers[which];
 }
 
-inline bool allowed(bool causal, const uint8_t* key_mask, size_t b, size_t Tn, size_t t, size_t j) {
-  return (!causal || j <= t) && (key_mask == nullptr || key_mask[b * Tn + j] != 0);
-}
-
-// Attention row t of sequence b: the keys it may see are a prefix [0, t] when causal (all Tn otherwise),
-// minus padding. Returns the prefix length; entries past it and masked ones are set to 0 by callers.
-inline size_t visible_keys(bool causal, size_t Tn, size_t t) { return causal ? t + 1 : Tn; }
-
-// Replaces row s (scores, Tn wide) by exp(s - shift) over the visible keys and 0 elsewhere, with Eigen's
-// vectorised exp; returns the sum. Masked keys are zeroed after the exp (Eigen's exp of -inf is a
-// denormal, not 0).
+// The keys one sequence's rows may attend to, as two rows of Tn for vectorised softmax loops: bias 0 for a
+// key that may be seen and -inf for padding, keep 1 and 0. Causal attention further cuts row t at t + 1.
 template <class T>
-T exp_row(T* s, T shift, bool causal, const uint8_t* key_mask, size_t b, size_t Tn, size_t t) {
-  const size_t n = visible_keys(causal, Tn, t);
+struct KeyMask {
+  Eigen::Array<T, Eigen::Dynamic, 1> bias, keep;
+  bool any_padding = false;
+  KeyMask(const uint8_t* key_mask, size_t b, size_t Tn) : bias(Eigen::Index(Tn)), keep(Eigen::Index(Tn)) {
+    for (size_t j = 0; j < Tn; ++j) {
+      const bool seen = key_mask == nullptr || key_mask[b * Tn + j] != 0;
+      bias[Eigen::Index(j)] = seen ? T(0) : -std::numeric_limits<T>::infinity();
+      keep[Eigen::Index(j)] = seen ? T(1) : T(0);
+      any_padding |= !seen;
+    }
+  }
+};
+
+// Row t of a (batch, head) score matrix, s[0..Tn): the first n keys are visible (n = t + 1 when causal,
+// else Tn). Replaces it by exp(s - shift) over the visible, unpadded keys and 0 elsewhere; returns the
+// sum. Padded keys are multiplied by 0 after the exp: Eigen's exp of -inf is a tiny number, not 0.
+template <class T>
+T exp_row(T* s, T shift, const KeyMask<T>& mask, size_t n, size_t Tn) {
   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> row(s, Eigen::Index(n));
-  row = (row - shift).exp();
+  if (mask.any_padding)
+    row = (row + mask.bias.head(Eigen::Index(n)) - shift).exp() * mask.keep.head(Eigen::Index(n));
+  else
+    row = (row - shift).exp();
   std::fill(s + n, s + Tn, T(0));
-  if (key_mask != nullptr)
-    for (size_t j = 0; j < n; ++j)
-      if (key_mask[b * Tn + j] == 0) s[j] = T(0);
   return row.sum();
 }
 
-// Elementwise loops shorter than this run on one thread: waking a passively waiting thread team costs
-// tens of microseconds, more than the work (a generated token's layer norms and GELUs are one row).
-constexpr size_t kParallelMin = size_t(1) << 15;
+// The largest visible, unpadded score of a row (-inf when there is none).
+template <class T>
+T row_max(const T* s, const KeyMask<T>& mask, size_t n) {
+  const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> row(s, Eigen::Index(n));
+  return mask.any_padding ? (row + mask.bias.head(Eigen::Index(n))).maxCoeff() : row.maxCoeff();
+}
 
 // Whether element i survives dropout under key: a SplitMix64 hash of (key, i) against p * 2^64.
 inline bool kept(uint64_t key, uint64_t i, uint64_t threshold) {
@@ -126,6 +192,20 @@ void dropout_apply(T* x, size_t n, T p, uint64_t key) {
 }
 
 template <class T>
+void dropout_apply_rows(T* x, const uint32_t* rows, size_t R, size_t C, T p, uint64_t key) {
+  if (rows == nullptr) return dropout_apply(x, R * C, p, key);
+  if (p <= T(0)) return;
+  const uint64_t threshold = drop_threshold(p);
+  const T keep_scale = T(1) / (T(1) - p);
+#pragma omp parallel for schedule(static) if (R * C >= kParallelMin)
+  for (size_t r = 0; r < R; ++r) {
+    const uint64_t first = uint64_t(rows[r]) * C;
+    T* row = x + r * C;
+    for (size_t c = 0; c < C; ++c) row[c] = kept(key, first + c, threshold) ? row[c] * keep_scale : T(0);
+  }
+}
+
+template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, size_t N, size_t C,
                        T eps) {
 #pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
@@ -182,38 +262,28 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
 
 template <class T>
 void linear_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, size_t C, size_t OC) {
-  MatMap<T> o(out, Eigen::Index(N), Eigen::Index(OC));
-  o.noalias() = ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C)) * ConstMatMap<T>(weight, Eigen::Index(C), Eigen::Index(OC));
-  if (bias != nullptr) o.rowwise() += Eigen::Map<const RowVec<T>>(bias, Eigen::Index(OC));
+  gemm(false, false, N, OC, C, inp, weight, start_with_bias(out, bias, N, OC), out);
 }
 
 template <class T>
 void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
                      size_t OC) {
-  const ConstMatMap<T> d(dout, Eigen::Index(N), Eigen::Index(OC));
-  const ConstMatMap<T> w(weight, Eigen::Index(C), Eigen::Index(OC));
-  MatMap<T>(dinp, Eigen::Index(N), Eigen::Index(C)).noalias() = d * w.transpose();
-  MatMap<T>(dweight, Eigen::Index(C), Eigen::Index(OC)).noalias() +=
-      ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C)).transpose() * d;
-  if (dbias != nullptr) Eigen::Map<RowVec<T>>(dbias, Eigen::Index(OC)) += d.colwise().sum();
+  gemm(false, true, N, C, OC, dout, weight, T(0), dinp);       // dinp = dout weight^T
+  gemm(true, false, C, OC, N, inp, dout, T(1), dweight);       // dweight += inp^T dout
+  if (dbias != nullptr) add_column_sums(dbias, dout, N, OC);
 }
 
 template <class T>
 void linear_t_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, size_t C, size_t OC) {
-  MatMap<T> o(out, Eigen::Index(N), Eigen::Index(OC));
-  o.noalias() = ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C)) *
-                ConstMatMap<T>(weight, Eigen::Index(OC), Eigen::Index(C)).transpose();
-  if (bias != nullptr) o.rowwise() += Eigen::Map<const RowVec<T>>(bias, Eigen::Index(OC));
+  gemm(false, true, N, OC, C, inp, weight, start_with_bias(out, bias, N, OC), out);
 }
 
 template <class T>
 void linear_t_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
                        size_t OC) {
-  const ConstMatMap<T> d(dout, Eigen::Index(N), Eigen::Index(OC));
-  MatMap<T>(dinp, Eigen::Index(N), Eigen::Index(C)).noalias() = d * ConstMatMap<T>(weight, Eigen::Index(OC), Eigen::Index(C));
-  MatMap<T>(dweight, Eigen::Index(OC), Eigen::Index(C)).noalias() +=
-      d.transpose() * ConstMatMap<T>(inp, Eigen::Index(N), Eigen::Index(C));
-  if (dbias != nullptr) Eigen::Map<RowVec<T>>(dbias, Eigen::Index(OC)) += d.colwise().sum();
+  gemm(false, false, N, C, OC, dout, weight, T(0), dinp);      // dinp = dout weight
+  gemm(true, false, OC, C, N, dout, inp, T(1), dweight);       // dweight += dout^T inp
+  if (dbias != nullptr) add_column_sums(dbias, dout, N, OC);
 }
 
 namespace {
@@ -279,35 +349,34 @@ void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, si
                        size_t NH, bool causal, T dropout, uint64_t dropout_key) {
   const size_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
-  const auto rows = Eigen::Index(Tn), cols = Eigen::Index(hs);
+  // Each (batch, head) is a few small products, made straight by OpenBLAS (one thread each inside this
+  // loop) with the strides of qkv: no copies of the heads' columns, and the scale in the product's alpha.
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t bh = 0; bh < B * NH; ++bh) {
     const size_t b = bh / NH, h = bh % NH;
-    const T* base = qkv + b * Tn * 3 * C + h * hs;
-    const ConstStridedMap<T> q(base, rows, cols, Eigen::OuterStride<>(Eigen::Index(3 * C)));
-    const ConstStridedMap<T> k(base + C, rows, cols, Eigen::OuterStride<>(Eigen::Index(3 * C)));
-    const ConstStridedMap<T> v(base + 2 * C, rows, cols, Eigen::OuterStride<>(Eigen::Index(3 * C)));
+    const T* q = qkv + b * Tn * 3 * C + h * hs;
+    const T* k = q + C;
+    const T* v = q + 2 * C;
+    const KeyMask<T> mask(key_mask, b, Tn);
     Mat<T>& p = scratch<T>(0);
-    p.resize(rows, rows);
-    p.noalias() = (q * k.transpose()) * scale;
+    p.resize(Eigen::Index(Tn), Eigen::Index(Tn));
+    blas_gemm(false, true, Tn, Tn, hs, scale, q, 3 * C, k, 3 * C, T(0), p.data(), Tn);  // scores = q k^T / sqrt(hs)
     T* row_lse = lse + bh * Tn;
     for (size_t t = 0; t < Tn; ++t) {
       T* s = p.data() + t * Tn;
-      T m = -std::numeric_limits<T>::infinity();
-      for (size_t j = 0; j < visible_keys(causal, Tn, t); ++j)
-        if (allowed(causal, key_mask, b, Tn, t, j)) m = std::max(m, s[j]);
+      const size_t n = causal ? t + 1 : Tn;
+      const T m = row_max(s, mask, n);
       if (m == -std::numeric_limits<T>::infinity()) {  // nothing to attend to (all padding): output zeros
         std::fill(s, s + Tn, T(0));
         row_lse[t] = T(0);
         continue;
       }
-      const T sum = exp_row(s, m, causal, key_mask, b, Tn, t);
-      const T inv = T(1) / sum;
-      for (size_t j = 0; j < Tn; ++j) s[j] *= inv;
+      const T sum = exp_row(s, m, mask, n, Tn);
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(s, Eigen::Index(n)) *= T(1) / sum;
       row_lse[t] = m + std::log(sum);
     }
     if (dropout > T(0)) drop_probabilities(p.data(), Tn, bh, dropout, dropout_key);
-    StridedMap<T>(out + b * Tn * C + h * hs, rows, cols, Eigen::OuterStride<>(Eigen::Index(C))).noalias() = p * v;
+    blas_gemm(false, false, Tn, hs, Tn, T(1), p.data(), Tn, v, 3 * C, T(0), out + b * Tn * C + h * hs, C);  // p v
   }
 }
 
@@ -316,50 +385,48 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
                         size_t B, size_t Tn, size_t C, size_t NH, bool causal, T dropout, uint64_t dropout_key) {
   const size_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
-  const auto rows = Eigen::Index(Tn), cols = Eigen::Index(hs);
-  const Eigen::OuterStride<> qkv_stride{Eigen::Index(3 * C)}, stride{Eigen::Index(C)};
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t bh = 0; bh < B * NH; ++bh) {
     const size_t b = bh / NH, h = bh % NH;
-    const T* base = qkv + b * Tn * 3 * C + h * hs;
-    const ConstStridedMap<T> q(base, rows, cols, qkv_stride), k(base + C, rows, cols, qkv_stride),
-        v(base + 2 * C, rows, cols, qkv_stride);
-    const ConstStridedMap<T> o(out + b * Tn * C + h * hs, rows, cols, stride);
-    const ConstStridedMap<T> d_o(dout + b * Tn * C + h * hs, rows, cols, stride);
-    T* dbase = dqkv + b * Tn * 3 * C + h * hs;
-    StridedMap<T> dq(dbase, rows, cols, qkv_stride), dk(dbase + C, rows, cols, qkv_stride),
-        dv(dbase + 2 * C, rows, cols, qkv_stride);
+    const T* q = qkv + b * Tn * 3 * C + h * hs;
+    const T* k = q + C;
+    const T* v = q + 2 * C;
+    const T* o = out + b * Tn * C + h * hs;
+    const T* d_o = dout + b * Tn * C + h * hs;
+    T* dq = dqkv + b * Tn * 3 * C + h * hs;
+    T* dk = dq + C;
+    T* dv = dq + 2 * C;
+    const KeyMask<T> mask(key_mask, b, Tn);
     // Probabilities again, from the saved log-sum-exp.
     Mat<T>& p = scratch<T>(0);
-    p.resize(rows, rows);
-    p.noalias() = (q * k.transpose()) * scale;
+    p.resize(Eigen::Index(Tn), Eigen::Index(Tn));
+    blas_gemm(false, true, Tn, Tn, hs, scale, q, 3 * C, k, 3 * C, T(0), p.data(), Tn);
     const T* row_lse = lse + bh * Tn;
-    for (size_t t = 0; t < Tn; ++t) {
-      T* s = p.data() + t * Tn;
-      exp_row(s, row_lse[t], causal, key_mask, b, Tn, t);
-    }
+    for (size_t t = 0; t < Tn; ++t) exp_row(p.data() + t * Tn, row_lse[t], mask, causal ? t + 1 : Tn, Tn);
     Mat<T>& ds = scratch<T>(1);
-    ds.resize(rows, rows);
-    ds.noalias() = d_o * v.transpose();  // the gradient of the probabilities after dropout
+    ds.resize(Eigen::Index(Tn), Eigen::Index(Tn));
+    blas_gemm(false, true, Tn, Tn, hs, T(1), d_o, C, v, 3 * C, T(0), ds.data(), Tn);  // d p (after dropout) = d_o v^T
     if (dropout > T(0)) {
       // Forward multiplied P by the mask M / (1 - p): V's gradient sees the dropped P, and the
       // probabilities' gradient goes back through the same mask.
       Mat<T>& dropped = scratch<T>(2);
       dropped = p;
       drop_probabilities(dropped.data(), Tn, bh, dropout, dropout_key);
-      dv.noalias() = dropped.transpose() * d_o;
+      blas_gemm(true, false, Tn, hs, Tn, T(1), dropped.data(), Tn, d_o, C, T(0), dv, 3 * C);  // dv = P'^T d_o
       drop_probabilities(ds.data(), Tn, bh, dropout, dropout_key);
     } else {
-      dv.noalias() = p.transpose() * d_o;
+      blas_gemm(true, false, Tn, hs, Tn, T(1), p.data(), Tn, d_o, C, T(0), dv, 3 * C);  // dv = P^T d_o
     }
+    // Through the softmax: d score = P (d P - rowsum(d P P)), where rowsum(d P P) = d_o . o for each row.
     for (size_t t = 0; t < Tn; ++t) {
-      const T dot = d_o.row(Eigen::Index(t)).dot(o.row(Eigen::Index(t)));
+      T dot = 0;
+      for (size_t c = 0; c < hs; ++c) dot += d_o[t * C + c] * o[t * C + c];
       T* dsr = ds.data() + t * Tn;
       const T* pr = p.data() + t * Tn;
-      for (size_t j = 0; j < Tn; ++j) dsr[j] = pr[j] * (dsr[j] - dot) * scale;
+      for (size_t j = 0; j < Tn; ++j) dsr[j] = pr[j] * (dsr[j] - dot);
     }
-    dq.noalias() = ds * k;
-    dk.noalias() = ds.transpose() * q;
+    blas_gemm(false, false, Tn, hs, Tn, scale, ds.data(), Tn, k, 3 * C, T(0), dq, 3 * C);  // dq = d score k / sqrt(hs)
+    blas_gemm(true, false, Tn, hs, Tn, scale, ds.data(), Tn, q, 3 * C, T(0), dk, 3 * C);   // dk = d score^T q / sqrt(hs)
   }
 }
 
@@ -414,16 +481,14 @@ template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk, const T* bias, T* dbias,
                     uint32_t* predictions) {
-  const ConstMatMap<T> w(wte, Eigen::Index(V), Eigen::Index(C));
   Mat<T> logits(Eigen::Index(std::min(rows_per_chunk, N)), Eigen::Index(V));
   double total = 0;
   size_t count = 0;
   for (size_t r0 = 0; r0 < N; r0 += rows_per_chunk) {
     const size_t R = std::min(rows_per_chunk, N - r0);
     auto l = logits.topRows(Eigen::Index(R));
-    const ConstMatMap<T> xr(x + r0 * C, Eigen::Index(R), Eigen::Index(C));
-    l.noalias() = xr * w.transpose();
-    if (bias != nullptr) l.rowwise() += Eigen::Map<const RowVec<T>>(bias, Eigen::Index(V));
+    const T* xr = x + r0 * C;
+    gemm(false, true, R, V, C, xr, wte, start_with_bias(l.data(), bias, R, V), l.data());
     double chunk_total = 0;
     size_t chunk_count = 0;
 #pragma omp parallel for schedule(static) reduction(+ : chunk_total, chunk_count)
@@ -439,22 +504,26 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
       Eigen::Index best = 0;
       const T m = logit.maxCoeff(&best);
       if (predictions != nullptr) predictions[r0 + r] = uint32_t(best);
-      const T log_sum = m + std::log((logit - m).exp().sum());
-      const T loss = log_sum - row[target];
+      const T target_logit = row[target];
+      // One pass of exp: the row becomes exp(logit - max), whose sum gives the log-sum-exp and which,
+      // divided by it, is the softmax the gradient needs.
+      logit = (logit - m).exp();
+      const T sum = logit.sum();
+      const T loss = m + std::log(sum) - target_logit;
       losses[r0 + r] = loss;
       chunk_total += double(loss);
       ++chunk_count;
       if (dx != nullptr) {
-        logit = (logit - log_sum).exp() * scale;  // softmax, scaled
+        logit *= scale / sum;  // softmax, scaled
         row[target] -= scale;
       }
     }
     total += chunk_total;
     count += chunk_count;
     if (dx != nullptr) {
-      MatMap<T>(dx + r0 * C, Eigen::Index(R), Eigen::Index(C)).noalias() = l * w;
-      MatMap<T>(dwte, Eigen::Index(V), Eigen::Index(C)).noalias() += l.transpose() * xr;
-      if (dbias != nullptr) Eigen::Map<RowVec<T>>(dbias, Eigen::Index(V)) += l.colwise().sum();
+      gemm(false, false, R, C, V, l.data(), wte, T(0), dx + r0 * C);  // dx = dlogits wte
+      gemm(true, false, V, C, R, l.data(), xr, T(1), dwte);           // dwte += dlogits^T x
+      if (dbias != nullptr) add_column_sums(dbias, l.data(), R, V);
     }
   }
   *counted = count;
@@ -463,8 +532,7 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
 
 template <class T>
 void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t V) {
-  MatMap<T>(out, Eigen::Index(R), Eigen::Index(V)).noalias() =
-      ConstMatMap<T>(x, Eigen::Index(R), Eigen::Index(C)) * ConstMatMap<T>(wte, Eigen::Index(V), Eigen::Index(C)).transpose();
+  gemm(false, true, R, V, C, x, wte, T(0), out);
 }
 
 #define LMPIPE_INSTANTIATE_LAYERS(T)                                                                                  \
@@ -477,6 +545,7 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
   template void gelu_forward<T>(T*, const T*, size_t, Gelu);                                                          \
   template void gelu_backward<T>(T*, const T*, const T*, size_t, Gelu);                                               \
   template void dropout_apply<T>(T*, size_t, T, uint64_t);                                                           \
+  template void dropout_apply_rows<T>(T*, const uint32_t*, size_t, size_t, T, uint64_t);                             \
   template void attention_forward<T>(T*, T*, const T*, const uint8_t*, size_t, size_t, size_t, size_t, bool, T,        \
                                      uint64_t);                                                                      \
   template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, const uint8_t*, size_t, size_t,     \

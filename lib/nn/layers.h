@@ -1,7 +1,8 @@
 #pragma once
 // The layers of the transformers, each a forward and a backward over plain arrays (row-major, batch and
 // time flattened into N rows), in the spirit of llm.c: read top to bottom, no hidden state. Matrix
-// products go through Eigen maps backed by OpenBLAS; the rest are loops parallelised with OpenMP.
+// products are OpenBLAS's sgemm, called directly (Eigen's products zero their output first, a pass
+// over it that showed in profiles); the rest are Eigen array expressions and loops parallelised with OpenMP.
 // Templated on the scalar type: float for training, double for the finite-difference gradient checks.
 //
 // Conventions: backward functions overwrite the input gradient (dinp) and ADD to parameter gradients
@@ -53,6 +54,11 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind);
 // p = 0 does nothing.
 template <class T>
 void dropout_apply(T* x, size_t n, T p, uint64_t key);
+// dropout_apply on R rows of C gathered from a larger [N, C] array: row r gets the masks of row rows[r]
+// there, so a layer computed at a subset of rows drops what the whole layer would. rows == nullptr: rows
+// 0..R-1, i.e. dropout_apply(x, R * C, p, key).
+template <class T>
+void dropout_apply_rows(T* x, const uint32_t* rows, size_t R, size_t C, T p, uint64_t key);
 // The key of one dropout site (a layer's attention, residual, ...) within a step whose key is step_key.
 uint64_t dropout_site_key(uint64_t step_key, size_t layer, int site);
 

@@ -103,6 +103,22 @@ TEST_CASE("padding does not change the real positions' losses") {
   CHECK(la.nsp == doctest::Approx(lb.nsp).epsilon(1e-12));
 }
 
+TEST_CASE("a RoBERTa batch without masked positions has no loss and no gradient") {
+  // Only the masked rows leave RoBERTa's top layer: here there are none.
+  Bert<double> model(tiny(EncoderArch::kRoberta, 0.1f));
+  model.init(4);
+  const std::vector<uint32_t> ids = {2, 7, 4, 3, 5, 6};
+  EncoderBatch batch;
+  batch.ids = ids.data();
+  batch.B = 2;
+  batch.Tn = 3;
+  model.zero_grad();
+  const EncoderLoss loss = model.forward_backward(batch);
+  CHECK(loss.mlm == 0);
+  CHECK(loss.mlm_correct == 0);
+  for (double g : model.grads()) REQUIRE(g == 0);
+}
+
 TEST_CASE("encoder parameter counts of the papers' models") {
   // HuggingFace: BertForPreTraining(bert-base-uncased) 110,106,428; RobertaForMaskedLM(roberta-base)
   // 124,697,433; the layouts must agree with the formulas.
