@@ -9,6 +9,8 @@
 # nanoGPT also runs a second time as Debian's torch runs it untold (1 thread here, SSE3 OpenBLAS kernels):
 # what a user gets from `python3 train.py`, and the setting of the issue's "about 5 minutes".
 # Run on an otherwise idle machine: the runs take turns, each with all the threads.
+# pretrain also runs as mpirun -np N pretrain --threads 1 (N = --threads), the same training data parallel
+# over single-threaded ranks, when mpirun is installed.
 #   bench/pretrain_quality.sh [--quick] [--threads N] [--no-installed]
 #     --quick: 200 iterations, evaluated every 50; --no-installed: skip nanoGPT's untuned run
 set -euo pipefail
@@ -82,9 +84,18 @@ for part in train val; do
   # worse validation loss (2.54 against 2.46 after 200 iterations).
   timed lm_prep "$bin/make-pairs" --task causal --max-len 64 --quiet -o "$work/lm/$part.shard" "$work/lm/$part.docs"
 done
-timed lm_train "$bin/pretrain" --preset gpt-baby --data "$work/lm/train.shard" --val "$work/lm/val.shard" \
-  --steps "$iters" --batch-size 12 --lr 1e-3 --min-lr 1e-4 --warmup 100 --beta2 0.99 --weight-decay 0.1 \
-  --grad-clip 1 --dropout 0 --eval-every "$every" --threads "$threads" --quiet -o "$work/lm/run" --log "$work/lm/log"
+lm_flags=(--preset gpt-baby --data "$work/lm/train.shard" --val "$work/lm/val.shard" --steps "$iters" --batch-size 12
+          --lr 1e-3 --min-lr 1e-4 --warmup 100 --beta2 0.99 --weight-decay 0.1 --grad-clip 1 --dropout 0
+          --eval-every "$every" --quiet)
+timed lm_train "$bin/pretrain" "${lm_flags[@]}" --threads "$threads" -o "$work/lm/run" --log "$work/lm/log"
+# The same training as data parallel ranks of one thread each on the same cores (mpirun; the same batches
+# and, up to rounding, the same model): a 128-wide model's products are too small to share between threads.
+mpi=0
+if [ "$threads" -gt 1 ] && command -v mpirun > /dev/null; then
+  mpi=1
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timed lm_mpi mpirun -np "$threads" --bind-to core \
+    "$bin/pretrain" "${lm_flags[@]}" --threads 1 -o "$work/lm/run_mpi" --log "$work/lm/log_mpi"
+fi
 
 # --- nanoGPT: its files in a work directory, its own prepare.py (offline: input.txt is already there).
 ng=$work/nanogpt
@@ -138,10 +149,10 @@ cd "$root"
 # step (nanoGPT times the evaluation into the iteration it precedes, pretrain into the step after it).
 /usr/bin/python3 - "$work" "$iters" "$every" "$threads" "${kernels:-as detected}" \
   "$(seconds lm_prep)" "$(seconds lm_train)" "$(seconds ng_prep)" "$(seconds ng_train)" \
-  "$([ "$installed" = 1 ] && seconds ng_installed || echo 0)" <<'PY'
+  "$([ "$installed" = 1 ] && seconds ng_installed || echo 0)" "$([ "$mpi" = 1 ] && seconds lm_mpi || echo 0)" <<'PY'
 import json, re, statistics, sys
 work, iters, every, threads, kernels = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-lm_prep, lm_wall, ng_prep, ng_wall, ng_installed_wall = map(float, sys.argv[6:11])
+lm_prep, lm_wall, ng_prep, ng_wall, ng_installed_wall, lm_mpi_wall = map(float, sys.argv[6:12])
 
 steps, evals = [], []
 for line in open(f"{work}/lm/log"):
@@ -180,6 +191,10 @@ line("data preparation (wall)", lm_prep, ng_prep)
 line("end to end", lm_prep + lm_wall, ng_prep + ng_wall)
 print(f"speed: nanoGPT / pretrain wall time {ng_wall / lm_wall:.2f}x with the same threads and BLAS kernels "
       f"(target 3x: {verdict(ng_wall / lm_wall >= 3)})")
+if lm_mpi_wall > 0:
+    mpi_val = [json.loads(l) for l in open(f"{work}/lm/log_mpi") if "val_loss" in l][-1]["val_loss"]
+    print(f"pretrain as {threads} MPI ranks of 1 thread (mpirun, same cores): {lm_mpi_wall:.1f}s, val loss {mpi_val:.4f}; "
+          f"nanoGPT / pretrain {ng_wall / lm_mpi_wall:.2f}x (target 3x: {verdict(ng_wall / lm_mpi_wall >= 3)})")
 if ng_installed_wall > 0:
     out = open(f"{work}/ng_installed.out").read()
     val = re.findall(r"^step \d+: train loss [\d.]+, val loss ([\d.]+)", out, re.M)[-1]

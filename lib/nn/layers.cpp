@@ -81,10 +81,11 @@ void add_column_sums(T* dbias, const T* dout, size_t N, size_t OC) {
   }
 }
 
-// Per-thread scratch matrices for the attention loops (one (batch, head) at a time per thread).
+// Per-thread scratch matrices: 0-2 for the attention loops (one (batch, head) at a time per thread), 3 for
+// the LM head's logits.
 template <class T>
 Mat<T>& scratch(int which) {
-  thread_local Mat<T> buffers[3];
+  thread_local Mat<T> buffers[4];
   return buffers[which];
 }
 
@@ -481,7 +482,12 @@ template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk, const T* bias, T* dbias,
                     uint32_t* predictions) {
-  Mat<T> logits(Eigen::Index(std::min(rows_per_chunk, N)), Eigen::Index(V));
+  // Kept from call to call: a chunk of GPT-2's 50257-wide logits (51 MB) is above glibc's largest mmap
+  // threshold (32 MB), so a fresh one every step came from the kernel as new pages, faulted in and zeroed.
+  // (The calling thread's: the parallel loop below reaches it through this reference.)
+  Mat<T>& logits = scratch<T>(3);
+  const auto chunk_rows = Eigen::Index(std::min(rows_per_chunk, N));
+  if (logits.rows() < chunk_rows || logits.cols() != Eigen::Index(V)) logits.resize(chunk_rows, Eigen::Index(V));
   double total = 0;
   size_t count = 0;
   for (size_t r0 = 0; r0 < N; r0 += rows_per_chunk) {
