@@ -31,10 +31,10 @@ using RowVec = Eigen::Matrix<T, 1, Eigen::Dynamic>;
 // tens of microseconds, more than the work (a generated token's layer norms and GELUs are one row).
 constexpr size_t kParallelMin = size_t(1) << 15;
 
-// C[M, N] = op(A) op(B) + beta C, row-major, straight to OpenBLAS. Eigen's `noalias() =` zeroes C before
-// its BLAS call, a pass over the output that showed in profiles; here beta = 0 needs none, and a bias
-// copied into C first (beta = 1) replaces both that pass and the bias's own.
-// lda, ldb and ldc are row strides, so a head's columns of a wider matrix can be an operand.
+// C[M, N] = alpha op(A) op(B) + beta C, row-major, straight to OpenBLAS. Eigen's `noalias() =` zeroes C and
+// then calls BLAS with beta = 1; called directly, a bias copied into C first (beta = 1) replaces both that
+// pass and the bias's own, and a scale goes into alpha. lda, ldb and ldc are row strides, so a head's
+// columns of a wider matrix can be an operand.
 inline void blas_gemm(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
                       const float* B, size_t ldb, float beta, float* C, size_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), alpha,
@@ -418,7 +418,8 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
     } else {
       blas_gemm(true, false, Tn, hs, Tn, T(1), p.data(), Tn, d_o, C, T(0), dv, 3 * C);  // dv = P^T d_o
     }
-    // Through the softmax: d score = P (d P - rowsum(d P P)), where rowsum(d P P) = d_o . o for each row.
+    // Through the softmax, elementwise per row: d score = P * (d P - sum_j P_j d P_j), and that sum is the
+    // row's d_o . o.
     for (size_t t = 0; t < Tn; ++t) {
       T dot = 0;
       for (size_t c = 0; c < hs; ++c) dot += d_o[t * C + c] * o[t * C + c];
