@@ -37,17 +37,13 @@ cat "$corpus"/wiki.valid.tokens "$corpus"/wiki.test.tokens | build/cmd/tok-encod
 stats=$(build/cmd/shard-cat --stats "$work/train.masked")
 kernels=$(build/bench/gemm-peak --threads "$threads" | sed 's/.*kernels=\([A-Za-z0-9]*\).*/\1/')
 
-measure() {  # OUTFILE CMD...: runs CMD, stdout to OUTFILE; prints its peak RSS in KiB
-  local out=$1; shift
-  /usr/bin/time -o "$work/time" -f "%M" "$@" > "$out" 2> "$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
-  cat "$work/time"
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # torch_ref.py's BERT has no dropout, so pretrain runs without it too (--dropout 0): the same work. BERT's
 # recipe's 0.1 costs pretrain a few percent (hash-keyed masks, forward and backward).
 flags=(--arch bert --preset bert-base --n-layer 4 --n-head 4 --d-model 256 --d-ff 1024 --max-len 128 --batch-size 32
        --warmup 1 --lr 1e-4 --dropout 0)
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 torch_args=(bert-train --n-layer 4 --n-head 4 --d-model 256 --d-ff 1024 --ctx 128 --batch 32 --vocab 30522
             --threads "$threads" --steps "$steps" --warmup 2)
 # PyTorch with the kernels pretrain picks but denormals left on runs once: it is several times slower.

@@ -45,13 +45,8 @@ peak_gflops=$(sed 's/.*gflops=\([0-9.]*\).*/\1/' <<< "$peak")
 kernels=$(sed 's/.*kernels=\([A-Za-z0-9]*\).*/\1/' <<< "$peak")
 echo "sgemm peak, $threads threads: $peak_gflops GFLOP/s (OpenBLAS $kernels kernels)"
 
-measure() {  # OUTFILE CMD...: runs CMD, stdout to OUTFILE; prints its peak RSS in KiB
-  local out=$1; shift
-  /usr/bin/time -o "$work/time" -f "%M" "$@" > "$out" 2> "$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
-  cat "$work/time"
-}
-
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 shape() {  # NAME LAYERS HEADS WIDTH BATCH
   local name=$1 layers=$2 heads=$3 width=$4 batch=$5

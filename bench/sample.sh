@@ -39,7 +39,8 @@ seconds() {  # CMD...: wall seconds of CMD (stdout discarded)
   /usr/bin/time -o "$work/time" -f "%e" "$@" > "$work/out" 2> "$work/err" || { cat "$work/err" >&2; exit 1; }
   cat "$work/time"
 }
-median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 shape() {  # NAME LAYERS HEADS WIDTH CTX
   local name=$1 layers=$2 heads=$3 width=$4 ctx=$5

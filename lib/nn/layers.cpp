@@ -17,15 +17,9 @@ namespace {
 template <class T>
 using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
-using MatMap = Eigen::Map<Mat<T>>;
-template <class T>
-using ConstMatMap = Eigen::Map<const Mat<T>>;
-template <class T>
 using StridedMap = Eigen::Map<Mat<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 using ConstStridedMap = Eigen::Map<const Mat<T>, 0, Eigen::OuterStride<>>;
-template <class T>
-using RowVec = Eigen::Matrix<T, 1, Eigen::Dynamic>;
 
 // Elementwise loops shorter than this run on one thread: waking a passively waiting thread team costs
 // tens of microseconds, more than the work (a generated token's layer norms and GELUs are one row).
