@@ -82,6 +82,11 @@ int main(int argc, char** argv) {
       ->type_name("DIR");
   app.add_flag("--eval-only", o.eval_only, "Print the validation loss of --init-from as one JSON object and exit");
   app.add_flag("--dry-run", o.dry_run, "Print the parameter count and the memory a step needs, allocate nothing");
+  app.add_option("--thread-parallel", o.thread_parallel,
+                 "How GPT's --threads share a step: batch (default: each a share of the micro-batch's sequences, "
+                 "with a gradient copy of its own) or ops (all on every matrix product: less memory; BERT and "
+                 "RoBERTa always)")
+      ->check(CLI::IsMember({"batch", "ops"}));
   app.add_flag("--skip-nonfinite", o.skip_nonfinite, "Skip steps whose loss or gradient is not finite instead of stopping");
   app.add_option("-v,--vocab", o.vocab, "Tokenizer files to copy into checkpoints (default: a shipped vocabulary "
                                         "that matches the data)")

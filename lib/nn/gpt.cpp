@@ -50,6 +50,14 @@ Gpt<T>::Gpt(GptConfig config, GptBuffers buffers) : config_(std::move(config)) {
 }
 
 template <class T>
+std::unique_ptr<Gpt<T>> Gpt<T>::replica_of(const Gpt& owner) {
+  auto replica = std::make_unique<Gpt>(owner.config_, GptBuffers::kLayout);
+  replica->grads_.assign(replica->layout_.total(), T(0));
+  replica->params_owner_ = owner.params_owner_ ? owner.params_owner_ : &owner;
+  return replica;
+}
+
+template <class T>
 void Gpt<T>::init(uint64_t seed) {
   Rng rng(seed, {0x6770745f696e6974ULL});  // "gpt_init"
   const double residual_std = 0.02 / std::sqrt(2.0 * double(config_.n_layer));

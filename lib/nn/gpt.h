@@ -3,6 +3,7 @@
 // gradients and activations in a few contiguous buffers, a forward and a backward that read top to
 // bottom. Tensor names and layouts are HuggingFace's GPT2LMHeadModel (OpenAIGPTLMHeadModel for GPT).
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nn/buffer.h"
@@ -22,6 +23,9 @@ template <class T>
 class Gpt {
  public:
   explicit Gpt(GptConfig config, GptBuffers buffers = GptBuffers::kTraining);
+  // A replica for data parallelism between threads (GptReplicas): gradients and activations of its own,
+  // owner's parameters read in place (owner must outlive it; its parameter buffer may be reassigned).
+  static std::unique_ptr<Gpt> replica_of(const Gpt& owner);
 
   const GptConfig& config() const { return config_; }
   const ParameterLayout& layout() const { return layout_; }
@@ -64,7 +68,7 @@ class Gpt {
   void run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train);
   void run_backward(const uint32_t* inputs, size_t B, size_t Tn);
   const T* block_input(size_t layer) const;
-  T* p(size_t offset) { return params_.data() + offset; }
+  const T* p(size_t offset) const { return (params_owner_ ? params_owner_->params_ : params_).data() + offset; }
   T* g(size_t offset) { return grads_.data() + offset; }
   T* a(size_t offset) { return acts_.data() + offset; }
   uint64_t site_key(size_t layer, int site) const;
@@ -74,6 +78,7 @@ class Gpt {
   size_t wte_ = 0, wpe_ = 0, lnf_w_ = 0, lnf_b_ = 0;
   std::vector<LayerOffsets> layers_;
   Buffer<T> params_, grads_;
+  const Gpt* params_owner_ = nullptr;  // a replica's: whose parameters it reads
 
   // Activations planned for (planned_B_, planned_T_): embeddings, each layer's, the final norm, the head.
   size_t planned_B_ = 0, planned_T_ = 0;

@@ -46,8 +46,13 @@ void prepare_compute_environment(char** argv) {
 void set_compute_threads(int threads) {
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);
+  // A parallel loop reached from inside a parallel region (GptReplicas: a thread per share of the batch)
+  // runs on its calling thread alone, as OpenBLAS does there: never threads of threads.
+  omp_set_max_active_levels(1);
   openblas_set_num_threads(threads);
 }
+
+int compute_threads() { return omp_get_max_threads(); }
 
 const char* blas_kernels() { return openblas_get_corename(); }
 

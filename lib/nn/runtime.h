@@ -11,6 +11,8 @@ void prepare_compute_environment(char** argv);
 
 // Threads for OpenMP and OpenBLAS (0: one per core).
 void set_compute_threads(int threads);
+// The threads set_compute_threads set.
+int compute_threads();
 
 // The OpenBLAS kernel family in use ("SkylakeX", "Haswell", ...), for logs and benchmarks.
 const char* blas_kernels();

@@ -141,6 +141,9 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
   const std::vector<std::string> data_paths = expand_patterns(o.data), val_paths = expand_patterns(o.val);
   const auto [micro, accumulation, share] = check_run_options(o, !data_paths.empty(), size_t(world.size()));
   const SeqLenSchedule schedule = SeqLenSchedule::parse(o.seq_len_schedule);
+  if (o.thread_parallel == "batch")
+    throw UsageError("--thread-parallel batch is for --arch gpt and gpt1; BERT and RoBERTa share every product "
+                     "between the threads (ops)");
 
   std::optional<DataSet> data, val;
   if (!data_paths.empty()) data = inspect_data(data_paths, kEncoderKinds);

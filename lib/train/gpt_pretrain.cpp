@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "io/shard_file.h"
 #include "nn/gpt.h"
+#include "nn/gpt_replicas.h"
 #include "nn/layers.h"
 #include "nn/runtime.h"
 #include "train/checkpoint.h"
@@ -60,7 +61,7 @@ struct Evaluation {
 
 // Mean cross-entropy over every target of every window of the files, in file order. With several ranks,
 // each evaluates every size-th batch and the sums are added up.
-Evaluation evaluate(nn::Gpt<float>& model, const DataSet& data, size_t batch, Distributed& world) {
+Evaluation evaluate(nn::GptReplicas<float>& model, const DataSet& data, size_t batch, Distributed& world) {
   std::vector<uint32_t> inputs, targets;
   double sums[2] = {0, 0};  // loss x tokens, tokens
   uint64_t index = 0;
@@ -113,17 +114,25 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
   }
   const size_t T = data_T ? data_T : config.max_len;
 
+  // --thread-parallel batch (the default): the threads take shares of each micro-batch's sequences
+  // (nn/gpt_replicas.h), each share's thread with a gradient copy of its own besides the model's.
+  nn::set_compute_threads(o.threads);
+  const size_t batch_threads = o.thread_parallel == "ops" ? 1 : std::min(size_t(nn::compute_threads()), micro);
   if (o.dry_run) {
-    // The LM head's logits come in chunks of up to 256 rows.
-    const uint64_t activations =
-        config.activation_floats(micro, T) * 4 + uint64_t(std::min<size_t>(256, micro * T)) * config.vocab_size * 4;
+    // The LM head's logits come in chunks of up to 256 rows, one chunk per share of the micro-batch.
+    const size_t share_rows = (micro + batch_threads - 1) / batch_threads * T;
+    const uint64_t activations = config.activation_floats(micro, T) * 4 +
+                                 batch_threads * uint64_t(std::min<size_t>(256, share_rows)) * config.vocab_size * 4;
     nlohmann::ordered_json j = dry_run_json(config, micro, T, activations);
+    const uint64_t replica_grads = (batch_threads - 1) * config.parameter_count() * 4;
+    j["batch_threads"] = batch_threads;
+    j["bytes_replica_grads"] = replica_grads;
+    j["bytes_total"] = j["bytes_total"].get<uint64_t>() + replica_grads;
     j["flops_per_token"] = config.training_flops_per_token(T);
     const std::string line = j.dump() + "\n";
     if (world.root()) out.write(line.data(), line.size());
     return;
   }
-  nn::set_compute_threads(o.threads);
 
   nn::Gpt<float> model(config);
   if (loaded) {
@@ -132,8 +141,9 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
     model.init(o.seed);
   }
   world.broadcast(model.params().data(), model.params().size());  // every rank starts from rank 0's weights
+  nn::GptReplicas<float> replicas(model, batch_threads);
   if (o.eval_only) {
-    const Evaluation e = evaluate(model, val ? *val : *data, micro, world);
+    const Evaluation e = evaluate(replicas, val ? *val : *data, micro, world);
     const nlohmann::ordered_json j = {{"loss", e.loss}, {"ppl", std::exp(e.loss)}, {"tokens", e.tokens}};
     const std::string line = j.dump() + "\n";
     if (world.root()) out.write(line.data(), line.size());
@@ -176,10 +186,11 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
     for (size_t m = 0; m < accumulation; ++m) {
       next_windows(loader, micro, step_T, inputs, targets);
       uint64_t key_state = o.seed ^ (step * 0x9E3779B97F4A7C15ULL + size_t(world.rank()) * accumulation + m);
-      model.set_dropout_key(splitmix64(key_state));
-      loss += model.forward_backward(inputs.data(), targets.data(), micro, step_T, 1.0f / float(parts)) / double(parts);
+      replicas.set_dropout_key(splitmix64(key_state));
+      loss += replicas.forward_backward(inputs.data(), targets.data(), micro, step_T, 1.0f / float(parts)) / double(parts);
     }
     loader.skip(uint64_t(world.size() - 1 - world.rank()) * share);
+    replicas.reduce_grads();
     const double reduce_before = world.reduce_seconds();
     world.allreduce_sum(model.grads().data(), model.grads().size());
     world.allreduce_sum(&loss, 1);
@@ -206,7 +217,7 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
     progress.update(step + 1);
     const bool last = step + 1 == o.steps;
     if (val && ((o.eval_every && (step + 1) % o.eval_every == 0) || last)) {
-      const Evaluation e = evaluate(model, *val, micro, world);
+      const Evaluation e = evaluate(replicas, *val, micro, world);
       log.record({{"step", step + 1}, {"val_loss", e.loss}, {"val_ppl", std::exp(e.loss)}, {"tokens", tokens_seen}});
       log.plot();
       if (!o.quiet)

@@ -40,6 +40,9 @@ struct PretrainOptions {
   std::string vocab;               // tokenizer files to put in checkpoints (default: a shipped one that matches)
   uint64_t seed = 0;
   int threads = 0;
+  // How GPT's threads share a step: "batch" (default) each thread a share of the micro-batch's sequences,
+  // "ops" every thread on every product. Encoders: "" or "ops".
+  std::string thread_parallel;
   bool show_progress = false, quiet = false;
 };
 

@@ -63,6 +63,24 @@ pretrain "${common[@]}" --steps 1 --micro-batch 2 -o accumulated --log accumulat
 expect_eq "$(jq -c '.loss' accumulated.log | head -n 1 | cut -c1-8)" "$(jq -c 'select(.step == 1) | .loss' full.log | cut -c1-8)" \
   "accumulated loss"
 
+# --- --thread-parallel: threads taking shares of the batch (the default) or all working on every product train the
+# --- same model up to rounding; the shares' gradient copies show in --dry-run ----------------------------------------
+pretrain "${common[@]}" --steps 6 --eval-every 3 -o shares --log shares.log --quiet
+pretrain "${common[@]}" --steps 6 --eval-every 3 --thread-parallel ops -o ops --log ops.log --quiet
+expect_eq "$(jq -n -r --slurpfile a ops.log --slurpfile b shares.log '[$a, $b] | map(map(.loss // .val_loss)) |
+  if (.[0] | length) != 8 or (.[1] | length) != 8 then "different records"
+  else [range(0; 8) as $i | ((.[0][$i] - .[1][$i]) / .[1][$i] | fabs)] | max < 1e-5 end')" "true" \
+  "--thread-parallel ops has the losses and validation losses of the default (batch)"
+expect_eq "$(pretrain --preset gpt2 --batch-size 4 --threads 2 --dry-run | jq -c '[.batch_threads, .bytes_replica_grads]')" \
+  "[2,497759232]" "--dry-run: 2 threads on shares of the batch, one more gradient copy"
+expect_eq "$(pretrain --preset gpt2 --batch-size 4 --threads 2 --thread-parallel ops --dry-run |
+  jq -c '[.batch_threads, .bytes_replica_grads]')" "[1,0]" "--dry-run: ops needs no gradient copy"
+expect_eq "$(pretrain --preset gpt2 --batch-size 1 --threads 2 --dry-run | jq .batch_threads)" "1" \
+  "a micro-batch of one sequence is not shared"
+expect_status 2 pretrain --arch bert --thread-parallel batch --dry-run
+expect_contains err.txt "--thread-parallel batch is for --arch gpt"
+expect_status 2 pretrain --preset gpt-nano --thread-parallel rows --dry-run
+
 # --- a sequence-length schedule: each step's windows come from the shards made at its length ----------------------------
 tok-encode -v bytes "$samples/tinyshakespeare.txt" | make-pairs --task causal --max-len 16 --quiet -o train16.shard
 pretrain --preset gpt-nano --data train.shard --data train16.shard --seq-len-schedule alt:16,32 --batch-size 4 --steps 4 \

@@ -8,32 +8,16 @@
 #include "finite_differences.h"
 #include "nn/gpt.h"
 #include "nn/layers.h"
+#include "tiny_gpt.h"
 
 using namespace lmpipe::nn;
-
-namespace {
-
-GptConfig tiny(GptArch arch, float dropout = 0) {
-  GptConfig c;
-  c.arch = arch;
-  c.vocab_size = 11;
-  c.max_len = 6;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.d_model = 8;
-  c.d_ff = 12;
-  c.dropout = dropout;
-  return c;
-}
-
-}  // namespace
 
 TEST_CASE("every parameter's gradient matches finite differences") {
   for (GptArch arch : {GptArch::kGpt2, GptArch::kGpt1}) {
     for (float dropout : {0.0f, 0.2f}) {
       CAPTURE(int(arch));
       CAPTURE(dropout);
-      Gpt<double> model(tiny(arch, dropout));
+      Gpt<double> model(tiny_gpt(arch, dropout));
       model.init(3);
       // Perturb layer norms and biases away from 1 and 0 so their gradients are not special.
       std::mt19937 rng(9);
@@ -70,12 +54,12 @@ TEST_CASE("parameter counts of the papers' models") {
   CHECK(Gpt<float>(*gpt_preset("gpt-baby")).layout().total() == gpt_preset("gpt-baby")->parameter_count());
   // GPT-2 124M at 1024 positions: 6 x (85M block matrices + 38.6M head) + attention, about 0.77 GFLOP.
   CHECK(gpt_preset("gpt2")->training_flops_per_token(1024) == 6 * (12 * 12 * 768ULL * 768 + 50257ULL * 768) + 12 * 6 * 1024 * 768ULL);
-  CHECK(Gpt<float>(tiny(GptArch::kGpt1)).layout().total() == tiny(GptArch::kGpt1).parameter_count());
+  CHECK(Gpt<float>(tiny_gpt(GptArch::kGpt1)).layout().total() == tiny_gpt(GptArch::kGpt1).parameter_count());
   CHECK(!gpt_preset("gpt5"));
 }
 
 TEST_CASE("two half batches accumulate the gradient of the whole batch") {
-  Gpt<float> model(tiny(GptArch::kGpt2));
+  Gpt<float> model(tiny_gpt(GptArch::kGpt2));
   model.init(5);
   const std::vector<uint32_t> inputs = {1, 4, 7, 2, 10, 3, 3, 0, 9, 5, 2, 2};
   const std::vector<uint32_t> targets = {4, 7, 2, 10, 3, 1, 0, 9, 5, 6, 2, 8};
@@ -90,7 +74,7 @@ TEST_CASE("two half batches accumulate the gradient of the whole batch") {
 }
 
 TEST_CASE("a position's logits depend on no later input") {
-  Gpt<double> model(tiny(GptArch::kGpt2));
+  Gpt<double> model(tiny_gpt(GptArch::kGpt2));
   model.init(7);
   std::vector<uint32_t> inputs = {1, 4, 7, 2, 10};
   std::vector<double> a(11), b(11);

@@ -1,0 +1,49 @@
+#pragma once
+// Data parallelism between the threads of one process, for Gpt. A small model's matrix products are too
+// small to share between threads well (each product a fork and a join, OpenBLAS's own included): on 2
+// cores nanoGPT's baby shape trained at 12,894 tokens/s as 1 process of 2 threads and at 23,505 as 2 MPI
+// ranks of 1 thread. So here each thread takes a share of the batch's sequences and runs the whole model
+// on them alone, with activations and gradients of its own (thread 0 the model's), and single-threaded
+// products: OpenBLAS and our OpenMP loops run on the calling thread inside a parallel region. The
+// gradients are summed into the model's once per step (reduce_grads), as ranks' are by an allreduce.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "nn/gpt.h"
+
+namespace lmpipe::nn {
+
+template <class T>
+class GptReplicas {
+ public:
+  // threads <= 1, or a batch of one sequence: the model runs alone, its products threaded as set by
+  // set_compute_threads. Otherwise threads - 1 replicas hold gradients of the model's size.
+  GptReplicas(Gpt<T>& model, size_t threads);
+
+  size_t threads() const { return 1 + replicas_.size(); }
+  // The key of this step's dropout masks: share 0 uses it as the model alone would, share s a key
+  // derived from it and s (so a run's losses depend on its number of threads when dropout is on).
+  void set_dropout_key(uint64_t key) { dropout_key_ = key; }
+
+  // Gpt::forward and Gpt::forward_backward over B sequences, split between the threads: the same loss,
+  // and (after reduce_grads) the same gradients up to rounding.
+  double forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
+  double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1));
+  // Adds the replicas' gradients into the model's and zeroes theirs: call once per step, after the last
+  // forward_backward and before the gradients are read. (Gpt::zero_grad on the model starts a step.)
+  void reduce_grads();
+
+ private:
+  template <class Run>
+  double split(const uint32_t* targets, size_t B, size_t Tn, const Run& run);
+
+  Gpt<T>& model_;
+  std::vector<std::unique_ptr<Gpt<T>>> replicas_;
+  uint64_t dropout_key_ = 0;
+};
+
+extern template class GptReplicas<float>;
+extern template class GptReplicas<double>;
+
+}  // namespace lmpipe::nn
