@@ -79,7 +79,11 @@ void Gpt<T>::init(uint64_t seed) {
 
 template <class T>
 void Gpt<T>::zero_grad() {
-  std::fill(grads_.begin(), grads_.end(), T(0));
+  // GPT-2 124M's gradients are 500 MB: a pass over them is worth both cores.
+  T* grads = grads_.data();
+  const size_t n = grads_.size();
+#pragma omp parallel for simd schedule(static)
+  for (size_t i = 0; i < n; ++i) grads[i] = T(0);
 }
 
 template <class T>

@@ -20,13 +20,17 @@ void AdamW::step(float* params, const float* grads, double lr) {
   const float step_size = float(lr / c1), inv_sqrt_c2 = float(1.0 / std::sqrt(c2)), eps = float(options_.eps);
   const float decay = float(lr * options_.weight_decay), fb1 = float(b1), fb2 = float(b2);
   const size_t n = m_.size();
+  // Plain pointers: through the vectors' members every store to params could, for the compiler, move them.
+  float* __restrict m = m_.data();
+  float* __restrict v = v_.data();
+  const uint8_t* __restrict decays = decay_.data();
 #pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; ++i) {
     const float g = grads[i];
-    if (decay_[i]) params[i] -= decay * params[i];
-    m_[i] = fb1 * m_[i] + (1.0f - fb1) * g;
-    v_[i] = fb2 * v_[i] + (1.0f - fb2) * g * g;
-    params[i] -= step_size * m_[i] / (std::sqrt(v_[i]) * inv_sqrt_c2 + eps);
+    const float p = decays[i] ? params[i] - decay * params[i] : params[i];
+    m[i] = fb1 * m[i] + (1.0f - fb1) * g;
+    v[i] = fb2 * v[i] + (1.0f - fb2) * g * g;
+    params[i] = p - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
   }
 }
 
