@@ -59,6 +59,7 @@ std::unique_ptr<Gpt<T>> Gpt<T>::replica_of(const Gpt& owner) {
 
 template <class T>
 void Gpt<T>::init(uint64_t seed) {
+  if (params_.size() != layout_.total()) throw Error("Gpt::init on a model without parameters of its own");
   Rng rng(seed, {0x6770745f696e6974ULL});  // "gpt_init"
   const double residual_std = 0.02 / std::sqrt(2.0 * double(config_.n_layer));
   for (const TensorInfo& t : layout_.tensors()) {

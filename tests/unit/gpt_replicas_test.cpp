@@ -78,6 +78,7 @@ TEST_CASE("a replica reads the model's parameters in place") {
   const double after = replicas.forward(kInputs.data(), kTargets.data(), kB, kT);
   CHECK(after != doctest::Approx(before));
   CHECK(after == doctest::Approx(model.forward(kInputs.data(), kTargets.data(), kB, kT)).epsilon(1e-12));
+  CHECK_THROWS(Gpt<double>::replica_of(model)->init(1));  // it has no parameters to initialise
 }
 
 TEST_CASE("dropout: one thread keeps the model's masks; several are repeatable") {
