@@ -61,7 +61,7 @@ struct Evaluation {
 
 // Mean cross-entropy over every target of every window of the files, in file order. With several ranks,
 // each evaluates every size-th batch and the sums are added up.
-Evaluation evaluate(nn::GptReplicas<float>& model, const DataSet& data, size_t batch, Distributed& world) {
+Evaluation evaluate(nn::GptReplicas<float>& replicas, const DataSet& data, size_t batch, Distributed& world) {
   std::vector<uint32_t> inputs, targets;
   double sums[2] = {0, 0};  // loss x tokens, tokens
   uint64_t index = 0;
@@ -75,7 +75,7 @@ Evaluation evaluate(nn::GptReplicas<float>& model, const DataSet& data, size_t b
         continue;
       }
       next_windows(loader, n, T, inputs, targets);
-      sums[0] += model.forward(inputs.data(), targets.data(), n, T) * double(n * T);
+      sums[0] += replicas.forward(inputs.data(), targets.data(), n, T) * double(n * T);
       sums[1] += double(n * T);
     }
   }
