@@ -36,6 +36,13 @@ void add_common_options(CLI::App& app, CommonOptions& options, const std::string
 
 int run_main(CLI::App& app, int argc, char** argv, const std::function<void()>& body) {
   const std::string name = app.get_name();
+  // CLI11 2.1 reads "-1" for an unsigned option with strtoull, which wraps it to 2^64 - 1: --steps -1
+  // would train for ever. Every unsigned option refuses a minus sign instead.
+  const CLI::Validator non_negative(
+      [](std::string& value) { return value.find('-') == std::string::npos ? "" : "'" + value + "' is negative"; },
+      "");
+  for (CLI::Option* option : app.get_options())
+    if (option->get_type_name() == "UINT") option->check(non_negative);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -105,6 +105,9 @@ printf 'only an input\n' > bad-shots.txt
 expect_error 1 "sample: error: bad-shots.txt:1: this example has no output line (with --template, an example is its input line followed by its output lines)" \
   s --shots bad-shots.txt --template '{input} {output}' --prompt x
 expect_status 2 s --prompt x --num-samples 0
+# An unsigned option refuses a minus sign (CLI11 would wrap -1 to 2^64 - 1): every program, through core/cli.
+expect_status 2 s --prompt x --max-new-tokens -1
+expect_contains err.txt "--max-new-tokens: '-1' is negative"
 expect_status 2 sample
 [ ! -e out.tmp ] && [ -z "$(ls -A | grep -F '.tmp' || true)" ] || fail "a temporary file was left behind"
 
