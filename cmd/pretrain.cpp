@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--whole-word", o.whole_word, "Dynamic masking: mask whole words (needs -v)");
   app.add_option("--eval-every", o.eval_every, "Validate every N steps (0: only at the end)")->capture_default_str();
+  app.add_option("--eval-iters", o.eval_iters,
+                 "Validate on the first N batches of --batch-size records, the same ones each time (0: all)")
+      ->capture_default_str();
   app.add_option("--save-every", o.save_every, "Checkpoint every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--log", o.log, "Append JSON lines (step, loss, lr, grad norm, tokens/s, validation) to FILE")
       ->type_name("FILE");

@@ -76,17 +76,21 @@ struct Evaluation {
   double nsp_acc() const { return sequences ? double(nsp_correct) / double(sequences) : 0; }
 };
 
-// MLM loss and accuracy over every masked position, NSP over every sequence, of every file in order. Pairs
-// shards are masked the same way at every evaluation (keyed by the record's place), so evaluations compare.
-// With several ranks, each evaluates every size-th batch and the sums are added up.
+// MLM loss and accuracy over every masked position, NSP over every sequence, of the first `records`
+// records of the files (all of them when there are fewer) in file order. Pairs shards are masked the same
+// way at every evaluation (keyed by the record's place), so evaluations compare. With several ranks, each
+// evaluates every size-th batch and the sums are added up.
 Evaluation evaluate(nn::Bert<float>& model, const DataSet& data, const data::Masker* masker, size_t batch, uint64_t seed,
-                    Distributed& world) {
+                    uint64_t records, Distributed& world) {
   EncoderBatchBuilder builder(model.config().arch, pad_id(data.header));
   double sums[6] = {0, 0, 0, 0, 0, 0};  // MLM loss sum, masked, correct; NSP loss sum, correct; sequences
   uint64_t record = 0, index = 0;
   for (const auto& [length, files] : data.by_length) {
+    if (records == 0) break;
     RecordLoader loader(files, kEncoderKinds, false, 0);
-    for (uint64_t left = loader.records(); left > 0; ++index) {
+    const uint64_t here = std::min(loader.records(), records);
+    records -= here;
+    for (uint64_t left = here; left > 0; ++index) {
       const size_t n = size_t(std::min<uint64_t>(batch, left));
       left -= n;
       if (index % uint64_t(world.size()) != uint64_t(world.rank())) {
@@ -189,7 +193,8 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
   const std::optional<data::Masker> eval_masker = dynamic_masker(o, eval_set.header, eval_set.paths.front());
   const uint64_t eval_seed = o.seed ^ 0x5bd1e9955bd1e995ULL;
   if (o.eval_only) {
-    const Evaluation e = evaluate(model, eval_set, eval_masker ? &*eval_masker : nullptr, micro, eval_seed, world);
+    const Evaluation e =
+        evaluate(model, eval_set, eval_masker ? &*eval_masker : nullptr, micro, eval_seed, eval_records(o), world);
     const std::string line = evaluation_json(e, config.nsp()).dump() + "\n";
     if (world.root()) out.write(line.data(), line.size());
     return;
@@ -289,7 +294,8 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
     progress.update(step + 1);
     const bool last = step + 1 == o.steps;
     if (val && ((o.eval_every && (step + 1) % o.eval_every == 0) || last)) {
-      const Evaluation e = evaluate(model, *val, eval_masker ? &*eval_masker : nullptr, micro, eval_seed, world);
+      const Evaluation e =
+          evaluate(model, *val, eval_masker ? &*eval_masker : nullptr, micro, eval_seed, eval_records(o), world);
       nlohmann::json v = {{"step", step + 1}, {"val_loss", e.mlm_loss() + (bert ? e.nsp_loss() : 0.0)},
                           {"val_mlm_loss", e.mlm_loss()}, {"val_mlm_acc", e.mlm_acc()}};
       if (bert) v.update({{"val_nsp_loss", e.nsp_loss()}, {"val_nsp_acc", e.nsp_acc()}});

@@ -59,15 +59,20 @@ struct Evaluation {
   uint64_t tokens = 0;
 };
 
-// Mean cross-entropy over every target of every window of the files, in file order. With several ranks,
-// each evaluates every size-th batch and the sums are added up.
-Evaluation evaluate(nn::GptReplicas<float>& replicas, const DataSet& data, size_t batch, Distributed& world) {
+// Mean cross-entropy over every target of the first `records` windows of the files (all of them when
+// there are fewer), in file order. With several ranks, each evaluates every size-th batch and the sums
+// are added up.
+Evaluation evaluate(nn::GptReplicas<float>& replicas, const DataSet& data, size_t batch, uint64_t records,
+                    Distributed& world) {
   std::vector<uint32_t> inputs, targets;
   double sums[2] = {0, 0};  // loss x tokens, tokens
   uint64_t index = 0;
   for (const auto& [T, files] : data.by_length) {
+    if (records == 0) break;
     RecordLoader loader(files, {shard::RecordKind::kWindows}, false, 0);
-    for (uint64_t left = loader.records(); left > 0; ++index) {
+    const uint64_t here = std::min(loader.records(), records);
+    records -= here;
+    for (uint64_t left = here; left > 0; ++index) {
       const size_t n = size_t(std::min<uint64_t>(batch, left));
       left -= n;
       if (index % uint64_t(world.size()) != uint64_t(world.rank())) {
@@ -143,7 +148,7 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
   world.broadcast(model.params().data(), model.params().size());  // every rank starts from rank 0's weights
   nn::GptReplicas<float> replicas(model, batch_threads);
   if (o.eval_only) {
-    const Evaluation e = evaluate(replicas, val ? *val : *data, micro, world);
+    const Evaluation e = evaluate(replicas, val ? *val : *data, micro, eval_records(o), world);
     const nlohmann::ordered_json j = {{"loss", e.loss}, {"ppl", std::exp(e.loss)}, {"tokens", e.tokens}};
     const std::string line = j.dump() + "\n";
     if (world.root()) out.write(line.data(), line.size());
@@ -217,7 +222,7 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
     progress.update(step + 1);
     const bool last = step + 1 == o.steps;
     if (val && ((o.eval_every && (step + 1) % o.eval_every == 0) || last)) {
-      const Evaluation e = evaluate(replicas, *val, micro, world);
+      const Evaluation e = evaluate(replicas, *val, micro, eval_records(o), world);
       log.record({{"step", step + 1}, {"val_loss", e.loss}, {"val_ppl", std::exp(e.loss)}, {"tokens", tokens_seen}});
       log.plot();
       if (!o.quiet)

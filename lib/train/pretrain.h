@@ -33,6 +33,9 @@ struct PretrainOptions {
   double mask_prob = 0.15;
   bool whole_word = false;
   uint64_t eval_every = 0, save_every = 0;
+  // Evaluate on the first eval_iters x batch_size validation records, the same ones every time (nanoGPT's
+  // and Megatron's eval_iters): a cheap estimate on a large set. 0: every record.
+  uint64_t eval_iters = 0;
   std::string log;                 // JSON lines
   std::string out_dir;             // checkpoints
   bool resume = false, eval_only = false, dry_run = false, skip_nonfinite = false;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -30,6 +31,10 @@ StepShape check_run_options(const PretrainOptions& o, bool have_data, size_t ran
     throw UsageError(fmt::format("--batch-size {} must be a multiple of --micro-batch {}", o.batch_size, micro));
   }
   return {micro, share / micro, share};
+}
+
+uint64_t eval_records(const PretrainOptions& o) {
+  return o.eval_iters ? o.eval_iters * o.batch_size : std::numeric_limits<uint64_t>::max();
 }
 
 PretrainOptions for_this_rank(const PretrainOptions& o, bool root) {

@@ -26,6 +26,9 @@ struct StepShape {
 };
 StepShape check_run_options(const PretrainOptions& o, bool have_data, size_t ranks);
 
+// How many validation records an evaluation reads: --eval-iters batches of --batch-size, or all of them.
+uint64_t eval_records(const PretrainOptions& o);
+
 // The options as a rank runs them: ranks other than 0 print nothing and write no files.
 PretrainOptions for_this_rank(const PretrainOptions& o, bool root);
 

@@ -40,6 +40,8 @@ expect_eq "$(pretrain --arch bert --init-from bert-run --val val.masked --eval-o
   jq -c '[.mlm_loss, .mlm_acc, .nsp_loss, .nsp_acc]')" "$last" "--eval-only gives the logged validation figures"
 expect_eq "$(pretrain --arch bert --init-from bert-run --val val.masked --eval-only --batch-size 16 --threads 2 |
   jq '(.loss - .mlm_loss - .nsp_loss) | fabs < 1e-9')" "true" "--eval-only: loss = mlm_loss + nsp_loss"
+expect_eq "$(pretrain --arch bert --init-from bert-run --val val.masked --eval-only --batch-size 4 --eval-iters 3 --threads 2 |
+  jq .sequences)" "12" "--eval-iters 3 x --batch-size 4: 12 sequences"
 
 # --- exact resume (BERT's recipe: Adam without bias correction, decay from step 0) --------------------------------------
 pretrain "${bert[@]}" --steps 12 --save-every 6 -o full --log full.log --quiet

@@ -42,6 +42,19 @@ python3 "$LMPIPE_SOURCE/tests/tools/check_loss_svg.py" run/loss.svg run/metrics.
 val40=$(jq -s '[.[] | select(.val_loss != null)][-1].val_loss' run.log)
 expect_eq "$(pretrain --init-from run/latest --val val.shard --eval-only --threads 2 | jq .loss)" "$val40" \
   "--eval-only on the checkpoint gives the logged validation loss"
+# --eval-iters N: the first N batches of --batch-size windows, however the micro-batches cut them.
+first8=$(pretrain --init-from run/latest --val val.shard --eval-only --threads 2 --batch-size 4 --eval-iters 2)
+first8b=$(pretrain --init-from run/latest --val val.shard --eval-only --threads 2 --batch-size 8 --micro-batch 2 \
+  --eval-iters 1)
+expect_eq "$(jq -n --argjson a "$first8" --argjson b "$first8b" --argjson all "$val40" \
+  '[$a.tokens, $b.tokens, (($a.loss - $b.loss) / $b.loss | fabs) < 1e-6, $a.loss != $all]')" "$(jq -n '[256, 256, true, true]')" \
+  "--eval-iters 2 x --batch-size 4 and 1 x 8 evaluate the same 8 windows of 32 targets"
+pretrain "${common[@]}" --steps 2 --eval-every 1 --eval-iters 2 -o estimated --log estimated.log --quiet
+expect_eq "$(jq -s '[.[] | select(.val_loss != null)][-1].val_loss' estimated.log)" \
+  "$(pretrain --init-from estimated/latest --val val.shard --eval-only --batch-size 4 --eval-iters 2 --threads 2 | jq .loss)" \
+  "training evaluates the windows --eval-iters names"
+expect_status 2 pretrain --init-from run/latest --val val.shard --eval-only --eval-iters -1
+expect_contains err.txt "--eval-iters: '-1' is negative"
 
 # --- exact resume: a run killed after its step-20 checkpoint and resumed gives the losses and weights of one that
 # --- never stopped, bit for bit (same --steps, so the same schedule) ---------------------------------------------------
