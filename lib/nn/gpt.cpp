@@ -148,6 +148,17 @@ void Gpt<T>::run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train
   const T eps = T(config_.ln_eps);
   const T drop = train ? T(config_.dropout) : T(0);
   const bool gpt2 = config_.arch == GptArch::kGpt2;
+  // out = residual + dropout(inp @ weight + bias); without dropout in one pass before the product.
+  const auto residual_branch = [&](T* out, const T* inp, size_t wo, size_t bo, const T* residual, size_t K,
+                                   uint64_t key) {
+    if (drop > T(0)) {
+      linear_forward(out, inp, p(wo), p(bo), N, K, C);
+      dropout_apply(out, N * C, drop, key);
+      for (size_t i = 0; i < N * C; ++i) out[i] += residual[i];
+    } else {
+      linear_residual_forward(out, inp, p(wo), p(bo), residual, N, K, C);
+    }
+  };
   embedding_forward(a(encoded_), inputs, p(wte_), p(wpe_), N, Tn, C);
   dropout_apply(a(encoded_), N * C, drop, site_key(config_.n_layer, kEmbedding));
   for (size_t l = 0; l < config_.n_layer; ++l) {
@@ -164,9 +175,7 @@ void Gpt<T>::run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train
     attention_forward(a(x.atty), a(x.lse), a(x.qkv), static_cast<const uint8_t*>(nullptr), B, Tn, C, NH, true, drop,
                       site_key(l, kAttention));
     T* res2 = a(x.res2);
-    linear_forward(res2, a(x.atty), p(w.proj_w), p(w.proj_b), N, C, C);
-    dropout_apply(res2, N * C, drop, site_key(l, kAttentionResidual));
-    for (size_t i = 0; i < N * C; ++i) res2[i] += in[i];
+    residual_branch(res2, a(x.atty), w.proj_w, w.proj_b, in, C, site_key(l, kAttentionResidual));
     // MLP.
     const T* mlp_in;
     if (gpt2) {
@@ -179,10 +188,8 @@ void Gpt<T>::run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train
     linear_forward(a(x.fch), mlp_in, p(w.fc_w), p(w.fc_b), N, C, F);
     gelu_forward(a(x.fch_gelu), a(x.fch), N * F, Gelu::kTanh);
     T* res3 = a(x.res3);
-    linear_forward(res3, a(x.fch_gelu), p(w.fcproj_w), p(w.fcproj_b), N, F, C);
-    dropout_apply(res3, N * C, drop, site_key(l, kMlpResidual));
     const T* mlp_residual = gpt2 ? res2 : mlp_in;  // GPT adds the MLP to its normalised input
-    for (size_t i = 0; i < N * C; ++i) res3[i] += mlp_residual[i];
+    residual_branch(res3, a(x.fch_gelu), w.fcproj_w, w.fcproj_b, mlp_residual, F, site_key(l, kMlpResidual));
     if (!gpt2) layernorm_forward(a(x.ln2), a(x.ln2_mean), a(x.ln2_rstd), res3, p(w.ln2_w), p(w.ln2_b), N, C, eps);
   }
   if (gpt2) {
@@ -235,23 +242,28 @@ void Gpt<T>::run_backward(const uint32_t* inputs, size_t B, size_t Tn) {
   const auto add = [&](T* to, const T* from) {
     for (size_t i = 0; i < N * C; ++i) to[i] += from[i];
   };
+  // The gradient of a residual branch's output before its dropout: a masked copy in d1, or grad itself.
+  const auto through_dropout = [&](const T* grad, uint64_t key) -> const T* {
+    if (drop <= T(0)) return grad;
+    std::copy(grad, grad + N * C, d1);
+    dropout_apply(d1, N * C, drop, key);
+    return d1;
+  };
   for (size_t l = config_.n_layer; l-- > 0;) {
     const LayerOffsets& w = layers_[l];
     const LayerActs& x = layer_acts_[l];
     const T* in = block_input(l);
     if (gpt2) {
       // res3 = res2 + drop(mlp(ln2(res2))): dres is d res3.
-      std::copy(dres, dres + N * C, d1);
-      dropout_apply(d1, N * C, drop, site_key(l, kMlpResidual));
-      linear_backward(dfch2_.data(), g(w.fcproj_w), g(w.fcproj_b), d1, a(x.fch_gelu), p(w.fcproj_w), N, F, C);
+      const T* dmlp = through_dropout(dres, site_key(l, kMlpResidual));
+      linear_backward(dfch2_.data(), g(w.fcproj_w), g(w.fcproj_b), dmlp, a(x.fch_gelu), p(w.fcproj_w), N, F, C);
       gelu_backward(dfch_.data(), dfch2_.data(), a(x.fch), N * F, Gelu::kTanh);
       linear_backward(d1, g(w.fc_w), g(w.fc_b), dfch_.data(), a(x.ln2), p(w.fc_w), N, C, F);
       layernorm_backward(d2, g(w.ln2_w), g(w.ln2_b), d1, a(x.res2), p(w.ln2_w), a(x.ln2_mean), a(x.ln2_rstd), N, C);
       add(dres, d2);  // now d res2
       // res2 = in + drop(proj(attention(qkv(ln1(in))))).
-      std::copy(dres, dres + N * C, d1);
-      dropout_apply(d1, N * C, drop, site_key(l, kAttentionResidual));
-      linear_backward(datty, g(w.proj_w), g(w.proj_b), d1, a(x.atty), p(w.proj_w), N, C, C);
+      const T* dproj = through_dropout(dres, site_key(l, kAttentionResidual));
+      linear_backward(datty, g(w.proj_w), g(w.proj_b), dproj, a(x.atty), p(w.proj_w), N, C, C);
       attention_backward(dqkv_.data(), datty, a(x.qkv), a(x.atty), a(x.lse), static_cast<const uint8_t*>(nullptr), B,
                          Tn, C, NH, true, drop, site_key(l, kAttention));
       linear_backward(d1, g(w.qkv_w), g(w.qkv_b), dqkv_.data(), a(x.ln1), p(w.qkv_w), N, C, 3 * C);
@@ -260,16 +272,14 @@ void Gpt<T>::run_backward(const uint32_t* inputs, size_t B, size_t Tn) {
     } else {
       // out = LN2(res3), res3 = ln1 + drop(mlp(ln1)), ln1 = LN1(res2), res2 = in + drop(attention(in)).
       layernorm_backward(d2, g(w.ln2_w), g(w.ln2_b), dres, a(x.res3), p(w.ln2_w), a(x.ln2_mean), a(x.ln2_rstd), N, C);
-      std::copy(d2, d2 + N * C, d1);
-      dropout_apply(d1, N * C, drop, site_key(l, kMlpResidual));
-      linear_backward(dfch2_.data(), g(w.fcproj_w), g(w.fcproj_b), d1, a(x.fch_gelu), p(w.fcproj_w), N, F, C);
+      const T* dmlp = through_dropout(d2, site_key(l, kMlpResidual));
+      linear_backward(dfch2_.data(), g(w.fcproj_w), g(w.fcproj_b), dmlp, a(x.fch_gelu), p(w.fcproj_w), N, F, C);
       gelu_backward(dfch_.data(), dfch2_.data(), a(x.fch), N * F, Gelu::kTanh);
       linear_backward(d1, g(w.fc_w), g(w.fc_b), dfch_.data(), a(x.ln1), p(w.fc_w), N, C, F);
       add(d1, d2);  // d ln1: through the MLP and the residual
       layernorm_backward(dres, g(w.ln1_w), g(w.ln1_b), d1, a(x.res2), p(w.ln1_w), a(x.ln1_mean), a(x.ln1_rstd), N, C);
-      std::copy(dres, dres + N * C, d1);  // d res2
-      dropout_apply(d1, N * C, drop, site_key(l, kAttentionResidual));
-      linear_backward(datty, g(w.proj_w), g(w.proj_b), d1, a(x.atty), p(w.proj_w), N, C, C);
+      const T* dproj = through_dropout(dres, site_key(l, kAttentionResidual));  // dres: d res2
+      linear_backward(datty, g(w.proj_w), g(w.proj_b), dproj, a(x.atty), p(w.proj_w), N, C, C);
       attention_backward(dqkv_.data(), datty, a(x.qkv), a(x.atty), a(x.lse), static_cast<const uint8_t*>(nullptr), B,
                          Tn, C, NH, true, drop, site_key(l, kAttention));
       linear_backward(d1, g(w.qkv_w), g(w.qkv_b), dqkv_.data(), in, p(w.qkv_w), N, C, 3 * C);

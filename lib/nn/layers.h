@@ -33,6 +33,11 @@ void linear_forward(T* out, const T* inp, const T* weight, const T* bias, size_t
 template <class T>
 void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
                      size_t OC);
+// out[N, OC] = residual[N, OC] + inp @ weight + bias: a residual branch without dropout in one pass over
+// out before the product, where linear_forward and an addition make two. Its backward is linear_backward.
+template <class T>
+void linear_residual_forward(T* out, const T* inp, const T* weight, const T* bias, const T* residual, size_t N,
+                             size_t C, size_t OC);
 
 // The same with PyTorch's nn.Linear layout, weight[OC, C] ([out, in]: HuggingFace's BERT and RoBERTa):
 // out = inp @ weight^T + bias.
