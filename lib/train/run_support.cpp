@@ -34,7 +34,9 @@ StepShape check_run_options(const PretrainOptions& o, bool have_data, size_t ran
 }
 
 uint64_t eval_records(const PretrainOptions& o) {
-  return o.eval_iters ? o.eval_iters * o.batch_size : std::numeric_limits<uint64_t>::max();
+  const uint64_t all = std::numeric_limits<uint64_t>::max();
+  if (o.eval_iters == 0 || o.batch_size == 0 || o.eval_iters > all / o.batch_size) return all;
+  return o.eval_iters * o.batch_size;
 }
 
 PretrainOptions for_this_rank(const PretrainOptions& o, bool root) {
