@@ -11,7 +11,7 @@ AdamW::AdamW(const ParameterLayout& layout, AdamWOptions options)
     if (t.decay) std::fill(decay_.begin() + long(t.offset), decay_.begin() + long(t.offset + t.size), 1);
 }
 
-void AdamW::step(float* params, const float* grads, double lr) {
+void AdamW::step(float* params, const float* grads, double lr, float grad_scale) {
   ++steps_;
   const double b1 = options_.beta1, b2 = options_.beta2;
   // torch.optim.AdamW: step size lr / (1 - b1^t), denominator sqrt(v) / sqrt(1 - b2^t) + eps.
@@ -26,7 +26,7 @@ void AdamW::step(float* params, const float* grads, double lr) {
   const uint8_t* __restrict decays = decay_.data();
 #pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; ++i) {
-    const float g = grads[i];
+    const float g = grads[i] * grad_scale;
     const float p = decays[i] ? params[i] - decay * params[i] : params[i];
     m[i] = fb1 * m[i] + (1.0f - fb1) * g;
     v[i] = fb2 * v[i] + (1.0f - fb2) * g * g;
@@ -34,17 +34,15 @@ void AdamW::step(float* params, const float* grads, double lr) {
   }
 }
 
-double clip_grad_norm(float* grads, size_t n, double max_norm) {
+double grad_norm(const float* grads, size_t n) {
   double sum = 0;
 #pragma omp parallel for simd reduction(+ : sum) schedule(static)
   for (size_t i = 0; i < n; ++i) sum += double(grads[i]) * double(grads[i]);
-  const double norm = std::sqrt(sum);
-  if (max_norm > 0 && norm > max_norm) {
-    const float scale = float(max_norm / (norm + 1e-6));  // torch's clip_grad_norm_
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; ++i) grads[i] *= scale;
-  }
-  return norm;
+  return std::sqrt(sum);
+}
+
+float clip_scale(double norm, double max_norm) {
+  return max_norm > 0 && norm > max_norm ? float(max_norm / (norm + 1e-6)) : 1.0f;
 }
 
 double learning_rate(uint64_t step, uint64_t total, uint64_t warmup, double lr, double min_lr, Schedule schedule) {

@@ -268,13 +268,13 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
     loss.mlm = totals[0];
     loss.nsp = totals[1];
     const auto mlm_correct = size_t(totals[2]), nsp_correct = size_t(totals[3]);
-    const double norm = nn::clip_grad_norm(model.grads().data(), model.grads().size(), recipe.grad_clip);
+    const double norm = nn::grad_norm(model.grads().data(), model.grads().size());
     if (!std::isfinite(loss.total()) || !std::isfinite(norm)) {
       stop_or_skip_nonfinite(o, step, loss.total(), norm);
       log.record({{"step", step}, {"skipped", "non-finite"}});
       continue;
     }
-    adam.step(model.params().data(), model.grads().data(), lr);
+    adam.step(model.params().data(), model.grads().data(), lr, nn::clip_scale(norm, recipe.grad_clip));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens_seen += o.batch_size * length;
     nlohmann::json record = {{"step", step + 1}, {"loss", loss.total()}, {"mlm_loss", loss.mlm},

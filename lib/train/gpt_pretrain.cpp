@@ -200,13 +200,13 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
     world.allreduce_sum(model.grads().data(), model.grads().size());
     world.allreduce_sum(&loss, 1);
     const double reduce_seconds = world.reduce_seconds() - reduce_before;
-    const double norm = nn::clip_grad_norm(model.grads().data(), model.grads().size(), recipe.grad_clip);
+    const double norm = nn::grad_norm(model.grads().data(), model.grads().size());
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       stop_or_skip_nonfinite(o, step, loss, norm);
       log.record({{"step", step}, {"skipped", "non-finite"}, {"loss", std::isfinite(loss) ? loss : -1.0}});
       continue;
     }
-    adam.step(model.params().data(), model.grads().data(), lr);
+    adam.step(model.params().data(), model.grads().data(), lr, nn::clip_scale(norm, recipe.grad_clip));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens_seen += o.batch_size * step_T;
     nlohmann::json record = {{"step", step + 1},

@@ -1,0 +1,51 @@
+// Gradient clipping as torch's clip_grad_norm_ computes it, and AdamW with the clip folded into its update:
+// the same parameters, bit for bit, as scaling the gradients first.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "nn/optimizer.h"
+#include "nn/parameters.h"
+
+using namespace lmpipe::nn;
+
+TEST_CASE("the gradient norm, and the factor that clips it as torch's clip_grad_norm_") {
+  std::vector<float> grads(1000, 0.0f);
+  grads[3] = 3.0f;
+  grads[997] = -4.0f;
+  CHECK(grad_norm(grads.data(), grads.size()) == doctest::Approx(5.0).epsilon(1e-15));
+  CHECK(clip_scale(5.0, 1.0) == float(1.0 / (5.0 + 1e-6)));
+  CHECK(clip_scale(5.0, 5.0) == 1.0f);  // at the limit: left alone
+  CHECK(clip_scale(0.5, 1.0) == 1.0f);
+  CHECK(clip_scale(5.0, 0.0) == 1.0f);  // 0: clipping off
+}
+
+TEST_CASE("AdamW with a gradient scale moves the parameters as AdamW on the scaled gradients") {
+  ParameterLayout layout;
+  layout.add("w", {40, 7}, true);  // decayed
+  layout.add("b", {7}, false);
+  const size_t n = layout.total();
+  std::vector<float> start(n), grads(n);
+  for (size_t i = 0; i < n; ++i) {
+    start[i] = 0.02f * std::sin(float(i));
+    grads[i] = 3.0f * std::cos(0.7f * float(i));
+  }
+  AdamWOptions options;
+  options.beta2 = 0.95;
+  options.weight_decay = 0.1;
+  AdamW fused(layout, options), plain(layout, options);
+  std::vector<float> a = start, b = start;
+  for (int step = 0; step < 3; ++step) {
+    const double norm = grad_norm(grads.data(), n);
+    const float scale = clip_scale(norm, 1.0);
+    REQUIRE(scale < 1.0f);
+    fused.step(a.data(), grads.data(), 6e-4, scale);
+    std::vector<float> clipped = grads;
+    for (float& g : clipped) g *= scale;
+    plain.step(b.data(), clipped.data(), 6e-4);
+    for (size_t i = 0; i < n; ++i) grads[i] += 0.5f * std::sin(float(i * step));
+  }
+  CHECK(a == b);
+  CHECK(a != start);
+}
