@@ -2,6 +2,8 @@
 // Reading the PyTorch reference files of tests/data/nn (safetensors with settings in the metadata).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -19,4 +21,20 @@ inline std::vector<float> floats(const lmpipe::SafetensorsFile& f, const std::st
   std::vector<float> out(t->elements());
   f.read_floats(*t, out.data());
   return out;
+}
+
+// The largest relative error of a tensor's gradient against PyTorch's. Each element's error is measured
+// against its own size or a tenth of the tensor's RMS gradient, whichever is larger (and at least 1e-3):
+// both sides sum in float, so their absolute errors are set by the tensor's scale, and an element thirty
+// times smaller than its neighbours cannot be held to 1e-4 of itself (the pooler weight's worst element,
+// -0.0011 in a tensor of RMS 0.032, moved between 5e-5 and 1.1e-4 of itself with the summation order of
+// a layer norm). A wrong gradient is off by about the RMS itself, 1e5 times the tolerance.
+inline double worst_gradient_error(const float* ours, const std::vector<float>& ref) {
+  double squares = 0;
+  for (float g : ref) squares += double(g) * double(g);
+  const double floor = std::max(1e-3, 0.1 * std::sqrt(squares / double(std::max<size_t>(ref.size(), 1))));
+  double worst = 0;
+  for (size_t i = 0; i < ref.size(); ++i)
+    worst = std::max(worst, std::abs(double(ours[i]) - ref[i]) / std::max(floor, std::abs(double(ref[i]))));
+  return worst;
 }
