@@ -350,7 +350,7 @@ EncoderLoss Bert<T>::run(const EncoderBatch& batch, bool train, T grad_scale) {
     T* dt = dtmp_.data();  // [M, C] scratch rows
     T* dt2 = dtmp2_.data();
     layernorm_backward(dt, g(mlm_ln_w_), g(mlm_ln_b_), du, mh(t_gelu_), p(mlm_ln_w_), mh(t_mean_), mh(t_rstd_), M, C);
-    gelu_backward(dt2, dt, mh(t_pre_), M * C, config_.gelu);
+    gelu_backward(dt2, dt, mh(t_pre_), mh(t_gelu_), M * C, config_.gelu);
     linear_t_backward(dt, g(mlm_w_), g(mlm_b_), dt2, mh(gathered_), p(mlm_w_), M, C, C);
     for (size_t m = 0; m < M; ++m) {
       T* row = dtop + size_t(top_slot_[batch.mlm_rows[m]]) * C;
@@ -391,7 +391,7 @@ void Bert<T>::backward_layers(const EncoderBatch& batch, T* dout) {
     std::copy_n(d1, R * C, d2);
     dropout_apply_rows(d2, rows, R, C, drop, site_key(l, kFeedForwardOutput));
     linear_t_backward(dfch2_.data(), g(w.o2_w), g(w.o2_b), d2, a(x.fgelu), p(w.o2_w), R, F, C);
-    gelu_backward(dfch_.data(), dfch2_.data(), a(x.fpre), R * F, config_.gelu);
+    gelu_backward(dfch_.data(), dfch2_.data(), a(x.fpre), a(x.fgelu), R * F, config_.gelu);
     linear_t_backward(d2, g(w.i_w), g(w.i_b), dfch_.data(), a(x.h1), p(w.i_w), R, C, F);
     for (size_t i = 0; i < R * C; ++i) d2[i] += d1[i];  // d h1: through the feed-forward and the residual
     // h1 = LN1(res1): -> d res1 (in d1).

@@ -257,7 +257,7 @@ void Gpt<T>::run_backward(const uint32_t* inputs, size_t B, size_t Tn) {
       // res3 = res2 + drop(mlp(ln2(res2))): dres is d res3.
       const T* dmlp = through_dropout(dres, site_key(l, kMlpResidual));
       linear_backward(dfch2_.data(), g(w.fcproj_w), g(w.fcproj_b), dmlp, a(x.fch_gelu), p(w.fcproj_w), N, F, C);
-      gelu_backward(dfch_.data(), dfch2_.data(), a(x.fch), N * F, Gelu::kTanh);
+      gelu_backward(dfch_.data(), dfch2_.data(), a(x.fch), a(x.fch_gelu), N * F, Gelu::kTanh);
       linear_backward(d1, g(w.fc_w), g(w.fc_b), dfch_.data(), a(x.ln2), p(w.fc_w), N, C, F);
       layernorm_backward(d2, g(w.ln2_w), g(w.ln2_b), d1, a(x.res2), p(w.ln2_w), a(x.ln2_mean), a(x.ln2_rstd), N, C);
       add(dres, d2);  // now d res2
@@ -274,7 +274,7 @@ void Gpt<T>::run_backward(const uint32_t* inputs, size_t B, size_t Tn) {
       layernorm_backward(d2, g(w.ln2_w), g(w.ln2_b), dres, a(x.res3), p(w.ln2_w), a(x.ln2_mean), a(x.ln2_rstd), N, C);
       const T* dmlp = through_dropout(d2, site_key(l, kMlpResidual));
       linear_backward(dfch2_.data(), g(w.fcproj_w), g(w.fcproj_b), dmlp, a(x.fch_gelu), p(w.fcproj_w), N, F, C);
-      gelu_backward(dfch_.data(), dfch2_.data(), a(x.fch), N * F, Gelu::kTanh);
+      gelu_backward(dfch_.data(), dfch2_.data(), a(x.fch), a(x.fch_gelu), N * F, Gelu::kTanh);
       linear_backward(d1, g(w.fc_w), g(w.fc_b), dfch_.data(), a(x.ln1), p(w.fc_w), N, C, F);
       add(d1, d2);  // d ln1: through the MLP and the residual
       layernorm_backward(dres, g(w.ln1_w), g(w.ln1_b), d1, a(x.res2), p(w.ln1_w), a(x.ln1_mean), a(x.ln1_rstd), N, C);

@@ -323,26 +323,30 @@ void gelu_forward(T* out, const T* inp, size_t n, Gelu kind) {
   }
 }
 
+// gelu(x) = x g(x) with g = (1 + tanh(k (x + a x^3))) / 2 or Phi(x), so g = out / x where x != 0
+// (g(0) = 1/2). In float its absolute error is a few units in the last place of 1, as a tanh's is: out
+// carries the relative error of one rounding, and out / x has the same.
 template <class T>
-void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind) {
+void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n, Gelu kind) {
   if (kind == Gelu::kTanh) {
-#pragma omp parallel for schedule(static)
+    // d/dx = g + x (1 - th^2) k (1 + 3a x^2) / 2 with th = 2g - 1, so 1 - th^2 = 4 g (1 - g).
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (size_t b = 0; b < n; b += kBlock) {
       const auto m = Eigen::Index(std::min(kBlock, n - b));
-      const ConstArrayMap<T> x(inp + b, m), d(dout + b, m);
-      const Eigen::Array<T, Eigen::Dynamic, 1> th = (T(kSqrt2OverPi) * (x + T(0.044715) * x.cube())).tanh();
-      ArrayMap<T>(dinp + b, m) =
-          d * (T(0.5) * (T(1) + th) +
-               T(0.5) * x * (T(1) - th.square()) * T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x.square()));
+      const ConstArrayMap<T> x(inp + b, m), y(out + b, m), d(dout + b, m);
+      ArrayMap<T> g(dinp + b, m);  // g first, then the gradient in its place
+      g = (x != T(0)).select(y / x, T(0.5));
+      g = d * (g + T(2 * kSqrt2OverPi) * x * g * (T(1) - g) * (T(1) + T(3 * 0.044715) * x.square()));
     }
   } else {
     // d/dx x Phi(x) = Phi(x) + x phi(x).
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (size_t b = 0; b < n; b += kBlock) {
       const auto m = Eigen::Index(std::min(kBlock, n - b));
-      const ConstArrayMap<T> x(inp + b, m), d(dout + b, m);
-      ArrayMap<T>(dinp + b, m) =
-          d * (T(0.5) * (T(1) + (x * T(kSqrtHalf)).erf()) + x * (T(-0.5) * x.square()).exp() * T(kInvSqrt2Pi));
+      const ConstArrayMap<T> x(inp + b, m), y(out + b, m), d(dout + b, m);
+      ArrayMap<T> g(dinp + b, m);
+      g = (x != T(0)).select(y / x, T(0.5));
+      g = d * (g + x * (T(-0.5) * x.square()).exp() * T(kInvSqrt2Pi));
     }
   }
 }
@@ -553,7 +557,7 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
   template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, size_t);                \
   template void linear_residual_forward<T>(T*, const T*, const T*, const T*, const T*, size_t, size_t, size_t);      \
   template void gelu_forward<T>(T*, const T*, size_t, Gelu);                                                          \
-  template void gelu_backward<T>(T*, const T*, const T*, size_t, Gelu);                                               \
+  template void gelu_backward<T>(T*, const T*, const T*, const T*, size_t, Gelu);                                     \
   template void dropout_apply<T>(T*, size_t, T, uint64_t);                                                           \
   template void dropout_apply_rows<T>(T*, const uint32_t*, size_t, size_t, T, uint64_t);                             \
   template void attention_forward<T>(T*, T*, const T*, const uint8_t*, size_t, size_t, size_t, size_t, bool, T,        \

@@ -51,8 +51,10 @@ void linear_t_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* in
 enum class Gelu { kTanh, kErf };
 template <class T>
 void gelu_forward(T* out, const T* inp, size_t n, Gelu kind);
+// out is gelu_forward's output for inp: the backward reads the tanh (or Phi) from it, out / inp, instead
+// of computing it again (the tanh was most of the GPT's MLP backward outside its products).
 template <class T>
-void gelu_backward(T* dinp, const T* dout, const T* inp, size_t n, Gelu kind);
+void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n, Gelu kind);
 
 // Dropout without stored masks: element i is kept when a hash of (key, i) clears p, and kept elements
 // are scaled by 1 / (1 - p). The same call with the same key applies the same mask to a gradient.

@@ -70,7 +70,19 @@ TEST_CASE("two half batches accumulate the gradient of the whole batch") {
   const double first = model.forward_backward(inputs.data(), targets.data(), 1, 6, 0.5f);
   const double second = model.forward_backward(inputs.data() + 6, targets.data() + 6, 1, 6, 0.5f);
   CHECK((first + second) / 2 == doctest::Approx(whole).epsilon(1e-6));
-  for (size_t i = 0; i < once.size(); ++i) CHECK(model.grads()[i] == doctest::Approx(once[i]).epsilon(1e-4).scale(1e-6));
+  // Each element to 1e-4 of itself, or of a hundredth of its tensor's RMS gradient where it is smaller
+  // (worst now 1.8e-5): an element that is a near-cancelling sum moves with any rounding by more than
+  // 1e-4 of itself (one of -9.06e-7 moved by 8e-10 when the GELU backward's rounding changed).
+  for (const TensorInfo& t : model.layout().tensors()) {
+    double squares = 0;
+    for (size_t i = t.offset; i < t.offset + t.size; ++i) squares += double(once[i]) * double(once[i]);
+    const double floor = 0.01 * std::sqrt(squares / double(t.size));
+    double worst = 0;
+    for (size_t i = t.offset; i < t.offset + t.size; ++i)
+      worst = std::max(worst, std::abs(double(model.grads()[i]) - once[i]) / std::max(floor, std::abs(double(once[i]))));
+    CAPTURE(t.name);
+    CHECK(worst < 1e-4);
+  }
 }
 
 TEST_CASE("a position's logits depend on no later input") {
