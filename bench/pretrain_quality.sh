@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 bin=${BUILD:-build}/cmd  # BUILD: another build directory
-[ -x "$bin/pretrain" ] || .ci/setup
+[ -x "$bin/pretrain" ] && [ -x "${BUILD:-build}/bench/gemm-peak" ] || .ci/setup
 # nanoGPT needs torch and numpy; its prepare.py imports requests (it downloads nothing here: input.txt is
 # put beside it first). All three are Debian packages.
 if ! /usr/bin/python3 -c 'import torch, numpy, requests' 2> /dev/null; then
@@ -42,19 +42,10 @@ text=${TINY_SHAKESPEARE:-../shared/data/tinyshakespeare/input.txt}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The OpenBLAS kernels pretrain picks for itself (lib/nn/runtime.cpp): Debian's OpenBLAS 0.3.21 does not
-# know recent CPUs and falls back to SSE3 ("Prescott") kernels, about 3x slower, unless told.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  if grep -qw avx512f /proc/cpuinfo; then
-    kernels=SkylakeX
-  elif grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
-    kernels=Haswell
-  else
-    kernels=""
-  fi
-else
-  kernels=$OPENBLAS_CORETYPE
-fi
+# The OpenBLAS kernels pretrain runs with (lib/nn/runtime.cpp: OpenBLAS's own pick, or SkylakeX/Haswell
+# where Debian's OpenBLAS 0.3.21 does not know the CPU and would fall back to SSE3 kernels, about 3x
+# slower; OPENBLAS_CORETYPE when set), as gemm-peak reports them: nanoGPT gets the same.
+kernels=$("${BUILD:-build}/bench/gemm-peak" --threads 1 --size 256 | sed 's/.*kernels=\([A-Za-z0-9]*\).*/\1/')
 # nanoGPT's environment: torch's OpenMP pool and OpenBLAS's threads wait passively (without it they
 # oversubscribe 2 cores), as many threads as pretrain gets (torch picks 1 on this 2-core machine by itself).
 torch_env=(OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$threads")
