@@ -103,24 +103,24 @@ struct KeyMask {
   }
 };
 
-// Row t of a (batch, head) score matrix, s[0..Tn): the first n keys are visible (n = t + 1 when causal,
-// else Tn). Replaces it by exp(s - shift) over the visible, unpadded keys and 0 elsewhere; returns the
-// sum. Padded keys are multiplied by 0 after the exp: Eigen's exp of -inf is a tiny number, not 0.
-// Without padding the exp runs on to a whole cache line (whole SIMD packets: the row holds scores there
-// too, and they are zeroed after): Eigen leaves a ragged tail to scalar expf calls, and causal rows are
-// all ragged.
+// Row t of a (batch, head) score matrix, s[0..keys): the scores its products computed, of which the
+// first n are visible (n = t + 1 when causal, else keys). Replaces them by exp(s - shift) over the
+// visible, unpadded keys and 0 elsewhere; returns the sum. Padded keys are multiplied by 0 after the exp:
+// Eigen's exp of -inf is a tiny number, not 0. Without padding the exp runs on to a whole cache line
+// (whole SIMD packets: the row holds scores there too, and they are zeroed after): Eigen leaves a ragged
+// tail to scalar expf calls, and causal rows are all ragged.
 template <class T>
-T exp_row(T* s, T shift, const KeyMask<T>& mask, size_t n, size_t Tn) {
+T exp_row(T* s, T shift, const KeyMask<T>& mask, size_t n, size_t keys) {
   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> row(s, Eigen::Index(n));
   if (mask.any_padding) {
     row = (row + mask.bias.head(Eigen::Index(n)) - shift).exp() * mask.keep.head(Eigen::Index(n));
   } else {
     constexpr size_t line = 64 / sizeof(T);
-    const auto whole = Eigen::Index(std::min(Tn, (n + line - 1) / line * line));
+    const auto whole = Eigen::Index(std::min(keys, (n + line - 1) / line * line));
     Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> padded(s, whole);
     padded = (padded - shift).exp();
   }
-  std::fill(s + n, s + Tn, T(0));
+  std::fill(s + n, s + keys, T(0));
   return row.sum();
 }
 
@@ -145,12 +145,19 @@ uint64_t drop_threshold(T p) {
   return p <= T(0) ? 0 : uint64_t(std::ldexp(double(p), 64));
 }
 
-// Applies the dropout mask of rows [0, Tn) of one (batch, head) probability matrix in place.
+// Applies the dropout mask of one (batch, head) probability matrix [Tn, Tn] in place, over the keys each
+// row's products computed: row t of a block of `block` rows, [0, min(Tn, the block's end)).
 template <class T>
-void drop_probabilities(T* p, size_t Tn, size_t bh, T dropout, uint64_t key) {
+void drop_probabilities(T* p, size_t Tn, size_t block, size_t bh, T dropout, uint64_t key) {
   const uint64_t threshold = drop_threshold(dropout);
   const T keep_scale = T(1) / (T(1) - dropout);
-  for (size_t i = 0; i < Tn * Tn; ++i) p[i] = kept(key, bh * Tn * Tn + i, threshold) ? p[i] * keep_scale : T(0);
+  for (size_t t = 0; t < Tn; ++t) {
+    const size_t keys = std::min(Tn, (t / block + 1) * block);
+    for (size_t j = 0; j < keys; ++j) {
+      const size_t i = t * Tn + j;
+      p[i] = kept(key, bh * Tn * Tn + i, threshold) ? p[i] * keep_scale : T(0);
+    }
+  }
 }
 
 }  // namespace
@@ -351,11 +358,17 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n,
   }
 }
 
+// Causal attention goes through the rows in blocks of this many: rows [r0, r1) see keys [0, r1) only, so
+// the products skip the blocks above the diagonal (at 64 positions a quarter of the work, at 1024 nearly
+// half). A multiple of a cache line's floats, so exp_row's whole-line exps stay within computed keys.
+constexpr size_t kCausalRowBlock = 32;
+
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, size_t B, size_t Tn, size_t C,
                        size_t NH, bool causal, T dropout, uint64_t dropout_key) {
   const size_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
+  const size_t block = causal ? kCausalRowBlock : Tn;
   // Each (batch, head) is a few small products, made straight by OpenBLAS (one thread each inside this
   // loop) with the strides of qkv: no copies of the heads' columns, and the scale in the product's alpha.
 #pragma omp parallel for schedule(dynamic, 1)
@@ -367,23 +380,31 @@ void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, si
     const KeyMask<T> mask(key_mask, b, Tn);
     Mat<T>& p = scratch<T>(0);
     p.resize(Eigen::Index(Tn), Eigen::Index(Tn));
-    blas_gemm(false, true, Tn, Tn, hs, scale, q, 3 * C, k, 3 * C, T(0), p.data(), Tn);  // scores = q k^T / sqrt(hs)
     T* row_lse = lse + bh * Tn;
-    for (size_t t = 0; t < Tn; ++t) {
-      T* s = p.data() + t * Tn;
-      const size_t n = causal ? t + 1 : Tn;
-      const T m = row_max(s, mask, n);
-      if (m == -std::numeric_limits<T>::infinity()) {  // nothing to attend to (all padding): output zeros
-        std::fill(s, s + Tn, T(0));
-        row_lse[t] = T(0);
-        continue;
+    for (size_t r0 = 0; r0 < Tn; r0 += block) {
+      const size_t r1 = std::min(Tn, r0 + block), keys = causal ? r1 : Tn;
+      // scores = q k^T / sqrt(hs), the block's rows against the keys they see
+      blas_gemm(false, true, r1 - r0, keys, hs, scale, q + r0 * 3 * C, 3 * C, k, 3 * C, T(0), p.data() + r0 * Tn, Tn);
+      for (size_t t = r0; t < r1; ++t) {
+        T* s = p.data() + t * Tn;
+        const size_t n = causal ? t + 1 : Tn;
+        const T m = row_max(s, mask, n);
+        if (m == -std::numeric_limits<T>::infinity()) {  // nothing to attend to (all padding): output zeros
+          std::fill(s, s + Tn, T(0));
+          row_lse[t] = T(0);
+          continue;
+        }
+        const T sum = exp_row(s, m, mask, n, keys);
+        Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(s, Eigen::Index(n)) *= T(1) / sum;
+        row_lse[t] = m + std::log(sum);
       }
-      const T sum = exp_row(s, m, mask, n, Tn);
-      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(s, Eigen::Index(n)) *= T(1) / sum;
-      row_lse[t] = m + std::log(sum);
     }
-    if (dropout > T(0)) drop_probabilities(p.data(), Tn, bh, dropout, dropout_key);
-    blas_gemm(false, false, Tn, hs, Tn, T(1), p.data(), Tn, v, 3 * C, T(0), out + b * Tn * C + h * hs, C);  // p v
+    if (dropout > T(0)) drop_probabilities(p.data(), Tn, block, bh, dropout, dropout_key);
+    for (size_t r0 = 0; r0 < Tn; r0 += block) {
+      const size_t r1 = std::min(Tn, r0 + block), keys = causal ? r1 : Tn;
+      blas_gemm(false, false, r1 - r0, hs, keys, T(1), p.data() + r0 * Tn, Tn, v, 3 * C, T(0),
+                out + (b * Tn + r0) * C + h * hs, C);  // p v
+    }
   }
 }
 
@@ -392,6 +413,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
                         size_t B, size_t Tn, size_t C, size_t NH, bool causal, T dropout, uint64_t dropout_key) {
   const size_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
+  const size_t block = causal ? kCausalRowBlock : Tn;
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t bh = 0; bh < B * NH; ++bh) {
     const size_t b = bh / NH, h = bh % NH;
@@ -404,37 +426,49 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
     T* dk = dq + C;
     T* dv = dq + 2 * C;
     const KeyMask<T> mask(key_mask, b, Tn);
-    // Probabilities again, from the saved log-sum-exp.
     Mat<T>& p = scratch<T>(0);
     p.resize(Eigen::Index(Tn), Eigen::Index(Tn));
-    blas_gemm(false, true, Tn, Tn, hs, scale, q, 3 * C, k, 3 * C, T(0), p.data(), Tn);
-    const T* row_lse = lse + bh * Tn;
-    for (size_t t = 0; t < Tn; ++t) exp_row(p.data() + t * Tn, row_lse[t], mask, causal ? t + 1 : Tn, Tn);
     Mat<T>& ds = scratch<T>(1);
     ds.resize(Eigen::Index(Tn), Eigen::Index(Tn));
-    blas_gemm(false, true, Tn, Tn, hs, T(1), d_o, C, v, 3 * C, T(0), ds.data(), Tn);  // d p (after dropout) = d_o v^T
+    const T* row_lse = lse + bh * Tn;
+    // Probabilities again, from the saved log-sum-exp, and d p (after dropout) = d_o v^T, block by block.
+    for (size_t r0 = 0; r0 < Tn; r0 += block) {
+      const size_t r1 = std::min(Tn, r0 + block), keys = causal ? r1 : Tn;
+      blas_gemm(false, true, r1 - r0, keys, hs, scale, q + r0 * 3 * C, 3 * C, k, 3 * C, T(0), p.data() + r0 * Tn, Tn);
+      for (size_t t = r0; t < r1; ++t) exp_row(p.data() + t * Tn, row_lse[t], mask, causal ? t + 1 : Tn, keys);
+      blas_gemm(false, true, r1 - r0, keys, hs, T(1), d_o + r0 * C, C, v, 3 * C, T(0), ds.data() + r0 * Tn, Tn);
+    }
+    // Forward multiplied P by the dropout mask M / (1 - p): V's gradient sees the dropped P, and the
+    // probabilities' gradient goes back through the same mask.
+    const T* p_used = p.data();
     if (dropout > T(0)) {
-      // Forward multiplied P by the mask M / (1 - p): V's gradient sees the dropped P, and the
-      // probabilities' gradient goes back through the same mask.
       Mat<T>& dropped = scratch<T>(2);
       dropped = p;
-      drop_probabilities(dropped.data(), Tn, bh, dropout, dropout_key);
-      blas_gemm(true, false, Tn, hs, Tn, T(1), dropped.data(), Tn, d_o, C, T(0), dv, 3 * C);  // dv = P'^T d_o
-      drop_probabilities(ds.data(), Tn, bh, dropout, dropout_key);
-    } else {
-      blas_gemm(true, false, Tn, hs, Tn, T(1), p.data(), Tn, d_o, C, T(0), dv, 3 * C);  // dv = P^T d_o
+      drop_probabilities(dropped.data(), Tn, block, bh, dropout, dropout_key);
+      drop_probabilities(ds.data(), Tn, block, bh, dropout, dropout_key);
+      p_used = dropped.data();
     }
-    // Through the softmax, elementwise per row: d score = P * (d P - sum_j P_j d P_j), and that sum is the
-    // row's d_o . o.
-    for (size_t t = 0; t < Tn; ++t) {
-      T dot = 0;
-      for (size_t c = 0; c < hs; ++c) dot += d_o[t * C + c] * o[t * C + c];
-      T* dsr = ds.data() + t * Tn;
-      const T* pr = p.data() + t * Tn;
-      for (size_t j = 0; j < Tn; ++j) dsr[j] = pr[j] * (dsr[j] - dot);
+    // The last block first: it sees every key, so its products set all of dk and dv (beta 0) and the
+    // blocks above add to their first rows.
+    for (size_t r1 = Tn; r1 > 0;) {
+      const size_t r0 = (r1 - 1) / block * block, keys = causal ? r1 : Tn;
+      const T beta = r1 == Tn ? T(0) : T(1);
+      // dv = P^T d_o
+      blas_gemm(true, false, keys, hs, r1 - r0, T(1), p_used + r0 * Tn, Tn, d_o + r0 * C, C, beta, dv, 3 * C);
+      // Through the softmax, elementwise per row: d score = P * (d P - sum_j P_j d P_j), and that sum is
+      // the row's d_o . o.
+      for (size_t t = r0; t < r1; ++t) {
+        T dot = 0;
+        for (size_t c = 0; c < hs; ++c) dot += d_o[t * C + c] * o[t * C + c];
+        T* dsr = ds.data() + t * Tn;
+        const T* pr = p.data() + t * Tn;
+        for (size_t j = 0; j < keys; ++j) dsr[j] = pr[j] * (dsr[j] - dot);
+      }
+      // dq = d score k / sqrt(hs); dk = d score^T q / sqrt(hs)
+      blas_gemm(false, false, r1 - r0, hs, keys, scale, ds.data() + r0 * Tn, Tn, k, 3 * C, T(0), dq + r0 * 3 * C, 3 * C);
+      blas_gemm(true, false, keys, hs, r1 - r0, scale, ds.data() + r0 * Tn, Tn, q + r0 * 3 * C, 3 * C, beta, dk, 3 * C);
+      r1 = r0;
     }
-    blas_gemm(false, false, Tn, hs, Tn, scale, ds.data(), Tn, k, 3 * C, T(0), dq, 3 * C);  // dq = d score k / sqrt(hs)
-    blas_gemm(true, false, Tn, hs, Tn, scale, ds.data(), Tn, q, 3 * C, T(0), dk, 3 * C);   // dk = d score^T q / sqrt(hs)
   }
 }
 

@@ -149,6 +149,48 @@ TEST_CASE("attention backward: causal, and bidirectional with padding") {
   }
 }
 
+TEST_CASE("causal attention in row blocks: longer than a block, ragged last block, with and without dropout") {
+  // 70 positions: blocks of rows [0, 32), [32, 64) and [64, 70), each product against the keys its rows see.
+  std::mt19937 rng(8);
+  const size_t B = 2, Tn = 70, C = 8, NH = 2;
+  for (double dropout : {0.0, 0.25}) {
+    Vec qkv = random_vec(B * Tn * 3 * C, rng), dout = random_vec(B * Tn * C, rng), out(B * Tn * C), lse(B * NH * Tn);
+    const auto loss = [&] {
+      attention_forward(out.data(), lse.data(), qkv.data(), nullptr, B, Tn, C, NH, true, dropout, 99);
+      return dot(out, dout);
+    };
+    loss();
+    // The forward against a plain softmax over each row's visible keys (no dropout).
+    if (dropout == 0.0) {
+      const size_t hs = C / NH;
+      double worst = 0;
+      for (size_t b = 0; b < B; ++b)
+        for (size_t h = 0; h < NH; ++h)
+          for (size_t t = 0; t < Tn; ++t) {
+            std::vector<double> w(t + 1);
+            double m = -1e300, sum = 0;
+            for (size_t j = 0; j <= t; ++j) {
+              double s = 0;
+              for (size_t c = 0; c < hs; ++c) s += qkv[(b * Tn + t) * 3 * C + h * hs + c] * qkv[(b * Tn + j) * 3 * C + C + h * hs + c];
+              w[j] = s / std::sqrt(double(hs));
+              m = std::max(m, w[j]);
+            }
+            for (double& x : w) sum += (x = std::exp(x - m));
+            for (size_t c = 0; c < hs; ++c) {
+              double o = 0;
+              for (size_t j = 0; j <= t; ++j) o += w[j] / sum * qkv[(b * Tn + j) * 3 * C + 2 * C + h * hs + c];
+              worst = std::max(worst, std::abs(o - out[(b * Tn + t) * C + h * hs + c]));
+            }
+          }
+      CHECK(worst < 1e-12);
+    }
+    Vec dqkv(qkv.size());
+    attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), nullptr, B, Tn, C, NH, true,
+                       dropout, 99);
+    check_gradient(qkv, dqkv, loss, dropout > 0 ? "blocks, dropout" : "blocks");
+  }
+}
+
 TEST_CASE("causal attention does not look ahead") {
   std::mt19937 rng(5);
   const size_t B = 1, Tn = 6, C = 4, NH = 1;
