@@ -331,8 +331,9 @@ void gelu_forward(T* out, const T* inp, size_t n, Gelu kind) {
 }
 
 // gelu(x) = x g(x) with g = (1 + tanh(k (x + a x^3))) / 2 or Phi(x), so g = out / x where x != 0
-// (g(0) = 1/2). In float its absolute error is a few units in the last place of 1, as a tanh's is: out
-// carries the relative error of one rounding, and out / x has the same.
+// (g(0) = 1/2). In float the derivative is then as close as with tanh computed again: 3.8e-6 against
+// 3.4e-6 at worst, near |x| = 5, where 1 - tanh^2 is a difference of nearly equal numbers either way
+// (tests/unit/layers_test.cpp).
 template <class T>
 void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n, Gelu kind) {
   if (kind == Gelu::kTanh) {
