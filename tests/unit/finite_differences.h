@@ -31,3 +31,17 @@ GradientError check_gradients(Params& params, const std::vector<double>& analyti
   }
   return e;
 }
+
+// The largest error of a gradient ours[n] against ref[n], each element's measured against its own size
+// or rms_fraction of ref's RMS, whichever is larger (and at least min_floor): elements far below their
+// tensor's scale are near-cancelling sums, whose absolute error the summation order sets by that scale.
+inline double worst_scaled_error(const float* ours, const float* ref, size_t n, double rms_fraction,
+                                 double min_floor) {
+  double squares = 0;
+  for (size_t i = 0; i < n; ++i) squares += double(ref[i]) * double(ref[i]);
+  const double floor = std::max(min_floor, rms_fraction * std::sqrt(squares / double(std::max<size_t>(n, 1))));
+  double worst = 0;
+  for (size_t i = 0; i < n; ++i)
+    worst = std::max(worst, std::abs(double(ours[i]) - ref[i]) / std::max(floor, std::abs(double(ref[i]))));
+  return worst;
+}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "finite_differences.h"
 #include "io/safetensors.h"
 
 inline std::string meta_text(const lmpipe::SafetensorsFile& f, const char* key) {
@@ -30,11 +31,5 @@ inline std::vector<float> floats(const lmpipe::SafetensorsFile& f, const std::st
 // -0.0011 in a tensor of RMS 0.032, moved between 5e-5 and 1.1e-4 of itself with the summation order of
 // a layer norm). A wrong gradient is off by about the RMS itself, 1e5 times the tolerance.
 inline double worst_gradient_error(const float* ours, const std::vector<float>& ref) {
-  double squares = 0;
-  for (float g : ref) squares += double(g) * double(g);
-  const double floor = std::max(1e-3, 0.1 * std::sqrt(squares / double(std::max<size_t>(ref.size(), 1))));
-  double worst = 0;
-  for (size_t i = 0; i < ref.size(); ++i)
-    worst = std::max(worst, std::abs(double(ours[i]) - ref[i]) / std::max(floor, std::abs(double(ref[i]))));
-  return worst;
+  return worst_scaled_error(ours, ref.data(), ref.size(), 0.1, 1e-3);
 }
