@@ -72,17 +72,32 @@ double GptReplicas<T>::forward_backward(const uint32_t* inputs, const uint32_t* 
 }
 
 template <class T>
-void GptReplicas<T>::reduce_grads() {
+double GptReplicas<T>::reduce_grads() {
   T* to = model_.grads().data();
   const size_t n = model_.grads().size();
-  for (const auto& replica : replicas_) {
-    T* from = replica->grads().data();
+  double squares = 0;
+  if (replicas_.empty()) {
+#pragma omp parallel for simd reduction(+ : squares) schedule(static)
+    for (size_t i = 0; i < n; ++i) squares += double(to[i]) * double(to[i]);
+    return squares;
+  }
+  // All but the last replica added in; the last one's pass also squares the sums.
+  for (size_t r = 0; r + 1 < replicas_.size(); ++r) {
+    T* from = replicas_[r]->grads().data();
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; ++i) {
       to[i] += from[i];
       from[i] = T(0);
     }
   }
+  T* from = replicas_.back()->grads().data();
+#pragma omp parallel for simd reduction(+ : squares) schedule(static)
+  for (size_t i = 0; i < n; ++i) {
+    to[i] += from[i];
+    from[i] = T(0);
+    squares += double(to[i]) * double(to[i]);
+  }
+  return squares;
 }
 
 template class GptReplicas<float>;

@@ -32,8 +32,10 @@ class GptReplicas {
   double forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
   double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1));
   // Adds the replicas' gradients into the model's and zeroes theirs: call once per step, after the last
-  // forward_backward and before the gradients are read. (Gpt::zero_grad on the model starts a step.)
-  void reduce_grads();
+  // forward_backward and before the gradients are read. (The model's own start a step at zero.) Returns
+  // the sum of the squares of the model's gradients after it, taken in the same pass: the square of
+  // grad_norm's, up to rounding, without a pass and a wake of the thread team of its own.
+  double reduce_grads();
 
  private:
   template <class Run>

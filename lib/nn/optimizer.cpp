@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace lmpipe::nn {
 
@@ -12,6 +13,15 @@ AdamW::AdamW(const ParameterLayout& layout, AdamWOptions options)
 }
 
 void AdamW::step(float* params, const float* grads, double lr, float grad_scale) {
+  update(params, grads, lr, grad_scale);
+}
+
+void AdamW::step_and_zero_grads(float* params, float* grads, double lr, float grad_scale) {
+  update(params, grads, lr, grad_scale);
+}
+
+template <class Grad>
+void AdamW::update(float* params, Grad* grads, double lr, float grad_scale) {
   ++steps_;
   const double b1 = options_.beta1, b2 = options_.beta2;
   // torch.optim.AdamW: step size lr / (1 - b1^t), denominator sqrt(v) / sqrt(1 - b2^t) + eps.
@@ -31,6 +41,7 @@ void AdamW::step(float* params, const float* grads, double lr, float grad_scale)
     m[i] = fb1 * m[i] + (1.0f - fb1) * g;
     v[i] = fb2 * v[i] + (1.0f - fb2) * g * g;
     params[i] = p - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+    if constexpr (!std::is_const_v<Grad>) grads[i] = 0.0f;
   }
 }
 

@@ -21,6 +21,10 @@ class AdamW {
   // clip_scale's: clipping folded into the update, where scaling the gradients first is one more pass
   // over them (500 MB for GPT-2 124M).
   void step(float* params, const float* grads, double lr, float grad_scale = 1.0f);
+  // The same update, zeroing each gradient once it is read: the training loops' next step then starts
+  // from zeros without a pass of its own (one wake of the thread team and one write of the gradients
+  // fewer a step).
+  void step_and_zero_grads(float* params, float* grads, double lr, float grad_scale = 1.0f);
   uint64_t steps() const { return steps_; }
 
   // The state a resumed run needs: moments and the step count.
@@ -29,6 +33,10 @@ class AdamW {
   void set_steps(uint64_t steps) { steps_ = steps; }
 
  private:
+  // Grad is float (the gradients are zeroed once read) or const float.
+  template <class Grad>
+  void update(float* params, Grad* grads, double lr, float grad_scale);
+
   AdamWOptions options_;
   std::vector<uint8_t> decay_;  // per element
   std::vector<float> m_, v_;

@@ -246,7 +246,7 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
     double masked_all = masked_here;
     world.allreduce_sum(&masked_all, 1);
     const auto masked = size_t(masked_all);
-    model.zero_grad();
+    // The model's gradients are zero here: fresh, or zeroed by the last step's update (or skip).
     double totals[4] = {0, 0, 0, 0};  // MLM loss, NSP loss (both over the step's counts), MLM and NSP correct
     for (size_t m = 0; m < accumulation; ++m) {
       nn::EncoderBatch batch = micro_batches[m].batch();
@@ -272,9 +272,10 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
     if (!std::isfinite(loss.total()) || !std::isfinite(norm)) {
       stop_or_skip_nonfinite(o, step, loss.total(), norm);
       log.record({{"step", step}, {"skipped", "non-finite"}});
+      model.zero_grad();
       continue;
     }
-    adam.step(model.params().data(), model.grads().data(), lr, nn::clip_scale(norm, recipe.grad_clip));
+    adam.step_and_zero_grads(model.params().data(), model.grads().data(), lr, nn::clip_scale(norm, recipe.grad_clip));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens_seen += o.batch_size * length;
     nlohmann::json record = {{"step", step + 1}, {"loss", loss.total()}, {"mlm_loss", loss.mlm},

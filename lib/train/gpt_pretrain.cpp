@@ -181,7 +181,7 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
     const auto t0 = std::chrono::steady_clock::now();
     const double lr = nn::learning_rate(step, o.steps, recipe.warmup, recipe.lr, recipe.min_lr, recipe.schedule);
     const size_t step_T = loaders.length_at(step, o.steps);  // a length of the data, which fits the model
-    model.zero_grad();
+    // The model's gradients are zero here: fresh, or zeroed by the last step's update (or skip).
     // This rank's share of the step's windows: the global order is the same for any number of ranks, so
     // N ranks train on exactly the batches one process would.
     const size_t parts = accumulation * size_t(world.size());
@@ -195,18 +195,21 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
       loss += replicas.forward_backward(inputs.data(), targets.data(), micro, step_T, 1.0f / float(parts)) / double(parts);
     }
     loader.skip(uint64_t(world.size() - 1 - world.rank()) * share);
-    replicas.reduce_grads();
+    const double squares = replicas.reduce_grads();
     const double reduce_before = world.reduce_seconds();
     world.allreduce_sum(model.grads().data(), model.grads().size());
     world.allreduce_sum(&loss, 1);
     const double reduce_seconds = world.reduce_seconds() - reduce_before;
-    const double norm = nn::grad_norm(model.grads().data(), model.grads().size());
+    // One process: the norm came with the threads' reduction; ranks' sums need a pass of their own.
+    const double norm =
+        world.size() == 1 ? std::sqrt(squares) : nn::grad_norm(model.grads().data(), model.grads().size());
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       stop_or_skip_nonfinite(o, step, loss, norm);
       log.record({{"step", step}, {"skipped", "non-finite"}, {"loss", std::isfinite(loss) ? loss : -1.0}});
+      model.zero_grad();
       continue;
     }
-    adam.step(model.params().data(), model.grads().data(), lr, nn::clip_scale(norm, recipe.grad_clip));
+    adam.step_and_zero_grads(model.params().data(), model.grads().data(), lr, nn::clip_scale(norm, recipe.grad_clip));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens_seen += o.batch_size * step_T;
     nlohmann::json record = {{"step", step + 1},

@@ -30,7 +30,7 @@ void check_same_grads(const std::vector<double>& got, const std::vector<double>&
 }  // namespace
 
 TEST_CASE("shares of a batch on threads give the loss and gradients of the whole batch") {
-  for (size_t threads : {2, 3, 8}) {  // 8: more threads than sequences
+  for (size_t threads : {1, 2, 3, 8}) {  // 1: the model alone; 8: more threads than sequences
     CAPTURE(threads);
     Gpt<double> model(tiny_gpt());
     model.init(4);
@@ -42,8 +42,11 @@ TEST_CASE("shares of a batch on threads give the loss and gradients of the whole
     GptReplicas<double> replicas(model, threads);
     model.zero_grad();
     CHECK(replicas.forward_backward(kInputs.data(), kTargets.data(), kB, kT) == doctest::Approx(whole).epsilon(1e-12));
-    replicas.reduce_grads();
+    const double squares = replicas.reduce_grads();
     check_same_grads({model.grads().begin(), model.grads().end()}, want);
+    double want_squares = 0;
+    for (double g : want) want_squares += g * g;
+    CHECK(squares == doctest::Approx(want_squares).epsilon(1e-12));  // the squared gradient norm, same pass
     CHECK(replicas.forward(kInputs.data(), kTargets.data(), kB, kT) == doctest::Approx(whole_eval).epsilon(1e-12));
   }
 }

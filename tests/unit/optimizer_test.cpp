@@ -2,6 +2,7 @@
 // the same parameters, bit for bit, as scaling the gradients first.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -48,4 +49,25 @@ TEST_CASE("AdamW with a gradient scale moves the parameters as AdamW on the scal
   }
   CHECK(a == b);
   CHECK(a != start);
+}
+
+TEST_CASE("AdamW's step_and_zero_grads makes step's update and leaves the gradients zero") {
+  ParameterLayout layout;
+  layout.add("w", {33, 5}, true);
+  layout.add("b", {5}, false);
+  const size_t n = layout.total();
+  std::vector<float> a(n), grads(n);
+  for (size_t i = 0; i < n; ++i) a[i] = 0.02f * std::cos(float(i));
+  std::vector<float> b = a;
+  AdamWOptions options;
+  options.weight_decay = 0.1;
+  AdamW zeroing(layout, options), keeping(layout, options);
+  for (int step = 0; step < 3; ++step) {
+    for (size_t i = 0; i < n; ++i) grads[i] = std::sin(0.3f * float(i + step));
+    keeping.step(b.data(), grads.data(), 1e-3, 0.5f);
+    zeroing.step_and_zero_grads(a.data(), grads.data(), 1e-3, 0.5f);
+    CHECK(a == b);
+    CHECK(std::all_of(grads.begin(), grads.end(), [](float g) { return g == 0.0f; }));
+  }
+  CHECK(zeroing.steps() == 3);
 }
