@@ -11,7 +11,8 @@
 # waiting as pretrain (a passive wait after a short spin: this VM takes ~45 us to wake a sleeping thread,
 # which torch pays at every parallel loop; nanoGPT ran 33.5 ms an iteration without the spin, 22.2 with
 # it). The report ends with the bound the machine sets: the steps' FLOPs at its measured sgemm peak.
-# nanoGPT also runs a second time as Debian's torch runs it untold (1 thread here, SSE3 OpenBLAS kernels):
+# nanoGPT also runs a second time as Debian's torch runs it untold (1 thread here, OpenBLAS's own kernel
+# pick: SSE3 on a CPU newer than OpenBLAS 0.3.21, Cooperlake on this Zen 5):
 # what a user gets from `python3 train.py`, and the setting of the issue's "about 5 minutes".
 # Run on an otherwise idle machine: the runs take turns, each with all the threads.
 # pretrain also runs as mpirun -np N pretrain --threads 1 (N = --threads), the same training data parallel
