@@ -17,7 +17,7 @@
 #include "io/shard_writer.h"
 
 using namespace lmpipe;
-using namespace lmpipe::shard;
+using namespace lmpipe::io;
 
 int main(int argc, char** argv) {
   CLI::App app{"Time the shard writer and reader on one thread.", "shard-bench"};

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
                       Progress::Unit::kBytes);
     const data::PairsSummary summary = data::make_pairs(
         inputs, options, out,
-        shard::make_provenance("make-pairs", std::vector<std::string>(argv + 1, argv + argc), common.seed), progress);
+        io::make_provenance("make-pairs", std::vector<std::string>(argv + 1, argv + argc), common.seed), progress);
     progress.finish();
     out.commit();
     if (!common.quiet && summary.dropped > 0)

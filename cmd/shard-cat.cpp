@@ -12,7 +12,7 @@
 
 namespace {
 
-class VocabText final : public lmpipe::shard::TokenText {
+class VocabText final : public lmpipe::io::TokenText {
  public:
   explicit VocabText(lmpipe::tok::Vocab vocab) : vocab_(std::move(vocab)) {}
   std::string token(uint32_t id) const override { return vocab_.tokens.at(id); }
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("files", inputs, "Shards to read ('-' or none: stdin); they read as one stream")->type_name("FILE");
 
   return run_main(app, argc, argv, [&] {
-    shard::ReaderOptions options;
+    io::ReaderOptions options;
     std::unique_ptr<VocabText> text;
     if (!vocab_spec.empty()) {
       tok::Vocab vocab = tok::load_vocab(vocab_spec);
@@ -53,15 +53,15 @@ int main(int argc, char** argv) {
       text = std::make_unique<VocabText>(std::move(vocab));
     }
     options.decode = !header;
-    shard::ShardReader reader(inputs, options);
+    io::ShardReader reader(inputs, options);
     OutputFile out(common.output, OutputContent::kText);
     Progress progress(common.show_progress(), "shard-cat", total_input_bytes(reader.paths()), Progress::Unit::kBytes);
     if (header) {
-      shard::dump_headers(reader, out);
+      io::dump_headers(reader, out);
     } else if (stats) {
-      shard::dump_stats(reader, out, progress);
+      io::dump_stats(reader, out, progress);
     } else {
-      shard::dump_records(reader, out, text.get(), progress);
+      io::dump_records(reader, out, text.get(), progress);
     }
     progress.update(reader.bytes_consumed());
     progress.finish();

@@ -72,10 +72,10 @@ int main(int argc, char** argv) {
       if (format == "ids") {
         tok::decode_ids(*tokenizer, inputs, out);
       } else {
-        shard::ReaderOptions reader_options;
+        io::ReaderOptions reader_options;
         reader_options.vocab_fingerprint = tokenizer->vocab().fingerprint;
         reader_options.vocab_size = tokenizer->vocab().size();
-        shard::ShardReader reader(inputs, reader_options);
+        io::ShardReader reader(inputs, reader_options);
         tok::decode_shard(*tokenizer, reader, out);
       }
       out.commit();
@@ -90,9 +90,9 @@ int main(int argc, char** argv) {
       return;
     }
     OutputFile out(common.output, OutputContent::kBinary);
-    shard::ShardWriter writer(
+    io::ShardWriter writer(
         out, tok::docs_header(*tokenizer, options,
-                              shard::make_provenance("tok-encode", std::vector<std::string>(argv + 1, argv + argc),
+                              io::make_provenance("tok-encode", std::vector<std::string>(argv + 1, argv + argc),
                                                      common.seed)));
     tok::encode_to_shard(*tokenizer, inputs, options, writer, progress);
     writer.finish();

@@ -4,7 +4,7 @@
 
 namespace lmpipe::data {
 
-SentenceReader::SentenceReader(shard::ShardReader& reader, size_t max_sentence)
+SentenceReader::SentenceReader(io::ShardReader& reader, size_t max_sentence)
     : reader_(reader), max_sentence_(std::max<size_t>(max_sentence, 1)) {}
 
 bool SentenceReader::next_fragment(Fragment& f) {
@@ -13,14 +13,14 @@ bool SentenceReader::next_fragment(Fragment& f) {
       const uint32_t len = record_.sentence_lens[index_];
       const bool last = index_ + 1 == record_.sentence_lens.size();
       f.ids = record_.ids.subspan(offset_, len);
-      f.sentence_ends = !(last && (record_.doc_flags & shard::kSentenceContinues));
-      f.document_ends = last && !(record_.doc_flags & shard::kDocContinues);
+      f.sentence_ends = !(last && (record_.doc_flags & io::kSentenceContinues));
+      f.document_ends = last && !(record_.doc_flags & io::kDocContinues);
       offset_ += len;
       ++index_;
       return true;
     }
     // A record of no sentences still ends its document.
-    if (have_record_ && record_.sentence_lens.empty() && !(record_.doc_flags & shard::kDocContinues) && !end_reported_) {
+    if (have_record_ && record_.sentence_lens.empty() && !(record_.doc_flags & io::kDocContinues) && !end_reported_) {
       end_reported_ = true;
       f = Fragment{{}, true, true};
       return true;

@@ -14,7 +14,7 @@ class SentenceReader {
  public:
   // Sentences longer than max_sentence ids come out as several consecutive sentences, so memory stays
   // bounded even for a whole book stored as one sentence.
-  explicit SentenceReader(shard::ShardReader& reader, size_t max_sentence = size_t(1) << 20);
+  explicit SentenceReader(io::ShardReader& reader, size_t max_sentence = size_t(1) << 20);
   // The next sentence (possibly empty) and whether it ends its document; false at the end of input.
   bool next(std::vector<uint32_t>& sentence, bool& document_ends);
 
@@ -27,9 +27,9 @@ class SentenceReader {
   };
   bool next_fragment(Fragment& fragment);
 
-  shard::ShardReader& reader_;
+  io::ShardReader& reader_;
   size_t max_sentence_;
-  shard::RecordView record_;
+  io::RecordView record_;
   bool have_record_ = false, end_reported_ = false;
   size_t index_ = 0, offset_ = 0;  // next sentence of record_, and its first id
   Fragment pending_;
@@ -53,7 +53,7 @@ struct Document {
 // create_pretraining_data.py does).
 class DocumentReader {
  public:
-  explicit DocumentReader(shard::ShardReader& reader) : sentences_(reader) {}
+  explicit DocumentReader(io::ShardReader& reader) : sentences_(reader) {}
   bool next(Document& document);
 
  private:

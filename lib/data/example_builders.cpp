@@ -87,7 +87,7 @@ void NspPairMaker::make_pairs(size_t doc_index) {
     record_.push_back(options_.sep);
     record_.insert(record_.end(), b_.begin() + long(b_begin_), b_.begin() + long(b_end_));
     record_.push_back(options_.sep);
-    shard::RecordView r;
+    io::RecordView r;
     r.ids = record_;
     r.len_a = uint32_t(a_end_ - a_begin_ + 2);
     r.is_next = random_next ? 0 : 1;
@@ -105,7 +105,7 @@ SentencePacker::SentencePacker(size_t max_len, uint32_t bos, uint32_t eos, bool 
 void SentencePacker::flush() {
   if (block_.empty()) return;
   block_.insert(block_.begin(), bos_);
-  shard::RecordView r;
+  io::RecordView r;
   r.ids = block_;
   emit_(r);
   block_.clear();
@@ -148,7 +148,7 @@ WindowCutter::WindowCutter(size_t window, size_t stride, uint32_t eot, Emit emit
 void WindowCutter::push(uint32_t id) {
   buffer_.push_back(id);
   while (base_ + buffer_.size() >= next_ + window_) {
-    shard::RecordView r;
+    io::RecordView r;
     r.ids = std::span<const uint32_t>(buffer_).subspan(next_ - base_, window_);
     emit_(r);
     next_ += stride_;

@@ -14,7 +14,7 @@
 
 namespace lmpipe::data {
 
-using Emit = std::function<void(const shard::RecordView&)>;
+using Emit = std::function<void(const io::RecordView&)>;
 
 struct NspOptions {
   size_t max_len = 128;          // [CLS] A [SEP] B [SEP] fits in this many ids

@@ -20,15 +20,15 @@ std::string input_name(const std::string& path) { return path == "-" ? "<stdin>"
 
 // The provenance of each input's first shard: the stream's first header, and a look at the header of
 // every later input that is a regular file (a pipe cannot be read twice, so a later pipe is left out).
-std::vector<nlohmann::json> parent_provenance(const std::vector<std::string>& inputs, const shard::ShardHeader& first,
-                                              const shard::ReaderOptions& options) {
+std::vector<nlohmann::json> parent_provenance(const std::vector<std::string>& inputs, const io::ShardHeader& first,
+                                              const io::ReaderOptions& options) {
   std::vector<nlohmann::json> parents{first.provenance};
   for (size_t i = 1; i < inputs.size(); ++i) {
     std::error_code ec;
     if (inputs[i] == "-" || !std::filesystem::is_regular_file(inputs[i], ec)) continue;
-    shard::ReaderOptions peek_options = options;
+    io::ReaderOptions peek_options = options;
     peek_options.decode = false;
-    shard::ShardReader peek({inputs[i]}, peek_options);
+    io::ShardReader peek({inputs[i]}, peek_options);
     parents.push_back(peek.header().provenance);
   }
   return parents;
@@ -56,14 +56,14 @@ MaskTotals mask_shards(const std::vector<std::string>& inputs, const tok::Vocab*
                        ByteSink& out, Progress& progress) {
   if (options.masking.whole_word && vocab == nullptr)
     throw UsageError("--whole-word needs the vocabulary (-v VOCAB) to tell which tokens continue a word");
-  shard::ReaderOptions reader_options;
-  reader_options.accept = {shard::RecordKind::kPairs};
+  io::ReaderOptions reader_options;
+  reader_options.accept = {io::RecordKind::kPairs};
   if (vocab != nullptr) {
     reader_options.vocab_fingerprint = vocab->fingerprint;
     reader_options.vocab_size = vocab->size();
   }
-  shard::ShardReader reader(inputs, reader_options);
-  const shard::ShardHeader first = reader.header();
+  io::ShardReader reader(inputs, reader_options);
+  const io::ShardHeader first = reader.header();
   const std::string first_name = input_name(reader.paths().front());
 
   const auto mask_role = first.special_ids.find("mask");
@@ -73,12 +73,12 @@ MaskTotals mask_shards(const std::vector<std::string>& inputs, const tok::Vocab*
   const Masker masker(first.vocab_size, mask_role->second, never_masked_ids(first.special_ids),
                       options.masking.whole_word ? word_continuations(*vocab) : std::vector<bool>{}, options.masking);
 
-  shard::ShardHeader header = first;
-  header.kind = shard::RecordKind::kMasked;
+  io::ShardHeader header = first;
+  header.kind = io::RecordKind::kMasked;
   header.extra["masking"] = masking_settings(options.masking);
-  header.provenance = shard::make_provenance("mask-corpus", options.args, options.seed,
+  header.provenance = io::make_provenance("mask-corpus", options.args, options.seed,
                                              parent_provenance(reader.paths(), first, reader_options));
-  shard::ShardWriter writer(out, header);
+  io::ShardWriter writer(out, header);
 
   const int threads = std::max(1, options.threads);
   std::vector<Scratch> scratch(static_cast<size_t>(threads));
@@ -86,7 +86,7 @@ MaskTotals mask_shards(const std::vector<std::string>& inputs, const tok::Vocab*
   std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
   MaskTotals totals;
   size_t headers_checked = 1;
-  while (const shard::Block* block = reader.next_block()) {
+  while (const io::Block* block = reader.next_block()) {
     // Later shards in the stream share the vocabulary (the reader checks); their special ids must agree too.
     for (; headers_checked < reader.headers().size(); ++headers_checked)
       if (reader.headers()[headers_checked].special_ids != first.special_ids)
@@ -119,9 +119,9 @@ MaskTotals mask_shards(const std::vector<std::string>& inputs, const tok::Vocab*
       if (error) std::rethrow_exception(error);
 
     for (size_t i = 0; i < n; ++i) {
-      const shard::RecordView in = block->record(i);
+      const io::RecordView in = block->record(i);
       const size_t start = block->token_start[i];
-      shard::RecordView r;
+      io::RecordView r;
       r.ids = std::span<const uint32_t>(out_ids.data() + start, in.ids.size());
       r.len_a = in.len_a;
       r.is_next = in.is_next;

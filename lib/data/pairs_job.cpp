@@ -40,7 +40,7 @@ class Spool {
   std::string path_;
 };
 
-std::optional<uint32_t> special(const shard::ShardHeader& h, const char* role) {
+std::optional<uint32_t> special(const io::ShardHeader& h, const char* role) {
   const auto it = h.special_ids.find(role);
   return it == h.special_ids.end() ? std::nullopt : std::optional<uint32_t>(it->second);
 }
@@ -80,10 +80,10 @@ PairsSummary make_pairs(const std::vector<std::string>& given_inputs, const Pair
     }
   }
 
-  shard::ReaderOptions reader_options;
-  reader_options.accept = {shard::RecordKind::kDocs};
-  auto reader = std::make_unique<shard::ShardReader>(inputs, reader_options);
-  const shard::ShardHeader in = reader->header();
+  io::ReaderOptions reader_options;
+  reader_options.accept = {io::RecordKind::kDocs};
+  auto reader = std::make_unique<io::ShardReader>(inputs, reader_options);
+  const io::ShardHeader in = reader->header();
   const auto missing = [&](const char* what) {
     return Error(fmt::format("{}: --task {} needs {} in the vocabulary's special tokens", inputs.front(), task_name(o.task), what));
   };
@@ -114,8 +114,8 @@ PairsSummary make_pairs(const std::vector<std::string>& given_inputs, const Pair
     }
   }
 
-  shard::ShardHeader header = shard::ShardHeader::make(
-      o.task == Task::kCausal ? shard::RecordKind::kWindows : shard::RecordKind::kPairs, in.vocab_size,
+  io::ShardHeader header = io::ShardHeader::make(
+      o.task == Task::kCausal ? io::RecordKind::kWindows : io::RecordKind::kPairs, in.vocab_size,
       in.vocab_fingerprint);
   header.special_ids = in.special_ids;
   header.provenance = provenance;
@@ -128,11 +128,11 @@ PairsSummary make_pairs(const std::vector<std::string>& given_inputs, const Pair
     header.extra["buffer_docs"] = o.buffer_docs;
   }
   if (o.task == Task::kCausal) header.extra["stride"] = stride;
-  shard::ShardWriter writer(out, header);
+  io::ShardWriter writer(out, header);
 
   PairsSummary summary;
   uint64_t done_bytes = 0;
-  const Emit emit = [&](const shard::RecordView& r) {
+  const Emit emit = [&](const io::RecordView& r) {
     writer.write(r);
     ++summary.records;
     summary.tokens += r.ids.size();
@@ -141,7 +141,7 @@ PairsSummary make_pairs(const std::vector<std::string>& given_inputs, const Pair
   for (uint32_t pass = 0; pass < o.dupe_factor; ++pass) {
     if (pass > 0) {
       done_bytes += reader->bytes_consumed();
-      reader = std::make_unique<shard::ShardReader>(inputs, reader_options);
+      reader = std::make_unique<io::ShardReader>(inputs, reader_options);
     }
     Rng rng(o.seed, {pass});
     switch (o.task) {

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/output_file.h"
 
-namespace lmpipe {
+namespace lmpipe::io {
 namespace {
 
 constexpr uint64_t kMaxHeader = 100u << 20;  // the format's own limit
@@ -206,4 +206,4 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   out.commit();
 }
 
-}  // namespace lmpipe
+}  // namespace lmpipe::io

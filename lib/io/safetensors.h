@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace lmpipe {
+namespace lmpipe::io {
 
 struct SafeTensor {
   std::string name;
@@ -64,4 +64,4 @@ struct TensorToWrite {
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-}  // namespace lmpipe
+}  // namespace lmpipe::io

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "io/shard_record.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 namespace {
 
 // Narrow or copy ids into a byte column of the given dtype; returns the largest id.
@@ -344,4 +344,4 @@ void BlockDecoder::decode(RecordKind kind, TokenDtype dtype, uint32_t vocab_size
   decode_payload(kind, dtype, vocab_size, h, payload_, block);
 }
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 namespace {
 
 std::string json_string(const std::string& s) {
@@ -101,4 +101,4 @@ void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Pro
   }
 }
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

@@ -9,7 +9,7 @@
 #include "core/progress.h"
 #include "io/shard_reader.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 // Renders ids as text for --jsonl -v VOCAB.
 class TokenText {
@@ -27,4 +27,4 @@ void dump_stats(ShardReader& reader, ByteSink& out, Progress& progress);
 // "positions", "labels"); with text, also "tokens" (each id's text) and "text".
 void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Progress& progress);
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

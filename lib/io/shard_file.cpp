@@ -12,7 +12,7 @@
 #include "core/crc32c.h"
 #include "core/error.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 ShardFile::ShardFile(const std::string& path, const ReaderOptions& options) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -146,4 +146,4 @@ void ShardFile::read_block(size_t i, Block& out) {
   }
 }
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

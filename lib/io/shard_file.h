@@ -11,7 +11,7 @@
 #include "io/shard_reader.h"
 #include "io/shard_record.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 struct BlockRef {
   uint64_t offset = 0;        // of the block header in the file
@@ -50,4 +50,4 @@ class ShardFile {
   ByteBuffer frame_;
 };
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

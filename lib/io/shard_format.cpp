@@ -4,7 +4,7 @@
 
 #include "core/crc32c.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 std::string_view kind_name(RecordKind kind) {
   switch (kind) {
@@ -59,4 +59,4 @@ const char* BlockHeader::decode(const uint8_t* b, BlockHeader& out) {
   return nullptr;
 }
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

@@ -20,7 +20,7 @@
 #include <optional>
 #include <string_view>
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 static_assert(std::endian::native == std::endian::little, "the shard code assumes a little-endian machine");
 
@@ -93,4 +93,4 @@ struct Footer {
   uint64_t shard_size = 0;  // bytes from the first magic byte to the end of the footer
 };
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

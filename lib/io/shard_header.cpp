@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "lmpipe/version.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 namespace {
 
 const char* const kKnownKeys[] = {"kind", "dtype", "vocab_size", "vocab_fingerprint", "special_ids", "provenance"};
@@ -145,4 +145,4 @@ nlohmann::json make_provenance(std::string_view program, const std::vector<std::
   return p;
 }
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

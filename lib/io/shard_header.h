@@ -13,7 +13,7 @@
 
 #include "io/shard_format.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 struct ShardHeader {
   RecordKind kind = RecordKind::kDocs;
@@ -51,4 +51,4 @@ ShardHeader parse_header_body(const uint8_t* prefix, std::span<const uint8_t> js
 nlohmann::json make_provenance(std::string_view program, const std::vector<std::string>& args, uint64_t seed,
                                const std::vector<nlohmann::json>& parents = {});
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

@@ -7,7 +7,7 @@
 #include "core/crc32c.h"
 #include "core/error.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 void check_expectations(const ReaderOptions& options, const ShardHeader& h) {
   if (!options.accept.empty() && std::find(options.accept.begin(), options.accept.end(), h.kind) == options.accept.end()) {
     std::string wanted;
@@ -206,4 +206,4 @@ bool ShardReader::next(RecordView& record) {
   return true;
 }
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

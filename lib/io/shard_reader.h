@@ -12,7 +12,7 @@
 #include "io/shard_header.h"
 #include "io/shard_record.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 struct ReaderOptions {
   std::vector<RecordKind> accept;       // kinds the program can take; empty: any
@@ -85,4 +85,4 @@ class ShardReader {
   bool have_block_ = false;
 };
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

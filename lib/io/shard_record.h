@@ -11,7 +11,7 @@
 #include "core/byte_buffer.h"
 #include "io/shard_format.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 inline constexpr int8_t kNoLabel = -1;
 
@@ -107,4 +107,4 @@ class BlockDecoder {
   ByteBuffer payload_;
 };
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

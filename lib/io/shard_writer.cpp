@@ -7,7 +7,7 @@
 #include "core/crc32c.h"
 #include "core/error.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 ShardWriter::ShardWriter(ByteSink& out, ShardHeader header, WriterOptions options)
     : out_(out), header_(std::move(header)), options_(options), builder_(header_.kind, header_.dtype) {
@@ -196,4 +196,4 @@ void ShardWriter::finish() {
   emit(end.data(), end.size());
 }
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

@@ -10,7 +10,7 @@
 #include "io/shard_header.h"
 #include "io/shard_record.h"
 
-namespace lmpipe::shard {
+namespace lmpipe::io {
 
 // zstd level for blocks: a fast level, chosen by bench/shard_throughput.sh so that writing docs and
 // windows shards stays above 500 MB/s of token payload on one core here (GPT-2 ids of the benchmark
@@ -61,4 +61,4 @@ class ShardWriter {
   bool finished_ = false;
 };
 
-}  // namespace lmpipe::shard
+}  // namespace lmpipe::io

@@ -119,7 +119,7 @@ void encode_chunks(const Tokenizer& tokenizer, const std::vector<std::string>& i
 // Gathers a document's sentences and hands it to the writer, in pieces when it is large.
 class DocumentAssembler {
  public:
-  DocumentAssembler(shard::ShardWriter& writer, const Tokenizer& tokenizer, bool add_special)
+  DocumentAssembler(io::ShardWriter& writer, const Tokenizer& tokenizer, bool add_special)
       : writer_(writer), prefix_(add_special ? tokenizer.special_prefix() : std::vector<uint32_t>{}),
         suffix_(add_special ? tokenizer.special_suffix() : std::vector<uint32_t>{}) {}
 
@@ -131,13 +131,13 @@ class DocumentAssembler {
       started_ = first = new_sentence = true;
     }
     if (new_sentence) {
-      if (ids_.size() >= kPieceIds) flush(shard::kDocContinues);
+      if (ids_.size() >= kPieceIds) flush(io::kDocContinues);
       sentence_lens_.push_back(0);
       if (first) append(prefix_);
     }
     for (size_t at = 0; at < ids.size();) {
       if (ids_.size() >= kPieceIds) {
-        flush(shard::kDocContinues | shard::kSentenceContinues);
+        flush(io::kDocContinues | io::kSentenceContinues);
         sentence_lens_.push_back(0);
       }
       const size_t take = std::min(ids.size() - at, kPieceIds - ids_.size());
@@ -158,7 +158,7 @@ class DocumentAssembler {
     sentence_lens_.back() += uint32_t(ids.size());
   }
   void flush(uint8_t flags) {
-    shard::RecordView r;
+    io::RecordView r;
     r.ids = ids_;
     r.sentence_lens = sentence_lens_;
     r.doc_flags = flags;
@@ -167,7 +167,7 @@ class DocumentAssembler {
     sentence_lens_.clear();
   }
 
-  shard::ShardWriter& writer_;
+  io::ShardWriter& writer_;
   std::vector<uint32_t> prefix_, suffix_, ids_, sentence_lens_;
   bool started_ = false;
 };
@@ -184,9 +184,9 @@ std::string_view layout_name(TextLayout layout) {
   return "?";
 }
 
-shard::ShardHeader docs_header(const Tokenizer& tokenizer, const EncodeOptions& options, nlohmann::json provenance) {
+io::ShardHeader docs_header(const Tokenizer& tokenizer, const EncodeOptions& options, nlohmann::json provenance) {
   const Vocab& vocab = tokenizer.vocab();
-  shard::ShardHeader h = shard::ShardHeader::make(shard::RecordKind::kDocs, vocab.size(), vocab.fingerprint);
+  io::ShardHeader h = io::ShardHeader::make(io::RecordKind::kDocs, vocab.size(), vocab.fingerprint);
   h.special_ids = vocab.special_ids();
   h.provenance = std::move(provenance);
   h.extra["layout"] = layout_name(options.layout);
@@ -196,7 +196,7 @@ shard::ShardHeader docs_header(const Tokenizer& tokenizer, const EncodeOptions& 
 }
 
 void encode_to_shard(const Tokenizer& tokenizer, const std::vector<std::string>& inputs, const EncodeOptions& options,
-                     shard::ShardWriter& writer, Progress& progress) {
+                     io::ShardWriter& writer, Progress& progress) {
   DocumentAssembler doc(writer, tokenizer, options.add_special);
   const TextLayout layout = options.layout;
   const Unit unit = layout == TextLayout::kPlain   ? Unit::kWholeChunk
@@ -253,15 +253,15 @@ void encode_to_ids(const Tokenizer& tokenizer, const std::vector<std::string>& i
                 });
 }
 
-void decode_shard(const Tokenizer& tokenizer, shard::ShardReader& reader, ByteSink& out) {
-  const shard::ShardHeader& header = reader.header();
+void decode_shard(const Tokenizer& tokenizer, io::ShardReader& reader, ByteSink& out) {
+  const io::ShardHeader& header = reader.header();
   const std::string layout = header.extra.value("layout", std::string("plain"));
   const Vocab& vocab = tokenizer.vocab();
-  shard::RecordView r;
+  io::RecordView r;
   std::string text;
   while (reader.next(r)) {
     text.clear();
-    if (header.kind != shard::RecordKind::kDocs) {
+    if (header.kind != io::RecordKind::kDocs) {
       text = vocab.decode(r.ids) + "\n";
     } else if (layout == "plain") {
       text = vocab.decode(r.ids);
@@ -270,13 +270,13 @@ void decode_shard(const Tokenizer& tokenizer, shard::ShardReader& reader, ByteSi
       for (size_t s = 0; s < r.sentence_lens.size(); ++s) {
         text += vocab.decode(r.ids.subspan(at, r.sentence_lens[s]));
         at += r.sentence_lens[s];
-        const bool cut = s + 1 == r.sentence_lens.size() && (r.doc_flags & shard::kSentenceContinues);
+        const bool cut = s + 1 == r.sentence_lens.size() && (r.doc_flags & io::kSentenceContinues);
         if (!cut) text += '\n';
       }
-      if (!(r.doc_flags & shard::kDocContinues)) text += '\n';
+      if (!(r.doc_flags & io::kDocContinues)) text += '\n';
     } else {
       text = vocab.decode(r.ids);
-      if (!(r.doc_flags & shard::kDocContinues)) text += '\n';
+      if (!(r.doc_flags & io::kDocContinues)) text += '\n';
     }
     out.write(text.data(), text.size());
   }

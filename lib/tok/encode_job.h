@@ -32,11 +32,11 @@ struct EncodeOptions {
 };
 
 // The header of the docs shard encode_to_shard writes.
-shard::ShardHeader docs_header(const Tokenizer& tokenizer, const EncodeOptions& options, nlohmann::json provenance);
+io::ShardHeader docs_header(const Tokenizer& tokenizer, const EncodeOptions& options, nlohmann::json provenance);
 
 // Encodes the inputs ("-": stdin) into docs records, in input order.
 void encode_to_shard(const Tokenizer& tokenizer, const std::vector<std::string>& inputs, const EncodeOptions& options,
-                     shard::ShardWriter& writer, Progress& progress);
+                     io::ShardWriter& writer, Progress& progress);
 // --format ids: one line of space-separated ids per input line, the line encoded without its newline.
 void encode_to_ids(const Tokenizer& tokenizer, const std::vector<std::string>& inputs, const EncodeOptions& options,
                    ByteSink& out, Progress& progress);
@@ -44,7 +44,7 @@ void encode_to_ids(const Tokenizer& tokenizer, const std::vector<std::string>& i
 // --decode: a shard back to text. docs records are laid out as their header's layout says (plain: the
 // documents' bytes back to back, exactly the input for byte-level BPE; lines/jsonl: a line each; docs: a
 // sentence a line, a blank line after each document); other kinds: a line per record.
-void decode_shard(const Tokenizer& tokenizer, shard::ShardReader& reader, ByteSink& out);
+void decode_shard(const Tokenizer& tokenizer, io::ShardReader& reader, ByteSink& out);
 // --decode --format ids: each line of ids back to a line of text.
 void decode_ids(const Tokenizer& tokenizer, const std::vector<std::string>& inputs, ByteSink& out);
 

@@ -202,10 +202,10 @@ static std::string save_model_dir(const std::string& run_dir, uint64_t step, con
   static const mode_t kUmask = [] { const mode_t m = ::umask(0); ::umask(m); return m; }();
   ::chmod(temp.c_str(), 0777 & ~kUmask);
   try {
-    std::vector<TensorToWrite> tensors;
+    std::vector<io::TensorToWrite> tensors;
     for (const nn::TensorInfo& t : layout.tensors())
       tensors.push_back({t.name, "F32", t.shape, params + t.offset, t.size * sizeof(float)});
-    write_safetensors(temp + "/model.safetensors", tensors, {{"format", "pt"}});
+    io::write_safetensors(temp + "/model.safetensors", tensors, {{"format", "pt"}});
     write_file_atomically(temp + "/config.json", config.dump(2) + "\n");
     if (!vocab_dir.empty()) {
       const fs::path source = fs::is_directory(vocab_dir) ? fs::path(vocab_dir) : fs::path(vocab_dir).parent_path();
@@ -217,7 +217,7 @@ static std::string save_model_dir(const std::string& run_dir, uint64_t step, con
       const nlohmann::json meta = {{"step", state->step},         {"tokens", state->tokens},
                                    {"data", state->data},         {"settings", state->settings},
                                    {"adam_steps", state->adam_steps}};
-      write_safetensors(temp + "/trainer_state.safetensors",
+      io::write_safetensors(temp + "/trainer_state.safetensors",
                         {{"adam.m", "F32", {n}, state->adam_m.data(), n * sizeof(float)},
                          {"adam.v", "F32", {n}, state->adam_v.data(), n * sizeof(float)}},
                         {{"lmpipe", meta.dump()}});
@@ -279,9 +279,9 @@ template <class Config>
 void read_weights(Loaded<Config>& loaded, const std::string& dir, const fs::path& path, const nn::ParameterLayout& layout,
                   TrainerStateUse state_use) {
   loaded.params.assign(layout.total(), 0.0f);
-  const SafetensorsFile weights((path / "model.safetensors").string());
+  const io::SafetensorsFile weights((path / "model.safetensors").string());
   for (const nn::TensorInfo& t : layout.tensors()) {
-    const SafeTensor* s = weights.find(t.name);
+    const io::SafeTensor* s = weights.find(t.name);
     for (const char* prefix : {"transformer.", "bert.", "roberta."})
       if (s == nullptr && t.name.starts_with(prefix)) s = weights.find(t.name.substr(std::string_view(prefix).size()));
     if (s == nullptr) throw Error(fmt::format("{}: model.safetensors has no tensor {}", dir, t.name));
@@ -292,10 +292,10 @@ void read_weights(Loaded<Config>& loaded, const std::string& dir, const fs::path
   }
   const fs::path state_path = path / "trainer_state.safetensors";
   if (state_use == TrainerStateUse::kLoad && fs::is_regular_file(state_path)) {
-    const SafetensorsFile state_file(state_path.string());
+    const io::SafetensorsFile state_file(state_path.string());
     const nlohmann::json meta = nlohmann::json::parse(state_file.metadata().value("lmpipe", std::string("{}")), nullptr, false);
-    const SafeTensor* m = state_file.find("adam.m");
-    const SafeTensor* v = state_file.find("adam.v");
+    const io::SafeTensor* m = state_file.find("adam.m");
+    const io::SafeTensor* v = state_file.find("adam.v");
     if (meta.is_discarded() || !meta.contains("step") || m == nullptr || v == nullptr || m->elements() != loaded.params.size() ||
         v->elements() != loaded.params.size())
       throw Error(fmt::format("{}: trainer_state.safetensors does not fit the model", dir));

@@ -17,13 +17,13 @@ void EncoderBatchBuilder::start(size_t length) {
   nsp_labels_.clear();
 }
 
-void EncoderBatchBuilder::add(const shard::RecordView& r, const std::string& path, const data::Masker* masker, Rng& rng) {
+void EncoderBatchBuilder::add(const io::RecordView& r, const std::string& path, const data::Masker* masker, Rng& rng) {
   const size_t n = r.ids.size();
   if (n > length_)
     throw Error(fmt::format("{}: a sequence of {} ids, longer than this batch's length {} (make-pairs --max-len)", path, n,
                             length_));
   const bool bert = arch_ == nn::EncoderArch::kBert;
-  if (bert && r.is_next == shard::kNoLabel)
+  if (bert && r.is_next == io::kNoLabel)
     throw Error(fmt::format("{}: a sequence without a next-sentence label: --arch bert trains on make-pairs --task nsp "
                             "data (train other pairs with --arch roberta)",
                             path));

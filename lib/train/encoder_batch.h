@@ -24,7 +24,7 @@ class EncoderBatchBuilder {
   void start(size_t length);
   // Adds one record. With a masker, masks r's ids drawing from rng; without, r must be a masked record.
   // Throws Error naming path when the record does not fit (too long, no NSP label for BERT, ...).
-  void add(const shard::RecordView& r, const std::string& path, const data::Masker* masker, Rng& rng);
+  void add(const io::RecordView& r, const std::string& path, const data::Masker* masker, Rng& rng);
 
   // Views of the builder's arrays: valid until the next start or add.
   nn::EncoderBatch batch() const;

@@ -26,7 +26,7 @@
 namespace lmpipe::train {
 namespace {
 
-const std::vector<shard::RecordKind> kEncoderKinds{shard::RecordKind::kPairs, shard::RecordKind::kMasked};
+const std::vector<io::RecordKind> kEncoderKinds{io::RecordKind::kPairs, io::RecordKind::kMasked};
 
 nn::BertConfig model_config(const PretrainOptions& o, float dropout, uint32_t data_vocab, size_t data_len) {
   const std::string preset = !o.preset.empty() ? o.preset : o.arch == "bert" ? "bert-base" : "roberta-base";
@@ -41,8 +41,8 @@ nn::BertConfig model_config(const PretrainOptions& o, float dropout, uint32_t da
 
 // The masker for pairs shards, or none for masked ones. RoBERTa masks as fairseq's MaskTokensDataset counts
 // (probabilistic rounding, no cap, random tokens from the non-special ids); BERT as google-research/bert.
-std::optional<data::Masker> dynamic_masker(const PretrainOptions& o, const shard::ShardHeader& h, const std::string& path) {
-  if (h.kind != shard::RecordKind::kPairs) return std::nullopt;
+std::optional<data::Masker> dynamic_masker(const PretrainOptions& o, const io::ShardHeader& h, const std::string& path) {
+  if (h.kind != io::RecordKind::kPairs) return std::nullopt;
   const auto mask = h.special_ids.find("mask");
   if (mask == h.special_ids.end())
     throw Error(fmt::format("{}: the vocabulary has no mask token ([MASK] or <mask>), so it cannot be masked", path));
@@ -62,7 +62,7 @@ std::optional<data::Masker> dynamic_masker(const PretrainOptions& o, const shard
   return data::Masker(h.vocab_size, mask->second, data::never_masked_ids(h.special_ids), std::move(continuations), options);
 }
 
-uint32_t pad_id(const shard::ShardHeader& h) {
+uint32_t pad_id(const io::ShardHeader& h) {
   const auto pad = h.special_ids.find("pad");
   return pad == h.special_ids.end() ? 0 : pad->second;  // padding is masked out of attention: any id would do
 }
@@ -99,7 +99,7 @@ Evaluation evaluate(nn::Bert<float>& model, const DataSet& data, const data::Mas
         continue;
       }
       builder.start(length);
-      loader.next(n, [&](const shard::RecordView& r, const std::string& path) {
+      loader.next(n, [&](const io::RecordView& r, const std::string& path) {
         Rng rng(seed, {0x76616c6d61736bULL, record++});  // "valmask"
         builder.add(r, path, masker, rng);
       });
@@ -236,7 +236,7 @@ void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, 
     double masked_here = 0;
     for (EncoderBatchBuilder& b : micro_batches) {
       b.start(length);
-      loader.next(micro, [&](const shard::RecordView& r, const std::string& path) {
+      loader.next(micro, [&](const io::RecordView& r, const std::string& path) {
         Rng rng(o.seed, {0x6d61736bULL, step, drawn++});  // "mask": a new mask every time a record is fed
         b.add(r, path, masker ? &*masker : nullptr, rng);
       });

@@ -45,7 +45,7 @@ void next_windows(RecordLoader& loader, size_t count, size_t T, std::vector<uint
                   std::vector<uint32_t>& targets) {
   inputs.clear();
   targets.clear();
-  loader.next(count, [&](const shard::RecordView& r, const std::string& path) {
+  loader.next(count, [&](const io::RecordView& r, const std::string& path) {
     if (r.ids.size() != T + 1)
       throw Error(fmt::format("{}: a window of {} ids, but this step needs {} (make-pairs --task causal --max-len {})",
                               path, r.ids.size(), T + 1, T));
@@ -69,7 +69,7 @@ Evaluation evaluate(nn::GptReplicas<float>& replicas, const DataSet& data, size_
   uint64_t index = 0;
   for (const auto& [T, files] : data.by_length) {
     if (records == 0) break;
-    RecordLoader loader(files, {shard::RecordKind::kWindows}, false, 0);
+    RecordLoader loader(files, {io::RecordKind::kWindows}, false, 0);
     const uint64_t here = std::min(loader.records(), records);
     records -= here;
     for (uint64_t left = here; left > 0; ++index) {
@@ -101,7 +101,7 @@ void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, Byte
   const SeqLenSchedule schedule = SeqLenSchedule::parse(o.seq_len_schedule);
 
   // The data decides the sequence length and, unless told otherwise, the vocabulary.
-  const std::vector<shard::RecordKind> kinds{shard::RecordKind::kWindows};
+  const std::vector<io::RecordKind> kinds{io::RecordKind::kWindows};
   std::optional<DataSet> data, val;
   if (!data_paths.empty()) data = inspect_data(data_paths, kinds);
   if (!val_paths.empty()) val = inspect_data(val_paths, kinds);

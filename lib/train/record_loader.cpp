@@ -9,15 +9,15 @@
 
 namespace lmpipe::train {
 
-RecordLoader::RecordLoader(std::vector<std::string> paths, std::vector<shard::RecordKind> kinds, bool shuffle, uint64_t seed)
+RecordLoader::RecordLoader(std::vector<std::string> paths, std::vector<io::RecordKind> kinds, bool shuffle, uint64_t seed)
     : paths_(std::move(paths)), shuffle_(shuffle), seed_(seed) {
   if (paths_.empty()) throw UsageError("no training data: give --data");
-  shard::ReaderOptions options;
+  io::ReaderOptions options;
   options.accept = std::move(kinds);
   for (const std::string& path : paths_) {
-    files_.push_back(std::make_unique<shard::ShardFile>(path, options));
-    const shard::ShardHeader& h = files_.back()->headers().front();
-    const shard::ShardHeader& first = files_.front()->headers().front();
+    files_.push_back(std::make_unique<io::ShardFile>(path, options));
+    const io::ShardHeader& h = files_.back()->headers().front();
+    const io::ShardHeader& first = files_.front()->headers().front();
     if (h.vocab_size != first.vocab_size ||
         (!h.vocab_fingerprint.empty() && !first.vocab_fingerprint.empty() && h.vocab_fingerprint != first.vocab_fingerprint))
       throw Error(fmt::format("{}: made with another vocabulary than {}", path, paths_.front()));
@@ -77,7 +77,7 @@ std::pair<uint32_t, uint32_t> RecordLoader::draw() {
   return item;
 }
 
-const shard::Block& RecordLoader::block(uint32_t order_index) {
+const io::Block& RecordLoader::block(uint32_t order_index) {
   auto it = loaded_.find(order_index);
   if (it == loaded_.end()) {
     const BlockRef ref = order_[order_index];
@@ -85,7 +85,7 @@ const shard::Block& RecordLoader::block(uint32_t order_index) {
   }
   if (it->second.first == nullptr) {  // first drawn from here, or only skipped over so far
     const BlockRef ref = order_[order_index];
-    auto decoded = std::make_unique<shard::Block>();
+    auto decoded = std::make_unique<io::Block>();
     files_[ref.file]->read_block(ref.block, *decoded);
     it->second.first = std::move(decoded);
   }
@@ -95,7 +95,7 @@ const shard::Block& RecordLoader::block(uint32_t order_index) {
 void RecordLoader::next(size_t count, const Visitor& visit) {
   for (size_t i = 0; i < count; ++i) {
     const auto [order_index, record] = draw();
-    const shard::Block& b = block(order_index);
+    const io::Block& b = block(order_index);
     visit(b.record(record), paths_[order_[order_index].file]);
     // A block whose records have all been drawn is freed.
     auto it = loaded_.find(order_index);

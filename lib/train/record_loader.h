@@ -20,17 +20,17 @@ namespace lmpipe::train {
 class RecordLoader {
  public:
   // kinds: the record kinds the caller takes; every file must hold one of them, with one vocabulary.
-  RecordLoader(std::vector<std::string> paths, std::vector<shard::RecordKind> kinds, bool shuffle, uint64_t seed);
+  RecordLoader(std::vector<std::string> paths, std::vector<io::RecordKind> kinds, bool shuffle, uint64_t seed);
 
   // Hands the next `count` records to visit, with the file each comes from (for messages). The record's
   // storage lives until visit returns.
-  using Visitor = std::function<void(const shard::RecordView& record, const std::string& path)>;
+  using Visitor = std::function<void(const io::RecordView& record, const std::string& path)>;
   void next(size_t count, const Visitor& visit);
   // Draws the next `count` records without handing them out (another rank takes them).
   void skip(uint64_t count);
   uint64_t records() const { return total_records_; }
   const std::vector<std::string>& paths() const { return paths_; }
-  const shard::ShardHeader& header() const { return files_.front()->headers().front(); }
+  const io::ShardHeader& header() const { return files_.front()->headers().front(); }
 
   nlohmann::json state() const { return {{"epoch", epoch_}, {"draws", draws_}}; }
   void restore(const nlohmann::json& state);
@@ -44,10 +44,10 @@ class RecordLoader {
   void start_epoch();
   bool fill_pool();                       // false when the epoch has no blocks left
   std::pair<uint32_t, uint32_t> draw();   // (order index, record)
-  const shard::Block& block(uint32_t order_index);
+  const io::Block& block(uint32_t order_index);
 
   std::vector<std::string> paths_;
-  std::vector<std::unique_ptr<shard::ShardFile>> files_;
+  std::vector<std::unique_ptr<io::ShardFile>> files_;
   bool shuffle_;
   uint64_t seed_;
   uint64_t total_records_ = 0;
@@ -56,7 +56,7 @@ class RecordLoader {
   size_t next_block_ = 0;
   std::vector<std::pair<uint32_t, uint32_t>> pool_;
   size_t pool_front_ = 0;  // without shuffling, the pool is drawn in order from here
-  std::map<uint32_t, std::pair<std::unique_ptr<shard::Block>, size_t>> loaded_;  // block, records not yet drawn
+  std::map<uint32_t, std::pair<std::unique_ptr<io::Block>, size_t>> loaded_;  // block, records not yet drawn
 };
 
 }  // namespace lmpipe::train

@@ -23,14 +23,14 @@ std::vector<std::string> expand_patterns(const std::vector<std::string>& pattern
   return paths;
 }
 
-DataSet inspect_data(const std::vector<std::string>& paths, const std::vector<shard::RecordKind>& kinds) {
+DataSet inspect_data(const std::vector<std::string>& paths, const std::vector<io::RecordKind>& kinds) {
   DataSet set;
   set.paths = paths;
-  shard::ReaderOptions options;
+  io::ReaderOptions options;
   options.accept = kinds;
   for (const std::string& path : paths) {
-    shard::ShardFile file(path, options);
-    const shard::ShardHeader& h = file.headers().front();
+    io::ShardFile file(path, options);
+    const io::ShardHeader& h = file.headers().front();
     if (&path == &paths.front()) set.header = h;
     if (h.kind != set.header.kind)
       throw Error(fmt::format("{}: a {} shard, but {} is a {} shard: give one kind of data", path, kind_name(h.kind),
@@ -41,8 +41,8 @@ DataSet inspect_data(const std::vector<std::string>& paths, const std::vector<sh
     size_t length = 0;
     if (h.extra.contains("max_len") && h.extra["max_len"].is_number_unsigned()) {
       length = h.extra["max_len"].get<size_t>();
-    } else if (h.kind == shard::RecordKind::kWindows && !file.blocks().empty()) {
-      shard::Block block;  // a window shard not made by make-pairs: its first window says
+    } else if (h.kind == io::RecordKind::kWindows && !file.blocks().empty()) {
+      io::Block block;  // a window shard not made by make-pairs: its first window says
       file.read_block(0, block);
       length = block.record(0).ids.size() - 1;
     } else {

@@ -22,14 +22,14 @@ std::vector<std::string> expand_patterns(const std::vector<std::string>& pattern
 
 struct DataSet {
   std::vector<std::string> paths;
-  shard::ShardHeader header;                             // the first file's first header
+  io::ShardHeader header;                             // the first file's first header
   std::map<size_t, std::vector<std::string>> by_length;  // sequence length -> files
   size_t max_length() const { return by_length.empty() ? 0 : by_length.rbegin()->first; }
 };
 
 // Reads the headers: every file must hold one of the kinds, all the same one, with the first file's
 // vocabulary. A file's length is its header's max_len: a window's inputs, a pair's or block's ids.
-DataSet inspect_data(const std::vector<std::string>& paths, const std::vector<shard::RecordKind>& kinds);
+DataSet inspect_data(const std::vector<std::string>& paths, const std::vector<io::RecordKind>& kinds);
 
 class TrainingData {
  public:

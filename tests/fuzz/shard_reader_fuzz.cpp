@@ -19,7 +19,7 @@
 #include "io/shard_reader.h"
 
 using namespace lmpipe;
-using namespace lmpipe::shard;
+using namespace lmpipe::io;
 
 namespace {
 

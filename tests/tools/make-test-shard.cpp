@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   CommonOptions common;
   std::string kind = "windows", dtype, fingerprint, special_ids;
   uint32_t vocab_size = 0;
-  size_t block_target = shard::kDefaultBlockTarget;
+  size_t block_target = io::kDefaultBlockTarget;
   add_common_options(app, common, "Write the shard to FILE instead of stdout");
   app.add_option("--kind", kind, "docs, pairs, windows or masked")->capture_default_str();
   app.add_option("--vocab-size", vocab_size, "Vocabulary size")->required();
@@ -27,11 +27,11 @@ int main(int argc, char** argv) {
   app.add_option("--block-target", block_target, "Payload bytes per block")->capture_default_str();
 
   return run_main(app, argc, argv, [&] {
-    const auto parsed_kind = shard::parse_kind(kind);
+    const auto parsed_kind = io::parse_kind(kind);
     if (!parsed_kind) throw UsageError("--kind must be docs, pairs, windows or masked");
-    shard::ShardHeader header = shard::ShardHeader::make(*parsed_kind, vocab_size, fingerprint);
+    io::ShardHeader header = io::ShardHeader::make(*parsed_kind, vocab_size, fingerprint);
     if (!dtype.empty()) {
-      const auto parsed = shard::parse_dtype(dtype);
+      const auto parsed = io::parse_dtype(dtype);
       if (!parsed) throw UsageError("--dtype must be u16 or u32");
       header.dtype = *parsed;
     }
@@ -40,12 +40,12 @@ int main(int argc, char** argv) {
       if (j.is_discarded() || !j.is_object()) throw UsageError("--special-ids must be a JSON object");
       for (const auto& [role, id] : j.items()) header.special_ids[role] = id.get<uint32_t>();
     }
-    header.provenance = shard::make_provenance("make-test-shard", std::vector<std::string>(argv + 1, argv + argc),
+    header.provenance = io::make_provenance("make-test-shard", std::vector<std::string>(argv + 1, argv + argc),
                                                common.seed);
     OutputFile out(common.output, OutputContent::kBinary);
-    shard::WriterOptions options;
+    io::WriterOptions options;
     options.block_target = block_target;
-    shard::ShardWriter writer(out, header, options);
+    io::ShardWriter writer(out, header, options);
     std::string line;
     size_t line_number = 0;
     while (std::getline(std::cin, line)) {
@@ -56,15 +56,15 @@ int main(int argc, char** argv) {
       const auto sentence_lens = j.value("sentence_lens", std::vector<uint32_t>{});
       const auto positions = j.value("positions", std::vector<uint32_t>{});
       const auto labels = j.value("labels", std::vector<uint32_t>{});
-      shard::RecordView r;
+      io::RecordView r;
       r.ids = ids;
       r.sentence_lens = sentence_lens;
       r.positions = positions;
       r.labels = labels;
       r.len_a = j.value("len_a", 0u);
       if (j.contains("is_next") && !j["is_next"].is_null()) r.is_next = int8_t(j["is_next"].get<int>());
-      if (j.value("doc_continues", false)) r.doc_flags |= shard::kDocContinues;
-      if (j.value("sentence_continues", false)) r.doc_flags |= shard::kSentenceContinues;
+      if (j.value("doc_continues", false)) r.doc_flags |= io::kDocContinues;
+      if (j.value("sentence_continues", false)) r.doc_flags |= io::kSentenceContinues;
       writer.write(r);
     }
     writer.finish();

@@ -13,6 +13,8 @@
 
 using namespace lmpipe;
 using namespace lmpipe::nn;
+using lmpipe::io::SafeTensor;
+using lmpipe::io::SafetensorsFile;
 
 namespace {
 

@@ -18,9 +18,9 @@ using namespace lmpipe;
 
 namespace {
 
-shard::RecordView record(std::span<const uint32_t> ids, uint32_t len_a = 0, int8_t is_next = shard::kNoLabel,
+io::RecordView record(std::span<const uint32_t> ids, uint32_t len_a = 0, int8_t is_next = io::kNoLabel,
                          std::span<const uint32_t> positions = {}, std::span<const uint32_t> labels = {}) {
-  shard::RecordView r;
+  io::RecordView r;
   r.ids = ids;
   r.len_a = len_a;
   r.is_next = is_next;
@@ -38,7 +38,7 @@ TEST_CASE("a BERT batch: segments through the first [SEP], padding, masked rows,
   // [CLS] a a [SEP] b [SEP] (len_a 2, B follows A), then [CLS] a [SEP] b b b [SEP] (B random).
   const std::vector<uint32_t> ids1 = {101, 7, 8, 102, 9, 102}, pos1 = {2}, lab1 = {8};
   const std::vector<uint32_t> ids2 = {101, 7, 102, 9, 9, 9, 102}, pos2 = {1, 4}, lab2 = {5, 6};
-  const shard::RecordView r1 = record(ids1, 2, 1, pos1, lab1), r2 = record(ids2, 1, 0, pos2, lab2);
+  const io::RecordView r1 = record(ids1, 2, 1, pos1, lab1), r2 = record(ids2, 1, 0, pos2, lab2);
   builder.add(r1, "a.shard", nullptr, unused);
   builder.add(r2, "a.shard", nullptr, unused);
   const nn::EncoderBatch b = builder.batch();

@@ -35,11 +35,11 @@ std::vector<Sentences> corpus(size_t docs, uint64_t seed, size_t min_sent = 1, s
 
 // A docs shard of the corpus, each document split across records as a writer splits big ones.
 std::vector<uint8_t> docs_shard(const std::vector<Sentences>& docs, size_t piece_bytes = 0) {
-  shard::ShardHeader h = shard::ShardHeader::make(shard::RecordKind::kDocs, kVocab);
-  shard::WriterOptions options;
+  io::ShardHeader h = io::ShardHeader::make(io::RecordKind::kDocs, kVocab);
+  io::WriterOptions options;
   if (piece_bytes) options.doc_piece_bytes = piece_bytes;
   MemorySink sink;
-  shard::ShardWriter w(sink, h, options);
+  io::ShardWriter w(sink, h, options);
   for (const Sentences& doc : docs) {
     test::OwnedRecord r;
     for (const auto& s : doc) {
@@ -59,11 +59,11 @@ struct Pair {
 };
 
 std::vector<Pair> nsp_pairs(const std::vector<uint8_t>& shard_bytes, NspOptions options, uint64_t seed) {
-  shard::ShardReader reader(InputStream::from_memory("mem", shard_bytes));
+  io::ShardReader reader(InputStream::from_memory("mem", shard_bytes));
   DocumentReader documents(reader);
   Rng rng(seed);
   std::vector<Pair> out;
-  NspPairMaker(options, rng, [&](const shard::RecordView& r) {
+  NspPairMaker(options, rng, [&](const io::RecordView& r) {
     out.push_back({{r.ids.begin(), r.ids.end()}, r.len_a, r.is_next});
   }).run(documents);
   return out;
@@ -76,7 +76,7 @@ uint32_t doc_of(uint32_t id) { return (id - kBase) / kSpan; }
 TEST_CASE("documents split into pieces read back whole") {
   const auto docs = corpus(50, 3, 1, 60);
   const auto bytes = docs_shard(docs, 200);  // pieces of about 100 ids: sentences get cut too
-  shard::ShardReader reader(InputStream::from_memory("mem", bytes));
+  io::ShardReader reader(InputStream::from_memory("mem", bytes));
   CHECK(test::read_all(bytes).size() > docs.size());
   DocumentReader documents(reader);
   Document d;
@@ -170,10 +170,10 @@ TEST_CASE("RoBERTa blocks: whole sentences, eos after each, bos in front, docume
   const std::vector<Sentences> docs = {{{10, 11, 12}, {13, 14}}, {{20, 21, 22, 23, 24, 25, 26, 27, 28, 29}}, {{30}}};
   const auto bytes = docs_shard(docs);
   const auto run = [&](bool cross) {
-    shard::ShardReader reader(InputStream::from_memory("mem", bytes));
+    io::ShardReader reader(InputStream::from_memory("mem", bytes));
     SentenceReader sentences(reader);
     std::vector<std::vector<uint32_t>> blocks;
-    SentencePacker packer(8, 0, 2, cross, [&](const shard::RecordView& r) { blocks.emplace_back(r.ids.begin(), r.ids.end()); });
+    SentencePacker packer(8, 0, 2, cross, [&](const io::RecordView& r) { blocks.emplace_back(r.ids.begin(), r.ids.end()); });
     std::vector<uint32_t> s;
     bool ends = false;
     while (sentences.next(s, ends)) {
@@ -200,10 +200,10 @@ TEST_CASE("GPT windows concatenate back to the stream with eot between documents
   const auto bytes = docs_shard(docs, 300);
   for (size_t stride : {size_t(64), size_t(32), size_t(65)}) {
     CAPTURE(stride);
-    shard::ShardReader reader(InputStream::from_memory("mem", bytes));
+    io::ShardReader reader(InputStream::from_memory("mem", bytes));
     SentenceReader sentences(reader);
     std::vector<std::vector<uint32_t>> windows;
-    WindowCutter cutter(65, stride, 9, [&](const shard::RecordView& r) { windows.emplace_back(r.ids.begin(), r.ids.end()); });
+    WindowCutter cutter(65, stride, 9, [&](const io::RecordView& r) { windows.emplace_back(r.ids.begin(), r.ids.end()); });
     std::vector<uint32_t> s;
     bool ends = false;
     while (sentences.next(s, ends)) {

@@ -14,6 +14,8 @@
 
 using namespace lmpipe;
 using namespace lmpipe::nn;
+using lmpipe::io::SafeTensor;
+using lmpipe::io::SafetensorsFile;
 
 
 TEST_CASE("GPT-2 and GPT match PyTorch: logits, loss, gradients, three AdamW steps") {

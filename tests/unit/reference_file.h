@@ -10,14 +10,14 @@
 #include "finite_differences.h"
 #include "io/safetensors.h"
 
-inline std::string meta_text(const lmpipe::SafetensorsFile& f, const char* key) {
+inline std::string meta_text(const lmpipe::io::SafetensorsFile& f, const char* key) {
   return f.metadata()[key].get<std::string>();
 }
-inline size_t meta_size(const lmpipe::SafetensorsFile& f, const char* key) { return std::stoul(meta_text(f, key)); }
-inline double meta_double(const lmpipe::SafetensorsFile& f, const char* key) { return std::stod(meta_text(f, key)); }
+inline size_t meta_size(const lmpipe::io::SafetensorsFile& f, const char* key) { return std::stoul(meta_text(f, key)); }
+inline double meta_double(const lmpipe::io::SafetensorsFile& f, const char* key) { return std::stod(meta_text(f, key)); }
 
-inline std::vector<float> floats(const lmpipe::SafetensorsFile& f, const std::string& name) {
-  const lmpipe::SafeTensor* t = f.find(name);
+inline std::vector<float> floats(const lmpipe::io::SafetensorsFile& f, const std::string& name) {
+  const lmpipe::io::SafeTensor* t = f.find(name);
   REQUIRE_MESSAGE(t != nullptr, name);
   std::vector<float> out(t->elements());
   f.read_floats(*t, out.data());

@@ -7,7 +7,7 @@
 #include "shard_test_util.h"
 
 using namespace lmpipe;
-using namespace lmpipe::shard;
+using namespace lmpipe::io;
 using lmpipe::test::OwnedRecord;
 
 namespace {

@@ -17,10 +17,10 @@ struct OwnedRecord {
   std::vector<uint32_t> ids, sentence_lens, positions, labels;
   uint8_t doc_flags = 0;
   uint32_t len_a = 0;
-  int8_t is_next = shard::kNoLabel;
+  int8_t is_next = io::kNoLabel;
 
-  shard::RecordView view() const {
-    shard::RecordView v;
+  io::RecordView view() const {
+    io::RecordView v;
     v.ids = ids;
     v.sentence_lens = sentence_lens;
     v.doc_flags = doc_flags;
@@ -30,7 +30,7 @@ struct OwnedRecord {
     v.labels = labels;
     return v;
   }
-  static OwnedRecord from(const shard::RecordView& v) {
+  static OwnedRecord from(const io::RecordView& v) {
     OwnedRecord r;
     r.ids.assign(v.ids.begin(), v.ids.end());
     r.sentence_lens.assign(v.sentence_lens.begin(), v.sentence_lens.end());
@@ -45,17 +45,17 @@ struct OwnedRecord {
 };
 
 // Random, valid records of a kind with ids below vocab_size.
-inline std::vector<OwnedRecord> random_records(shard::RecordKind kind, uint32_t vocab_size, size_t count,
+inline std::vector<OwnedRecord> random_records(io::RecordKind kind, uint32_t vocab_size, size_t count,
                                                uint64_t seed, size_t max_len = 300) {
   std::mt19937_64 rng(seed);
   const auto uniform = [&](uint64_t n) { return uint64_t(rng() % n); };
   std::vector<OwnedRecord> out(count);
   for (OwnedRecord& r : out) {
-    const size_t len = kind == shard::RecordKind::kWindows ? max_len : uniform(max_len) + (kind == shard::RecordKind::kDocs ? 0 : 1);
+    const size_t len = kind == io::RecordKind::kWindows ? max_len : uniform(max_len) + (kind == io::RecordKind::kDocs ? 0 : 1);
     r.ids.resize(len);
     for (uint32_t& id : r.ids) id = uint32_t(uniform(vocab_size));
     switch (kind) {
-      case shard::RecordKind::kDocs: {
+      case io::RecordKind::kDocs: {
         size_t left = len;
         while (left > 0) {
           const size_t s = std::min<size_t>(left, uniform(40));
@@ -65,45 +65,45 @@ inline std::vector<OwnedRecord> random_records(shard::RecordKind kind, uint32_t 
         if (len == 0 && uniform(2)) r.sentence_lens.push_back(0);
         break;
       }
-      case shard::RecordKind::kMasked:
+      case io::RecordKind::kMasked:
         for (uint32_t p = 0; p < len; ++p)
           if (uniform(7) == 0) {
             r.positions.push_back(p);
             r.labels.push_back(uint32_t(uniform(vocab_size)));
           }
         [[fallthrough]];
-      case shard::RecordKind::kPairs:
+      case io::RecordKind::kPairs:
         r.len_a = uint32_t(uniform(len + 1));
         r.is_next = int8_t(uniform(3)) - 1;
         break;
-      case shard::RecordKind::kWindows:
+      case io::RecordKind::kWindows:
         break;
     }
   }
   return out;
 }
 
-inline std::vector<uint8_t> write_shard(const shard::ShardHeader& header, const std::vector<OwnedRecord>& records,
-                                        shard::WriterOptions options = {}) {
+inline std::vector<uint8_t> write_shard(const io::ShardHeader& header, const std::vector<OwnedRecord>& records,
+                                        io::WriterOptions options = {}) {
   MemorySink sink;
-  shard::ShardWriter writer(sink, header, options);
+  io::ShardWriter writer(sink, header, options);
   for (const OwnedRecord& r : records) writer.write(r.view());
   writer.finish();
   return std::vector<uint8_t>(sink.bytes.begin(), sink.bytes.end());
 }
 
-inline std::vector<OwnedRecord> read_all(const std::vector<uint8_t>& bytes, shard::ReaderOptions options = {},
-                                         std::vector<shard::ShardHeader>* headers = nullptr) {
-  shard::ShardReader reader(InputStream::from_memory("mem", bytes), std::move(options));
+inline std::vector<OwnedRecord> read_all(const std::vector<uint8_t>& bytes, io::ReaderOptions options = {},
+                                         std::vector<io::ShardHeader>* headers = nullptr) {
+  io::ShardReader reader(InputStream::from_memory("mem", bytes), std::move(options));
   std::vector<OwnedRecord> out;
-  shard::RecordView v;
+  io::RecordView v;
   while (reader.next(v)) out.push_back(OwnedRecord::from(v));
   if (headers) *headers = reader.headers();
   return out;
 }
 
 // The error message reading bytes produces, or "" if they read without error.
-inline std::string read_error(const std::vector<uint8_t>& bytes, shard::ReaderOptions options = {}) {
+inline std::string read_error(const std::vector<uint8_t>& bytes, io::ReaderOptions options = {}) {
   try {
     read_all(bytes, std::move(options));
   } catch (const Error& e) {
