@@ -251,11 +251,13 @@ template <class T>
 void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, const T* mean,
                         const T* rstd, size_t N, size_t C) {
   const ConstArrayMap<T> w(weight, Eigen::Index(C));
+  // Each thread's share of the parameter gradients, added to them in thread order afterwards: gradients
+  // that already hold a micro-batch's then get the same sum, rounded the same way, in every run.
+  using Row = Eigen::Array<T, Eigen::Dynamic, 1>;
+  std::vector<Row> dws(static_cast<size_t>(omp_get_max_threads())), dbs(dws.size());
 #pragma omp parallel
   {
-    // This thread's share of the parameter gradients, and a row's normalised input.
-    using Row = Eigen::Array<T, Eigen::Dynamic, 1>;
-    Row dw = Row::Zero(Eigen::Index(C)), db = dw, norm = dw;
+    Row dw = Row::Zero(Eigen::Index(C)), db = dw, norm = dw;  // norm: a row's normalised input
 #pragma omp for schedule(static)
     for (size_t n = 0; n < N; ++n) {
       const ConstArrayMap<T> x(inp + n * C, Eigen::Index(C)), d(dout + n * C, Eigen::Index(C));
@@ -267,11 +269,13 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
       db += d;
       ArrayMap<T>(dinp + n * C, Eigen::Index(C)) = (d * w - dnorm_mean - norm * dnorm_norm_mean) * s;
     }
-#pragma omp critical
-    {
-      ArrayMap<T>(dweight, Eigen::Index(C)) += dw;
-      ArrayMap<T>(dbias, Eigen::Index(C)) += db;
-    }
+    dws[size_t(omp_get_thread_num())] = std::move(dw);
+    dbs[size_t(omp_get_thread_num())] = std::move(db);
+  }
+  for (size_t t = 0; t < dws.size(); ++t) {
+    if (dws[t].size() == 0) continue;  // a thread the team did not have
+    ArrayMap<T>(dweight, Eigen::Index(C)) += dws[t];
+    ArrayMap<T>(dbias, Eigen::Index(C)) += dbs[t];
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nn/layers.h"
+#include "nn/runtime.h"
 
 using namespace lmpipe::nn;
 
@@ -65,6 +66,47 @@ TEST_CASE("layer norm backward") {
   check_gradient(inp, dinp, loss, "input");
   check_gradient(w, dw, loss, "weight");
   check_gradient(b, db, loss, "bias");
+}
+
+TEST_CASE("layer norm backward adds the threads' parameter gradients in one order, into gradients already held") {
+  // Two threads each sum half of the rows; the halves must be added to the gradients already there
+  // (an earlier micro-batch's) first half first, whichever thread finishes first, or accumulated steps
+  // differ from run to run in the last bits.
+  std::mt19937 rng(2);
+  const size_t N = 64, C = 96;
+  const auto random_floats = [&](size_t n) {
+    const Vec v = random_vec(n, rng);
+    return std::vector<float>(v.begin(), v.end());
+  };
+  const std::vector<float> inp = random_floats(N * C), w = random_floats(C), b = random_floats(C),
+                           dout = random_floats(N * C), held = random_floats(C);
+  std::vector<float> out(N * C), mean(N), rstd(N), dinp(N * C);
+  layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C, 1e-5f);
+  // Each half's sums alone, on one thread: what each of two threads computes (a static schedule's halves).
+  const int threads_before = compute_threads();
+  set_compute_threads(1);
+  std::vector<float> halves_w[2], halves_b[2];
+  for (size_t h = 0; h < 2; ++h) {
+    halves_w[h].assign(C, 0.0f);
+    halves_b[h].assign(C, 0.0f);
+    const size_t first = h * N / 2;
+    layernorm_backward(dinp.data(), halves_w[h].data(), halves_b[h].data(), dout.data() + first * C, inp.data() + first * C,
+                       w.data(), mean.data() + first, rstd.data() + first, N / 2, C);
+  }
+  std::vector<float> want_w = held, want_b = held;
+  for (size_t c = 0; c < C; ++c) {
+    want_w[c] = (held[c] + halves_w[0][c]) + halves_w[1][c];
+    want_b[c] = (held[c] + halves_b[0][c]) + halves_b[1][c];
+  }
+  set_compute_threads(2);
+  for (int run = 0; run < 40; ++run) {
+    std::vector<float> dw = held, db = held;
+    layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(), rstd.data(), N, C);
+    CAPTURE(run);
+    REQUIRE(dw == want_w);
+    REQUIRE(db == want_b);
+  }
+  set_compute_threads(threads_before);
 }
 
 TEST_CASE("linear backward, and parameter gradients accumulate") {
