@@ -1,15 +1,17 @@
-// pretrain: train GPT-2/GPT decoders and BERT/RoBERTa encoders on CPU. Flags here; the work is
-// lib/train/pretrain.cpp.
+// pretrain: train GPT-2/GPT decoders and BERT/RoBERTa encoders on CPU. Flags here; the training loop is
+// lib/train/pretrain.cpp, the objectives lib/train/objectives.cpp's.
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/cli.h"
 #include "core/output_file.h"
-#include "nn/bert_config.h"
-#include "nn/gpt_config.h"
+#include "nn/model_config.h"
 #include "nn/runtime.h"
 #include "train/distributed.h"
+#include "train/objective.h"
 #include "train/pretrain.h"
 
 int main(int argc, char** argv) {
@@ -33,6 +35,14 @@ int main(int argc, char** argv) {
   std::string presets;
   for (const std::string& name : nn::gpt_preset_names()) presets += (presets.empty() ? "" : ", ") + name;
   for (const std::string& name : nn::bert_preset_names()) presets += ", " + name;
+  std::string objectives;
+  std::vector<std::string> objective_names;
+  for (const train::ObjectiveInfo& info : train::objectives()) {
+    objectives += fmt::format("{}{} ({})", objectives.empty() ? "" : "; ", info.name, info.summary);
+    objective_names.emplace_back(info.name);
+  }
+  app.add_option("--objective", o.objective, "What to train for: " + objectives + ". Default: the arch's")
+      ->check(CLI::IsMember(objective_names));
   app.add_option("--preset", o.preset,
                  "Model shape: " + presets + " (default gpt2; gpt for gpt1, bert-base, roberta-base)");
   app.add_option("--n-layer", o.n_layer, "Transformer blocks (overrides the preset)");

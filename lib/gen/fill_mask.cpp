@@ -8,9 +8,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/model_dir.h"
 #include "core/error.h"
 #include "nn/runtime.h"
-#include "train/checkpoint.h"
 
 namespace lmpipe::gen {
 namespace {
@@ -100,12 +100,16 @@ std::vector<MaskFill> fill_mask(nn::Bert<float>& model, const tok::Tokenizer& to
 void run_fill_mask(const FillMaskOptions& o, ByteSink& out) {
   if (o.top_k == 0) throw UsageError("--top-k must be at least 1 for --fill-mask");
   nn::set_compute_threads(o.threads);
-  train::LoadedEncoder loaded = train::load_encoder_checkpoint(o.checkpoint);
+  checkpoint::LoadedModel loaded = checkpoint::load_model_dir(o.checkpoint);
+  const auto* config = std::get_if<nn::BertConfig>(&loaded.config);
+  if (config == nullptr)
+    throw UsageError(fmt::format("--fill-mask needs a BERT or RoBERTa checkpoint; {} holds a {} model", o.checkpoint,
+                                 nn::model_type(loaded.config)));
   const std::string vocab_spec = o.vocab.empty() ? loaded.dir : o.vocab;
   if (o.vocab.empty() && !fs::exists(fs::path(loaded.dir) / "vocab.txt") && !fs::exists(fs::path(loaded.dir) / "vocab.json"))
     throw Error(fmt::format("{}: no tokenizer files (vocab.txt, or vocab.json and merges.txt); name one with -v", o.checkpoint));
   const auto tokenizer = tok::Tokenizer::load(vocab_spec);
-  nn::Bert<float> model(loaded.config, nn::GptBuffers::kLayout);
+  nn::Bert<float> model(*config, nn::ModelBuffers::kLayout);
   model.params() = std::move(loaded.params);
 
   for (const std::string& text : o.texts) {

@@ -8,13 +8,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/model_dir.h"
 #include "core/error.h"
 #include "core/input_file.h"
 #include "gen/fill_mask.h"
 #include "gen/prompt.h"
 #include "nn/runtime.h"
 #include "tok/tokenizer.h"
-#include "train/checkpoint.h"
 
 namespace lmpipe::gen {
 namespace {
@@ -69,7 +69,7 @@ void write(ByteSink& out, std::string_view text) {
 }  // namespace
 
 void run_sample(const SampleOptions& o, ByteSink& out) {
-  const std::string type = train::checkpoint_model_type(o.checkpoint);
+  const std::string type = checkpoint::model_dir_type(o.checkpoint);
   const bool encoder = type == "bert" || type == "roberta";
   if (!o.fill_mask.empty()) {
     if (!encoder)
@@ -92,7 +92,8 @@ void run_sample(const SampleOptions& o, ByteSink& out) {
   const std::string template_text = o.template_text.empty() ? "" : parse_template(o.template_text);
   nn::set_compute_threads(o.threads);
 
-  train::LoadedModel loaded = train::load_checkpoint(o.checkpoint);
+  checkpoint::LoadedModel loaded = checkpoint::load_model_dir(o.checkpoint);
+  const nn::GptConfig& config = std::get<nn::GptConfig>(loaded.config);  // model_dir_type said so
   const std::string vocab_spec = o.vocab.empty() ? loaded.dir : o.vocab;
   if (o.vocab.empty() && !fs::exists(fs::path(loaded.dir) / "vocab.json") && !fs::exists(fs::path(loaded.dir) / "encoder.json"))
     throw Error(fmt::format("{}: no tokenizer files (vocab.json and merges.txt); name one with -v", o.checkpoint));
@@ -100,10 +101,10 @@ void run_sample(const SampleOptions& o, ByteSink& out) {
   const tok::Vocab& vocab = tokenizer->vocab();
   if (vocab.kind != tok::VocabKind::kByteLevelBpe)
     throw Error(fmt::format("{}: a GPT checkpoint needs a byte-level BPE tokenizer", vocab_spec));
-  if (loaded.config.vocab_size < vocab.size())
+  if (config.vocab_size < vocab.size())
     throw Error(fmt::format("{}: the model has {} outputs but the tokenizer {} tokens", o.checkpoint,
-                            loaded.config.vocab_size, vocab.size()));
-  nn::Gpt<float> model(loaded.config, nn::GptBuffers::kLayout);
+                            config.vocab_size, vocab.size()));
+  nn::Gpt<float> model(config, nn::ModelBuffers::kLayout);
   model.params() = std::move(loaded.params);
   nn::GptDecoder<float> decoder(model);
 

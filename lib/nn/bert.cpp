@@ -21,7 +21,7 @@ constexpr size_t kMlmRowsPerChunk = 256;
 }  // namespace
 
 template <class T>
-Bert<T>::Bert(BertConfig config, GptBuffers buffers) : config_(std::move(config)) {
+Bert<T>::Bert(BertConfig config, ModelBuffers buffers) : config_(std::move(config)) {
   config_.validate();
   const size_t V = config_.vocab_size, C = config_.d_model, F = config_.d_ff;
   const std::string base = config_.arch == EncoderArch::kBert ? "bert." : "roberta.";
@@ -73,8 +73,8 @@ Bert<T>::Bert(BertConfig config, GptBuffers buffers) : config_(std::move(config)
     mlm_ln_b_ = layout_.add("lm_head.layer_norm.bias", {C}, false);
     mlm_bias_ = layout_.add("lm_head.bias", {V}, false);
   }
-  if (buffers != GptBuffers::kLayout) params_.assign(layout_.total(), T(0));
-  if (buffers == GptBuffers::kTraining) grads_.assign(layout_.total(), T(0));
+  if (buffers != ModelBuffers::kLayout) params_.assign(layout_.total(), T(0));
+  if (buffers == ModelBuffers::kTraining) grads_.assign(layout_.total(), T(0));
 }
 
 template <class T>
@@ -116,37 +116,32 @@ void Bert<T>::plan(size_t B, size_t Tn, size_t M) {
 template <class T>
 void Bert<T>::plan_encoder(size_t B, size_t Tn) {
   const size_t N = B * Tn, C = config_.d_model, F = config_.d_ff, H = config_.n_head;
-  size_t total = 0;
-  const auto take = [&](size_t n) {
-    const size_t at = total;
-    total += n;
-    return at;
-  };
-  emb_ = take(N * C);
-  emb_mean_ = take(N);
-  emb_rstd_ = take(N);
-  x0_ = take(N * C);
+  BufferPlan arrays;
+  emb_ = arrays.take(N * C);
+  emb_mean_ = arrays.take(N);
+  emb_rstd_ = arrays.take(N);
+  x0_ = arrays.take(N * C);
   layer_acts_.assign(config_.n_layer, LayerActs{});
   for (LayerActs& la : layer_acts_) {
-    la.qkv = take(N * 3 * C);
-    la.att = take(N * C);
-    la.lse = take(B * H * Tn);
-    la.res1 = take(N * C);
-    la.ln1_mean = take(N);
-    la.ln1_rstd = take(N);
-    la.h1 = take(N * C);
-    la.fpre = take(N * F);
-    la.fgelu = take(N * F);
-    la.res2 = take(N * C);
-    la.ln2_mean = take(N);
-    la.ln2_rstd = take(N);
-    la.out = take(N * C);
+    la.qkv = arrays.take(N * 3 * C);
+    la.att = arrays.take(N * C);
+    la.lse = arrays.take(B * H * Tn);
+    la.res1 = arrays.take(N * C);
+    la.ln1_mean = arrays.take(N);
+    la.ln1_rstd = arrays.take(N);
+    la.h1 = arrays.take(N * C);
+    la.fpre = arrays.take(N * F);
+    la.fgelu = arrays.take(N * F);
+    la.res2 = arrays.take(N * C);
+    la.ln2_mean = arrays.take(N);
+    la.ln2_rstd = arrays.take(N);
+    la.out = arrays.take(N * C);
   }
-  top_att_ = take(N * C);
-  cls_ = take(B * C);
-  pooled_ = take(B * C);
-  nsp_logits_ = take(B * 2);
-  acts_.assign(total, T(0));
+  top_att_ = arrays.take(N * C);
+  cls_ = arrays.take(B * C);
+  pooled_ = arrays.take(B * C);
+  nsp_logits_ = arrays.take(B * 2);
+  acts_.assign(arrays.total(), T(0));
   dx_.assign(N * C, T(0));
   dtmp_.assign(N * C, T(0));
   dtmp2_.assign(N * C, T(0));
@@ -161,20 +156,15 @@ void Bert<T>::plan_encoder(size_t B, size_t Tn) {
 template <class T>
 void Bert<T>::plan_mlm_head(size_t M, size_t B) {
   const size_t C = config_.d_model;
-  size_t total = 0;
-  const auto take = [&](size_t n) {
-    const size_t at = total;
-    total += n;
-    return at;
-  };
-  gathered_ = take(M * C);
-  t_pre_ = take(M * C);
-  t_gelu_ = take(M * C);
-  t_mean_ = take(M);
-  t_rstd_ = take(M);
-  u_ = take(M * C);
-  mlm_losses_ = take(M);
-  head_acts_.assign(total, T(0));
+  BufferPlan arrays;
+  gathered_ = arrays.take(M * C);
+  t_pre_ = arrays.take(M * C);
+  t_gelu_ = arrays.take(M * C);
+  t_mean_ = arrays.take(M);
+  t_rstd_ = arrays.take(M);
+  u_ = arrays.take(M * C);
+  mlm_losses_ = arrays.take(M);
+  head_acts_.assign(arrays.total(), T(0));
   dm_.assign(std::max(M, B) * C * 3, T(0));
   mlm_predictions_.assign(M, 0);
   planned_M_ = M;

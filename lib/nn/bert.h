@@ -8,9 +8,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "nn/bert_config.h"
 #include "nn/buffer.h"
-#include "nn/gpt.h"  // GptBuffers
+#include "nn/model_config.h"
 #include "nn/parameters.h"
 
 namespace lmpipe::nn {
@@ -40,7 +39,7 @@ struct EncoderLoss {
 template <class T>
 class Bert {
  public:
-  explicit Bert(BertConfig config, GptBuffers buffers = GptBuffers::kTraining);
+  explicit Bert(BertConfig config, ModelBuffers buffers = ModelBuffers::kTraining);
 
   const BertConfig& config() const { return config_; }
   const ParameterLayout& layout() const { return layout_; }

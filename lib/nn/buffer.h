@@ -1,5 +1,6 @@
 #pragma once
-// The model's big buffers (parameters, gradients, activations): std::vector with cache-line alignment.
+// The model's big buffers (parameters, gradients, activations): std::vector with cache-line alignment,
+// which buffers a model allocates, and the plan that places its activations in one buffer.
 // Eigen's vectorised reductions peel scalars until an aligned packet, so the summation order of a
 // bias gradient or a layer norm depends on the buffer's address modulo 64. With malloc's 16-byte
 // alignment a resumed run (different heap) differed from an uninterrupted one in the last bits;
@@ -25,5 +26,27 @@ struct CacheAlignedAllocator {
 
 template <class T>
 using Buffer = std::vector<T, CacheAlignedAllocator<T>>;
+
+// Which of a model's big buffers its constructor allocates.
+enum class ModelBuffers {
+  kTraining,   // parameters and gradients
+  kInference,  // parameters only (generation, evaluation)
+  kLayout,     // neither: the tensor layout, for reading a checkpoint, or params() assigned a loaded buffer
+};
+
+// Places arrays one after another in one buffer, as a model plans its activations for a batch shape:
+// take(n) is the offset of the next n elements, total() the size of the buffer to allocate.
+class BufferPlan {
+ public:
+  size_t take(size_t n) {
+    const size_t at = total_;
+    total_ += n;
+    return at;
+  }
+  size_t total() const { return total_; }
+
+ private:
+  size_t total_ = 0;
+};
 
 }  // namespace lmpipe::nn

@@ -15,7 +15,7 @@ enum Site { kAttention = 0, kAttentionResidual = 1, kMlpResidual = 2, kEmbedding
 }  // namespace
 
 template <class T>
-Gpt<T>::Gpt(GptConfig config, GptBuffers buffers) : config_(std::move(config)) {
+Gpt<T>::Gpt(GptConfig config, ModelBuffers buffers) : config_(std::move(config)) {
   config_.validate();
   const size_t V = config_.vocab_size, C = config_.d_model, F = config_.d_ff;
   const bool gpt2 = config_.arch == GptArch::kGpt2;
@@ -45,13 +45,13 @@ Gpt<T>::Gpt(GptConfig config, GptBuffers buffers) : config_(std::move(config)) {
     lnf_w_ = layout_.add("transformer.ln_f.weight", {C}, false);
     lnf_b_ = layout_.add("transformer.ln_f.bias", {C}, false);
   }
-  if (buffers != GptBuffers::kLayout) params_.assign(layout_.total(), T(0));
-  if (buffers == GptBuffers::kTraining) grads_.assign(layout_.total(), T(0));
+  if (buffers != ModelBuffers::kLayout) params_.assign(layout_.total(), T(0));
+  if (buffers == ModelBuffers::kTraining) grads_.assign(layout_.total(), T(0));
 }
 
 template <class T>
 std::unique_ptr<Gpt<T>> Gpt<T>::replica_of(const Gpt& owner) {
-  auto replica = std::make_unique<Gpt>(owner.config_, GptBuffers::kLayout);
+  auto replica = std::make_unique<Gpt>(owner.config_, ModelBuffers::kLayout);
   replica->grads_.assign(replica->layout_.total(), T(0));
   replica->params_owner_ = owner.params_owner_ ? owner.params_owner_ : &owner;
   return replica;
@@ -96,34 +96,29 @@ template <class T>
 void Gpt<T>::plan(size_t B, size_t Tn) {
   if (B == planned_B_ && Tn == planned_T_) return;
   const size_t N = B * Tn, C = config_.d_model, F = config_.d_ff, H = config_.n_head;
-  size_t total = 0;
-  const auto take = [&](size_t n) {
-    const size_t at = total;
-    total += n;
-    return at;
-  };
-  encoded_ = take(N * C);
+  BufferPlan arrays;
+  encoded_ = arrays.take(N * C);
   layer_acts_.assign(config_.n_layer, LayerActs{});
   for (LayerActs& la : layer_acts_) {
-    la.ln1 = take(N * C);
-    la.ln1_mean = take(N);
-    la.ln1_rstd = take(N);
-    la.qkv = take(N * 3 * C);
-    la.atty = take(N * C);
-    la.lse = take(B * H * Tn);
-    la.res2 = take(N * C);
-    la.ln2 = take(N * C);
-    la.ln2_mean = take(N);
-    la.ln2_rstd = take(N);
-    la.fch = take(N * F);
-    la.fch_gelu = take(N * F);
-    la.res3 = take(N * C);
+    la.ln1 = arrays.take(N * C);
+    la.ln1_mean = arrays.take(N);
+    la.ln1_rstd = arrays.take(N);
+    la.qkv = arrays.take(N * 3 * C);
+    la.atty = arrays.take(N * C);
+    la.lse = arrays.take(B * H * Tn);
+    la.res2 = arrays.take(N * C);
+    la.ln2 = arrays.take(N * C);
+    la.ln2_mean = arrays.take(N);
+    la.ln2_rstd = arrays.take(N);
+    la.fch = arrays.take(N * F);
+    la.fch_gelu = arrays.take(N * F);
+    la.res3 = arrays.take(N * C);
   }
-  lnf_ = take(N * C);
-  lnf_mean_ = take(N);
-  lnf_rstd_ = take(N);
-  losses_ = take(N);
-  acts_.assign(total, T(0));
+  lnf_ = arrays.take(N * C);
+  lnf_mean_ = arrays.take(N);
+  lnf_rstd_ = arrays.take(N);
+  losses_ = arrays.take(N);
+  acts_.assign(arrays.total(), T(0));
   dres_.assign(N * C, T(0));
   dtmp_.assign(3 * N * C, T(0));
   dqkv_.assign(3 * N * C, T(0));

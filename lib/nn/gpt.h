@@ -7,22 +7,15 @@
 #include <vector>
 
 #include "nn/buffer.h"
-#include "nn/gpt_config.h"
+#include "nn/model_config.h"
 #include "nn/parameters.h"
 
 namespace lmpipe::nn {
 
-// Which of a model's big buffers the constructor allocates.
-enum class GptBuffers {
-  kTraining,   // parameters and gradients
-  kInference,  // parameters only (generation, evaluation)
-  kLayout,     // neither: the tensor layout, for reading a checkpoint, or params() assigned a loaded buffer
-};
-
 template <class T>
 class Gpt {
  public:
-  explicit Gpt(GptConfig config, GptBuffers buffers = GptBuffers::kTraining);
+  explicit Gpt(GptConfig config, ModelBuffers buffers = ModelBuffers::kTraining);
   // A replica for data parallelism between threads (GptReplicas): gradients and activations of its own,
   // owner's parameters read in place (owner must outlive it; its parameter buffer may be reassigned).
   static std::unique_ptr<Gpt> replica_of(const Gpt& owner);

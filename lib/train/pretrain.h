@@ -1,7 +1,8 @@
 #pragma once
-// pretrain's work: a decoder (GPT-2, GPT) or an encoder (BERT, RoBERTa) trained on shards, with the
-// family's optimizer recipe, a learning-rate schedule, accumulation, clipping, a sequence-length
-// schedule, evaluation, logs and checkpoints, and exact resume.
+// pretrain's work: a decoder (GPT-2, GPT) or an encoder (BERT, RoBERTa) trained on shards for an
+// objective (next tokens, masked tokens: train/objective.h), with the family's optimizer recipe, a
+// learning-rate schedule, accumulation, clipping, a sequence-length schedule, evaluation, logs and
+// checkpoints, and exact resume.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@ namespace lmpipe::train {
 struct PretrainOptions {
   std::string arch = "gpt";     // gpt (GPT-2 layout), gpt1, bert or roberta
   std::string preset;           // default: gpt2, gpt (gpt1), bert-base, roberta-base
+  std::string objective;        // default: the arch's (next-token for gpt and gpt1, masked-lm for bert and roberta)
   // Shape overrides (0: the preset's; vocab_size 0: the data's).
   size_t n_layer = 0, n_head = 0, d_model = 0, d_ff = 0, max_len = 0, vocab_size = 0;
   std::vector<std::string> data, val;  // files or glob patterns
@@ -55,9 +57,5 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out);
 
 // The recipe the options name (or the arch's), with every optimizer flag given applied over it.
 Recipe resolve_recipe(const PretrainOptions& options);
-
-// The two halves run_pretrain dispatches to (lib/train/gpt_pretrain.cpp, encoder_pretrain.cpp).
-void run_gpt_pretrain(const PretrainOptions& options, const Recipe& recipe, ByteSink& out);
-void run_encoder_pretrain(const PretrainOptions& options, const Recipe& recipe, ByteSink& out);
 
 }  // namespace lmpipe::train

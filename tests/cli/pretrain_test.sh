@@ -102,6 +102,53 @@ pretrain --preset gpt-nano --data train.shard --data train16.shard --seq-len-sch
   --threads 2 -v bytes -o alternating --log alternating.log --quiet
 expect_eq "$(jq -c 'select(.loss != null) | .seq_len' alternating.log | paste -sd' ')" "16 32 16 32" "GPT: alt:16,32"
 
+# --- --objective: the arch's by default; one of another architecture is refused ----------------------------------------
+expect_eq "$(pretrain --preset gpt-nano --objective next-token --dry-run)" "$(pretrain --preset gpt-nano --dry-run)" \
+  "next-token is GPT's objective"
+expect_status 2 pretrain --preset gpt-nano --objective masked-lm --dry-run
+expect_contains err.txt "masked-lm trains an encoder"
+expect_status 2 pretrain --preset gpt-nano --objective no-such --dry-run
+
+# --- every shard must fit the model before any step: ids within its vocabulary, sequences within its positions ------------
+head -c 20000 "$samples/wikitext2-valid.txt" | tok-encode -v gpt2 | make-pairs --task causal --max-len 32 --quiet -o val-gpt2.shard
+tok-encode -v bytes "$samples/wikitext2-valid.txt" | make-pairs --task causal --max-len 64 --quiet -o val64.shard
+expect_status 2 pretrain --init-from run/latest --val val-gpt2.shard --eval-only --batch-size 4
+expect_contains err.txt "--val val-gpt2.shard: made with a vocabulary of 50257 ids, but the model has 257"
+expect_status 2 pretrain --init-from run/latest --data val-gpt2.shard --steps 1 --batch-size 4 -o bad
+expect_contains err.txt "--data val-gpt2.shard: made with a vocabulary of 50257 ids"
+expect_status 2 pretrain --preset gpt-nano --data train.shard --val val-gpt2.shard --batch-size 4 --steps 1 -o bad
+expect_contains err.txt "made with another vocabulary than --data train.shard"
+expect_status 2 pretrain --init-from run/latest --val val64.shard --eval-only --batch-size 4
+expect_contains err.txt "--val val64.shard: sequences of 64 positions, but the model takes 32"
+[ ! -e bad ] || fail "a refused run left its directory behind"
+
+# --- a checkpoint whose config.json does not match its weights is refused, before anything is allocated -----------------
+lie() {  # JQ-FILTER: a copy of the checkpoint with config.json changed
+  rm -rf lie && mkdir lie && cp run/latest/* lie/
+  jq "$1" run/latest/config.json > lie/config.json
+}
+lie '.n_layer = 1'
+expect_status 1 pretrain --init-from lie --val val.shard --eval-only
+expect_contains err.txt "model.safetensors has tensors that config.json's model (GPT-2 1x32, 2 heads, context 32) does not have: transformer.h.1.attn.c_attn.bias"
+lie '.n_layer = 3'
+expect_status 1 sample lie --prompt x --max-new-tokens 1
+expect_contains err.txt "lie: config.json describes 47424 parameters but model.safetensors holds 34720 values"
+for huge in '.n_layer = 1000000000000' '.vocab_size = 1000000000000' '.n_embd = 1000000000000' '.n_positions = 1000000000000'; do
+  lie "$huge"
+  expect_status 1 timeout 20 sample lie --prompt x --max-new-tokens 1
+  expect_status 1 timeout 20 pretrain --init-from lie --val val.shard --eval-only
+done
+lie '.n_layer = -1'
+expect_error 1 'sample: error: lie: config.json "n_layer" is -1: it must be at least 1' sample lie --prompt x
+lie '.n_layer = "four"'
+expect_error 1 'sample: error: lie: config.json "n_layer" is "four", not a whole number' sample lie --prompt x
+lie '.n_layer = 128.5'
+expect_error 1 'sample: error: lie: config.json "n_layer" is 128.5, not a whole number' sample lie --prompt x
+lie 'del(.n_layer)'
+expect_error 1 'sample: error: lie: config.json has no "n_layer"' sample lie --prompt x
+head -c 100 run/latest/config.json > lie/config.json
+expect_error 1 'sample: error: lie: config.json is not valid JSON (cut short?)' sample lie --prompt x
+
 # --- errors --------------------------------------------------------------------------------------------------------------
 expect_status 2 pretrain "${common[@]}" --steps 1 --batch-size 3 --micro-batch 2 -o bad
 expect_status 2 pretrain --preset gpt-nano --steps 1 -o bad

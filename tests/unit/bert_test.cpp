@@ -128,9 +128,9 @@ TEST_CASE("encoder parameter counts of the papers' models") {
   for (const std::string& name : bert_preset_names()) {
     CAPTURE(name);
     const BertConfig c = *bert_preset(name);
-    if (c.n_layer <= 2) CHECK(Bert<float>(c, GptBuffers::kLayout).layout().total() == c.parameter_count());
+    if (c.n_layer <= 2) CHECK(Bert<float>(c, ModelBuffers::kLayout).layout().total() == c.parameter_count());
   }
-  CHECK(Bert<float>(tiny(EncoderArch::kRoberta, 0), GptBuffers::kLayout).layout().total() ==
+  CHECK(Bert<float>(tiny(EncoderArch::kRoberta, 0), ModelBuffers::kLayout).layout().total() ==
         tiny(EncoderArch::kRoberta, 0).parameter_count());
-  CHECK(Bert<float>(*bert_preset("bert-base"), GptBuffers::kLayout).layout().total() == 110106428);
+  CHECK(Bert<float>(*bert_preset("bert-base"), ModelBuffers::kLayout).layout().total() == 110106428);
 }

@@ -63,7 +63,7 @@ TEST_CASE("cached decoding equals recomputing the whole prefix") {
 }
 
 TEST_CASE("a model made without gradients cannot train") {
-  Gpt<float> model(small(GptArch::kGpt2), GptBuffers::kInference);
+  Gpt<float> model(small(GptArch::kGpt2), ModelBuffers::kInference);
   const std::vector<uint32_t> x = {1, 2}, y = {2, 3};
   CHECK_THROWS(model.forward_backward(x.data(), y.data(), 1, 2));
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The GPT shape of the whole-model tests: small enough for finite differences in double precision.
-#include "nn/gpt_config.h"
+#include "nn/model_config.h"
 
 namespace lmpipe::nn {
 

@@ -1,0 +1,210 @@
+#include "checkpoint/hf_config.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "lmpipe/version.h"
+
+namespace lmpipe::checkpoint {
+namespace {
+
+// A float as the double with the same shortest decimal form (1e-05, not 9.999999747378752e-06).
+double shortest(float x) { return std::stod(fmt::format("{}", x)); }
+
+// Reads config.json's values; every error names the file, the key and what is wrong with its value.
+class ConfigReader {
+ public:
+  ConfigReader(const nlohmann::json& j, const std::string& where) : j_(j), where_(where) {}
+
+  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
+
+  // A whole number of at least `least`.
+  size_t size(const char* key, size_t least = 1) const {
+    if (!has(key)) fail(fmt::format("has no \"{}\"", key));
+    const nlohmann::json& v = j_[key];
+    if (v.is_number_unsigned()) {
+      const auto n = v.get<uint64_t>();
+      if (n < least) fail(fmt::format("\"{}\" is {}: it must be at least {}", key, n, least));
+      return size_t(n);
+    }
+    if (v.is_number_integer()) fail(fmt::format("\"{}\" is {}: it must be at least {}", key, v.dump(), least));
+    fail(fmt::format("\"{}\" is {}, not a whole number", key, v.dump()));
+  }
+  size_t size_or(const char* key, size_t fallback, size_t least = 1) const {
+    return has(key) ? size(key, least) : fallback;
+  }
+
+  float number_or(const char* key, float fallback) const {
+    if (!has(key)) return fallback;
+    const nlohmann::json& v = j_[key];
+    if (!v.is_number() || !std::isfinite(v.get<double>())) fail(fmt::format("\"{}\" is {}, not a number", key, v.dump()));
+    return v.get<float>();
+  }
+
+  std::string text_or(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_string()) fail(fmt::format("\"{}\" is {}, not a string", key, j_[key].dump()));
+    return j_[key].get<std::string>();
+  }
+
+  bool flag_or(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_boolean()) fail(fmt::format("\"{}\" is {}, not true or false", key, j_[key].dump()));
+    return j_[key].get<bool>();
+  }
+
+  [[noreturn]] void fail(const std::string& what) const { throw Error(fmt::format("{}: config.json {}", where_, what)); }
+
+ private:
+  const nlohmann::json& j_;
+  const std::string& where_;
+};
+
+// GPT2Config's keys, or OpenAIGPTConfig's (no n_ctx or n_inner; "afn", whose "gelu" is OpenAIGPT's own tanh
+// approximation: it has no "gelu_new").
+nlohmann::ordered_json gpt_config(const nn::GptConfig& c) {
+  const bool gpt2 = c.arch == nn::GptArch::kGpt2;
+  const double p = c.dropout;
+  nlohmann::ordered_json j = {{"architectures", {gpt2 ? "GPT2LMHeadModel" : "OpenAIGPTLMHeadModel"}},
+                              {"model_type", gpt2 ? "gpt2" : "openai-gpt"},
+                              {"vocab_size", c.vocab_size},
+                              {"n_positions", c.max_len}};
+  if (gpt2) j["n_ctx"] = c.max_len;
+  j["n_embd"] = c.d_model;
+  j["n_layer"] = c.n_layer;
+  j["n_head"] = c.n_head;
+  if (gpt2) {
+    j["n_inner"] = c.d_ff;
+    j["activation_function"] = "gelu_new";  // the tanh approximation
+  } else {
+    j["afn"] = "gelu";
+  }
+  j["resid_pdrop"] = p;
+  j["embd_pdrop"] = p;
+  j["attn_pdrop"] = p;
+  j["layer_norm_epsilon"] = shortest(c.ln_eps);
+  j["initializer_range"] = 0.02;
+  j["tie_word_embeddings"] = true;
+  j["torch_dtype"] = "float32";
+  j["lmpipe_version"] = LMPIPE_VERSION;
+  return j;
+}
+
+// BertConfig's keys, or RobertaConfig's (whose positions start past pad_token_id, so the model's
+// position offset is pad_token_id + 1).
+nlohmann::ordered_json encoder_config(const nn::BertConfig& c) {
+  const bool bert = c.arch == nn::EncoderArch::kBert;
+  nlohmann::ordered_json j = {{"architectures", {bert ? "BertForPreTraining" : "RobertaForMaskedLM"}},
+                              {"model_type", bert ? "bert" : "roberta"},
+                              {"vocab_size", c.vocab_size},
+                              {"hidden_size", c.d_model},
+                              {"num_hidden_layers", c.n_layer},
+                              {"num_attention_heads", c.n_head},
+                              {"intermediate_size", c.d_ff},
+                              {"hidden_act", c.gelu == nn::Gelu::kErf ? "gelu" : "gelu_new"},
+                              {"hidden_dropout_prob", shortest(c.dropout)},
+                              {"attention_probs_dropout_prob", shortest(c.dropout)},
+                              {"max_position_embeddings", c.max_len + c.position_offset},
+                              {"type_vocab_size", c.type_vocab_size},
+                              {"initializer_range", 0.02},
+                              {"layer_norm_eps", shortest(c.ln_eps)},
+                              {"position_embedding_type", "absolute"}};
+  if (bert) {
+    j["pad_token_id"] = 0;
+  } else {
+    j["pad_token_id"] = c.position_offset - 1;
+    j["bos_token_id"] = 0;
+    j["eos_token_id"] = 2;
+  }
+  j["tie_word_embeddings"] = true;
+  j["torch_dtype"] = "float32";
+  j["lmpipe_version"] = LMPIPE_VERSION;
+  return j;
+}
+
+nn::GptConfig read_gpt(const ConfigReader& r, const std::string& type) {
+  nn::GptConfig c;
+  c.arch = type == "gpt2" ? nn::GptArch::kGpt2 : nn::GptArch::kGpt1;
+  c.vocab_size = r.size("vocab_size");
+  c.max_len = r.size("n_positions");
+  c.d_model = r.size("n_embd");
+  c.n_layer = r.size("n_layer");
+  c.n_head = r.size("n_head");
+  c.d_ff = r.size_or("n_inner", 4 * c.d_model);  // transformers writes null for 4 x n_embd
+  c.ln_eps = r.number_or("layer_norm_epsilon", 1e-5f);
+  c.dropout = r.number_or("resid_pdrop", 0.0f);
+  const std::string act = r.text_or(type == "gpt2" ? "activation_function" : "afn", "gelu_new");
+  // For openai-gpt, "gelu" (its default) is the tanh GELU too: modeling_openai.py's ACT_FNS maps it to
+  // gelu_new. For gpt2 it means the erf GELU, which these models do not compute.
+  const bool tanh_gelu = act == "gelu_new" || act == "gelu_pytorch_tanh" || (type == "openai-gpt" && act == "gelu");
+  if (!tanh_gelu) r.fail(fmt::format("asks for the activation {}, not the tanh GELU these models use", act));
+  // GPT2Config switches for attention variants these models do not compute.
+  if (type == "gpt2" && (!r.flag_or("scale_attn_weights", true) || r.flag_or("scale_attn_by_inverse_layer_idx", false) ||
+                         r.flag_or("reorder_and_upcast_attn", false)))
+    r.fail("asks for an attention variant (scale_attn_weights false, scale_attn_by_inverse_layer_idx or "
+           "reorder_and_upcast_attn) that lmpipe does not compute");
+  if (type == "openai-gpt" && c.d_ff != 4 * c.d_model) r.fail("describes an openai-gpt model whose MLP is not 4 x n_embd wide");
+  return c;
+}
+
+nn::BertConfig read_encoder(const ConfigReader& r, const std::string& type) {
+  nn::BertConfig c;
+  if (type == "roberta") {
+    c.arch = nn::EncoderArch::kRoberta;
+    c.position_offset = r.size_or("pad_token_id", 1, 0) + 1;
+  }
+  c.vocab_size = r.size("vocab_size");
+  c.d_model = r.size("hidden_size");
+  c.n_layer = r.size("num_hidden_layers");
+  c.n_head = r.size("num_attention_heads");
+  c.d_ff = r.size("intermediate_size");
+  const size_t positions = r.size("max_position_embeddings");
+  if (positions <= c.position_offset)
+    r.fail(fmt::format("\"max_position_embeddings\" is {}, which leaves no positions past the padding offset", positions));
+  c.max_len = positions - c.position_offset;
+  c.type_vocab_size = r.size_or("type_vocab_size", 2);
+  c.ln_eps = r.number_or("layer_norm_eps", 1e-12f);
+  c.dropout = r.number_or("hidden_dropout_prob", 0.1f);
+  const std::string act = r.text_or("hidden_act", "gelu");
+  if (act == "gelu") {
+    c.gelu = nn::Gelu::kErf;
+  } else if (act == "gelu_new" || act == "gelu_pytorch_tanh") {
+    c.gelu = nn::Gelu::kTanh;
+  } else {
+    r.fail(fmt::format("asks for the activation {}, not a GELU lmpipe computes (gelu, gelu_new)", act));
+  }
+  const std::string positions_type = r.text_or("position_embedding_type", "absolute");
+  if (positions_type != "absolute") r.fail(fmt::format("asks for {} positions, not absolute ones", positions_type));
+  return c;
+}
+
+}  // namespace
+
+nlohmann::ordered_json to_hf_config(const nn::ModelConfig& config) {
+  if (const auto* gpt = std::get_if<nn::GptConfig>(&config)) return gpt_config(*gpt);
+  return encoder_config(std::get<nn::BertConfig>(config));
+}
+
+nn::ModelConfig from_hf_config(const nlohmann::json& j, const std::string& where) {
+  const ConfigReader r(j, where);
+  if (!j.is_object()) r.fail("is not a JSON object");
+  const std::string type = r.text_or("model_type", "");
+  nn::ModelConfig config;
+  if (type == "gpt2" || type == "openai-gpt") {
+    config = read_gpt(r, type);
+  } else if (type == "bert" || type == "roberta") {
+    config = read_encoder(r, type);
+  } else {
+    r.fail(fmt::format("names the model_type \"{}\", not one lmpipe computes (gpt2, openai-gpt, bert, roberta)", type));
+  }
+  try {
+    std::visit([](const auto& c) { c.validate(); }, config);
+  } catch (const UsageError& e) {
+    r.fail(e.what());
+  }
+  return config;
+}
+
+}  // namespace lmpipe::checkpoint

@@ -1,0 +1,21 @@
+#pragma once
+// config.json as transformers writes and reads it, for every model lmpipe trains: GPT2Config,
+// OpenAIGPTConfig, BertConfig and RobertaConfig keys, so that from_pretrained loads our checkpoints and
+// we load theirs.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "nn/model_config.h"
+
+namespace lmpipe::checkpoint {
+
+// The config.json of a model of this shape.
+nlohmann::ordered_json to_hf_config(const nn::ModelConfig& config);
+
+// The shape config.json describes, by its model_type. Throws Error "WHERE: config.json: ..." naming the
+// key and what is wrong with its value (missing, not a whole number, negative, a variant lmpipe does
+// not compute).
+nn::ModelConfig from_hf_config(const nlohmann::json& config, const std::string& where);
+
+}  // namespace lmpipe::checkpoint

@@ -1,0 +1,90 @@
+#pragma once
+// The shapes of the transformers lmpipe trains: what every shape has (TransformerShape), what a decoder
+// (GptConfig) and an encoder (BertConfig) add, the papers' presets of both, and what a model of a shape
+// costs in parameters, activations and FLOPs.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "nn/layers.h"
+
+namespace lmpipe::nn {
+
+// The sizes pretrain's shape flags set and config.json records, for decoders and encoders alike.
+struct TransformerShape {
+  size_t vocab_size = 0;
+  size_t max_len = 0;  // positions the model can take
+  size_t n_layer = 0, n_head = 0, d_model = 0, d_ff = 0;
+  float dropout = 0.0f;  // embedding, attention-probability and residual dropout
+  float ln_eps = 1e-5f;
+
+  // Throws UsageError for shapes that cannot work (zeros, d_model not divisible by n_head, a dropout
+  // outside [0, 1), counts whose products overflow 64 bits).
+  void validate() const;
+};
+
+// GPT-2 (and GPT-3): layer norm before each sub-block and after the last block. GPT (the original):
+// layer norm after each residual addition, none at the end.
+enum class GptArch { kGpt2, kGpt1 };
+
+// A decoder-only transformer; the defaults are GPT-2 124M's.
+struct GptConfig : TransformerShape {
+  GptArch arch = GptArch::kGpt2;
+
+  GptConfig() : TransformerShape{50257, 1024, 12, 12, 768, 3072, 0.0f, 1e-5f} {}
+  // Parameters, the LM head tied to the token embedding (counted once).
+  uint64_t parameter_count() const;
+  // Floats of activations the training step keeps for a batch of B sequences of Tn positions.
+  uint64_t activation_floats(size_t B, size_t Tn) const;
+  // Floating-point operations of one training step (forward, backward) per token at Tn positions:
+  // 6 per weight-matrix parameter and LM-head weight (Kaplan et al.'s 6N), plus the attention
+  // scores and their weighted sums over the causal half of the Tn x Tn matrix that is computed.
+  uint64_t training_flops_per_token(size_t Tn) const;
+};
+
+// BERT: token + segment + position embeddings, MLM and NSP heads (HuggingFace's BertForPreTraining).
+// RoBERTa: no NSP head, one segment, positions offset past the padding index (RobertaForMaskedLM).
+enum class EncoderArch { kBert, kRoberta };
+
+// An encoder with its pretraining heads; the defaults are BERT base's.
+struct BertConfig : TransformerShape {
+  EncoderArch arch = EncoderArch::kBert;
+  size_t type_vocab_size = 2;  // segments (RoBERTa: 1)
+  size_t position_offset = 0;  // RoBERTa: padding_idx + 1 = 2, as HuggingFace numbers positions
+  Gelu gelu = Gelu::kErf;      // HuggingFace's "gelu"; Google's TF BERT uses the tanh approximation
+
+  // HuggingFace's layer_norm_eps for BERT is 1e-12 (RoBERTa's 1e-5).
+  BertConfig() : TransformerShape{30522, 512, 12, 12, 768, 3072, 0.1f, 1e-12f} {}
+  bool nsp() const { return arch == EncoderArch::kBert; }
+  void validate() const;
+  // Parameters of BertForPreTraining / RobertaForMaskedLM, the decoder tied to the word embeddings.
+  uint64_t parameter_count() const;
+  // Floats nn::Bert plans for a training batch of B sequences of Tn positions with M masked (activations
+  // kept for backward and its scratch), not counting the LM head's chunk of logits.
+  uint64_t activation_floats(size_t B, size_t Tn, size_t M) const;
+};
+
+// Any model lmpipe trains, as checkpoints, presets and the training loop hand it around.
+using ModelConfig = std::variant<GptConfig, BertConfig>;
+
+// The shape part of either.
+const TransformerShape& shape_of(const ModelConfig& config);
+TransformerShape& shape_of(ModelConfig& config);
+// transformers' model_type: "gpt2", "openai-gpt", "bert" or "roberta".
+std::string model_type(const ModelConfig& config);
+// A line for humans: "GPT-2 12x768, 12 heads, context 1024", "BERT 12x768, 12 heads".
+std::string describe(const ModelConfig& config);
+
+// The papers' shapes: gpt, gpt2 ... gpt2-xl, gpt3-small ... gpt3-175b, bert-base, bert-large, roberta-base,
+// roberta-large, and small ones for tests and demos (gpt-nano, gpt-baby, bert-tiny). nullopt for an
+// unknown name.
+std::optional<ModelConfig> find_preset(std::string_view name);
+std::optional<GptConfig> gpt_preset(std::string_view name);
+std::optional<BertConfig> bert_preset(std::string_view name);
+std::vector<std::string> gpt_preset_names();
+std::vector<std::string> bert_preset_names();
+
+}  // namespace lmpipe::nn

@@ -1,0 +1,84 @@
+#include "train/model_setup.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace lmpipe::train {
+namespace {
+
+bool is_decoder_arch(std::string_view arch) { return arch == "gpt" || arch == "gpt1"; }
+
+std::string_view default_preset(std::string_view arch) {
+  if (arch == "gpt1") return "gpt";
+  if (arch == "bert") return "bert-base";
+  if (arch == "roberta") return "roberta-base";
+  return "gpt2";
+}
+
+}  // namespace
+
+nn::ModelConfig model_from_flags(const PretrainOptions& o, float dropout, uint32_t data_vocab, size_t data_len) {
+  if (o.arch != "gpt" && o.arch != "gpt1" && o.arch != "bert" && o.arch != "roberta")
+    throw UsageError(fmt::format("unknown --arch {}", o.arch));
+  const std::string preset = !o.preset.empty() ? o.preset : std::string(default_preset(o.arch));
+  std::optional<nn::ModelConfig> config = nn::find_preset(preset);
+  if (!config) throw UsageError(fmt::format("unknown --preset {}", preset));
+  if (is_decoder_arch(o.arch) != std::holds_alternative<nn::GptConfig>(*config))
+    throw UsageError(fmt::format("--preset {} is not a shape for --arch {}", preset, o.arch));
+  if (auto* gpt = std::get_if<nn::GptConfig>(&*config)) gpt->arch = o.arch == "gpt1" ? nn::GptArch::kGpt1 : nn::GptArch::kGpt2;
+  if (const auto* bert = std::get_if<nn::BertConfig>(&*config); bert && (bert->arch == nn::EncoderArch::kBert) != (o.arch == "bert"))
+    throw UsageError(fmt::format("--preset {} is not a {} shape", preset, o.arch));
+
+  nn::TransformerShape& s = nn::shape_of(*config);
+  if (o.n_layer) s.n_layer = o.n_layer;
+  if (o.n_head) s.n_head = o.n_head;
+  if (o.d_model) {
+    s.d_model = o.d_model;
+    if (!o.d_ff) s.d_ff = 4 * o.d_model;
+  }
+  if (o.d_ff) s.d_ff = o.d_ff;
+  if (o.max_len) s.max_len = o.max_len;
+  s.vocab_size = o.vocab_size ? o.vocab_size : (data_vocab ? data_vocab : s.vocab_size);
+  s.dropout = dropout;
+  if (data_len > s.max_len)
+    throw UsageError(fmt::format("the data's sequences have {} positions, the model {}: raise --max-len or make shorter "
+                                 "examples (make-pairs --max-len)",
+                                 data_len, s.max_len));
+  if (data_vocab > s.vocab_size)
+    throw UsageError(fmt::format("the data's vocabulary has {} ids, the model {}", data_vocab, s.vocab_size));
+  if (const auto* gpt = std::get_if<nn::GptConfig>(&*config); gpt && gpt->arch == nn::GptArch::kGpt1 && s.d_ff != 4 * s.d_model)
+    throw UsageError(fmt::format("--arch gpt1: the MLP is 4 x --d-model wide (transformers' OpenAIGPT config has no "
+                                 "n_inner, so a checkpoint with --d-ff {} could not be loaded)",
+                                 s.d_ff));
+  std::visit([](const auto& c) { c.validate(); }, *config);
+  return *config;
+}
+
+void check_arch(const nn::ModelConfig& config, const std::string& arch, const std::string& dir) {
+  const std::string type = nn::model_type(config);
+  const bool fits = is_decoder_arch(arch) ? std::holds_alternative<nn::GptConfig>(config) : type == arch;
+  if (!fits) throw UsageError(fmt::format("{} holds a {} model, not --arch {}", dir, type, arch));
+}
+
+void check_data_fits(const DataSet& data, const nn::ModelConfig& config, std::string_view flag) {
+  const nn::TransformerShape& s = nn::shape_of(config);
+  if (data.header.vocab_size > s.vocab_size)
+    throw UsageError(fmt::format("{} {}: made with a vocabulary of {} ids, but the model has {} (was the model trained "
+                                 "with another vocabulary?)",
+                                 flag, data.paths.front(), data.header.vocab_size, s.vocab_size));
+  if (data.max_length() > s.max_len)
+    throw UsageError(fmt::format("{} {}: sequences of {} positions, but the model takes {} (make the examples with "
+                                 "make-pairs --max-len {})",
+                                 flag, data.by_length.rbegin()->second.front(), data.max_length(), s.max_len, s.max_len));
+}
+
+void check_same_vocabulary(const DataSet& data, const DataSet& val) {
+  const io::ShardHeader &d = data.header, &v = val.header;
+  const bool both_known = !d.vocab_fingerprint.empty() && !v.vocab_fingerprint.empty();
+  if (d.vocab_size != v.vocab_size || (both_known && d.vocab_fingerprint != v.vocab_fingerprint))
+    throw UsageError(fmt::format("--val {} was made with another vocabulary than --data {} ({} ids, {} ids)",
+                                 val.paths.front(), data.paths.front(), v.vocab_size, d.vocab_size));
+}
+
+}  // namespace lmpipe::train

@@ -1,0 +1,140 @@
+// The next-token objective of GPT and GPT-2: windows shards (make-pairs --task causal) of T + 1 ids, the
+// first T the inputs and the last T their targets, the loss the mean cross-entropy over every target.
+// The model's threads take shares of each micro-batch's sequences (nn/gpt_replicas.h) unless
+// --thread-parallel ops.
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "nn/gpt.h"
+#include "nn/gpt_replicas.h"
+#include "nn/runtime.h"
+#include "train/objective.h"
+
+namespace lmpipe::train {
+namespace {
+
+// Rows of logits the LM head computes at a time, per thread (nn::lm_head_loss).
+constexpr size_t kHeadRowsPerChunk = 256;
+
+// count windows of T + 1 ids from loader, split into inputs and next-token targets, appended.
+void append_windows(RecordLoader& loader, size_t count, size_t T, std::vector<uint32_t>& inputs,
+                    std::vector<uint32_t>& targets) {
+  loader.next(count, [&](const io::RecordView& r, const std::string& path) {
+    if (r.ids.size() != T + 1)
+      throw Error(fmt::format("{}: a window of {} ids, but this step needs {} (make-pairs --task causal --max-len {})",
+                              path, r.ids.size(), T + 1, T));
+    inputs.insert(inputs.end(), r.ids.begin(), r.ids.end() - 1);
+    targets.insert(targets.end(), r.ids.begin() + 1, r.ids.end());
+  });
+}
+
+class NextToken final : public Objective {
+ public:
+  explicit NextToken(const ObjectiveSetup& s) : options_(s.options), shape_(s.shape), world_(s.world) {
+    const auto* config = std::get_if<nn::GptConfig>(&s.config);
+    if (config == nullptr)
+      throw UsageError(fmt::format("--objective next-token trains a decoder (--arch gpt or gpt1), not a {} model",
+                                   nn::model_type(s.config)));
+    config_ = *config;
+    // --thread-parallel batch (the default): a share of each micro-batch's sequences per thread.
+    batch_threads_ = options_.thread_parallel == "ops" ? 1 : std::min(size_t(nn::compute_threads()), shape_.micro);
+    // The step's gradient is the mean over every micro-batch of every rank.
+    parts_ = shape_.accumulation * size_t(world_.size());
+  }
+
+  nlohmann::ordered_json dry_run(size_t T) const override {
+    const size_t micro = shape_.micro;
+    // The LM head's logits come in chunks, one chunk per share of the micro-batch.
+    const size_t share_rows = (micro + batch_threads_ - 1) / batch_threads_ * T;
+    const uint64_t activations = config_.activation_floats(micro, T) * 4 + batch_threads_ *
+                                 uint64_t(std::min(kHeadRowsPerChunk, share_rows)) * config_.vocab_size * 4;
+    nlohmann::ordered_json j = dry_run_json(config_, config_.parameter_count(), micro, T, activations);
+    const uint64_t replica_grads = (batch_threads_ - 1) * config_.parameter_count() * 4;
+    j["batch_threads"] = batch_threads_;
+    j["bytes_replica_grads"] = replica_grads;
+    j["bytes_total"] = j["bytes_total"].get<uint64_t>() + replica_grads;
+    j["flops_per_token"] = config_.training_flops_per_token(T);
+    return j;
+  }
+
+  void build(std::optional<nn::Buffer<float>> loaded, uint64_t seed) override {
+    model_ = std::make_unique<nn::Gpt<float>>(config_);
+    if (loaded) {
+      model_->params() = std::move(*loaded);
+    } else {
+      model_->init(seed);
+    }
+    replicas_ = std::make_unique<nn::GptReplicas<float>>(*model_, batch_threads_);
+  }
+  nn::Buffer<float>& params() override { return model_->params(); }
+  nn::Buffer<float>& grads() override { return model_->grads(); }
+  const nn::ParameterLayout& layout() const override { return model_->layout(); }
+
+  void fetch(RecordLoader& loader, size_t length, uint64_t, uint64_t) override {
+    T_ = length;
+    inputs_.clear();
+    targets_.clear();
+    append_windows(loader, shape_.share, T_, inputs_, targets_);
+    loss_ = 0;
+  }
+
+  void forward_backward(size_t m, uint64_t dropout_key) override {
+    const size_t rows = shape_.micro * T_;
+    replicas_->set_dropout_key(dropout_key);
+    loss_ += replicas_->forward_backward(inputs_.data() + m * rows, targets_.data() + m * rows, shape_.micro, T_,
+                                         1.0f / float(parts_)) /
+             double(parts_);
+  }
+
+  std::optional<double> gather_gradients() override { return replicas_->reduce_grads(); }
+  std::span<double> step_sums() override { return {&loss_, 1}; }
+  double step_loss() const override { return loss_; }
+  void log_step(nlohmann::json& record) const override { record["loss"] = loss_; }
+
+  void eval_start() override { eval_sums_[0] = eval_sums_[1] = 0; }
+
+  void eval_batch(RecordLoader& loader, size_t n, size_t length, uint64_t) override {
+    eval_inputs_.clear();
+    eval_targets_.clear();
+    append_windows(loader, n, length, eval_inputs_, eval_targets_);
+    eval_sums_[0] += replicas_->forward(eval_inputs_.data(), eval_targets_.data(), n, length) * double(n * length);
+    eval_sums_[1] += double(n * length);
+  }
+
+  std::span<double> eval_sums() override { return eval_sums_; }
+
+  // The mean cross-entropy over every target evaluated.
+  Evaluation evaluation() const override {
+    const auto tokens = uint64_t(eval_sums_[1]);
+    const double loss = tokens ? eval_sums_[0] / eval_sums_[1] : 0;
+    Evaluation e;
+    e.summary = {{"loss", loss}, {"ppl", std::exp(loss)}, {"tokens", tokens}};
+    e.logged = {{"val_loss", loss}, {"val_ppl", std::exp(loss)}};
+    e.text = fmt::format("val loss {:.4f} (ppl {:.2f})", loss, std::exp(loss));
+    return e;
+  }
+
+ private:
+  const PretrainOptions& options_;
+  nn::GptConfig config_;
+  StepShape shape_;
+  Distributed& world_;
+  size_t batch_threads_ = 1, parts_ = 1;
+  std::unique_ptr<nn::Gpt<float>> model_;
+  std::unique_ptr<nn::GptReplicas<float>> replicas_;
+
+  size_t T_ = 0;  // the step's window length
+  std::vector<uint32_t> inputs_, targets_;  // the step's micro-batches, one after another
+  double loss_ = 0;
+  std::vector<uint32_t> eval_inputs_, eval_targets_;
+  double eval_sums_[2] = {0, 0};  // loss x targets, targets
+};
+
+}  // namespace
+
+std::unique_ptr<Objective> make_next_token(const ObjectiveSetup& setup) { return std::make_unique<NextToken>(setup); }
+
+}  // namespace lmpipe::train

@@ -1,0 +1,49 @@
+// The objectives pretrain can train, one row each; an objective's code is its own file.
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "train/objective.h"
+
+namespace lmpipe::train {
+
+std::unique_ptr<Objective> make_next_token(const ObjectiveSetup& setup);  // train/next_token.cpp
+std::unique_ptr<Objective> make_masked_lm(const ObjectiveSetup& setup);   // train/masked_lm.cpp
+
+const std::vector<ObjectiveInfo>& objectives() {
+  static const std::vector<ObjectiveInfo> all{
+      {"next-token", "GPT's: predict every next token of windows shards (--arch gpt, gpt1)",
+       {io::RecordKind::kWindows}, &make_next_token},
+      {"masked-lm",
+       "BERT's and RoBERTa's: predict masked tokens of masked shards, or of pairs shards masked anew each time "
+       "(--mask-prob, --whole-word), and BERT's next sentence (--arch bert, roberta)",
+       {io::RecordKind::kPairs, io::RecordKind::kMasked}, &make_masked_lm},
+  };
+  return all;
+}
+
+const ObjectiveInfo& find_objective(std::string_view name) {
+  std::string names;
+  for (const ObjectiveInfo& info : objectives()) {
+    if (info.name == name) return info;
+    names += (names.empty() ? "" : ", ") + std::string(info.name);
+  }
+  throw UsageError(fmt::format("unknown --objective {} (the objectives are {})", name, names));
+}
+
+std::string_view default_objective(std::string_view arch) {
+  return arch == "bert" || arch == "roberta" ? "masked-lm" : "next-token";
+}
+
+nlohmann::ordered_json dry_run_json(const nn::TransformerShape& c, uint64_t parameters, size_t micro, size_t seq_len,
+                                    uint64_t activation_bytes) {
+  const uint64_t weights = parameters * 4, training_state = parameters * 4 * 3;
+  return {{"parameters", parameters},   {"n_layer", c.n_layer},
+          {"n_head", c.n_head},         {"d_model", c.d_model},
+          {"d_ff", c.d_ff},             {"max_len", c.max_len},
+          {"vocab_size", c.vocab_size}, {"micro_batch", micro},
+          {"seq_len", seq_len},         {"bytes_weights", weights},
+          {"bytes_grads_and_adamw", training_state}, {"bytes_activations", activation_bytes},
+          {"bytes_total", weights + training_state + activation_bytes}};
+}
+
+}  // namespace lmpipe::train

@@ -1,0 +1,119 @@
+#include "train/run_dir.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "checkpoint/model_dir.h"
+#include "core/error.h"
+#include "core/paths.h"
+#include "io/safetensors.h"
+#include "tok/vocab.h"
+
+namespace lmpipe::train {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kStateFile = "trainer_state.safetensors";
+
+void sync_directory(const fs::path& dir) {
+  FILE* f = std::fopen(dir.c_str(), "r");
+  if (f != nullptr) {
+    ::fsync(fileno(f));
+    std::fclose(f);
+  }
+}
+
+void write_trainer_state(const std::string& dir, const TrainerStateToSave& state) {
+  const size_t n = state.adam_m.size();
+  const nlohmann::json meta = {{"step", state.step},
+                               {"tokens", state.tokens},
+                               {"data", state.data},
+                               {"settings", state.settings},
+                               {"adam_steps", state.adam_steps}};
+  io::write_safetensors(dir + "/" + kStateFile,
+                        {{"adam.m", "F32", {n}, state.adam_m.data(), n * sizeof(float)},
+                         {"adam.v", "F32", {n}, state.adam_v.data(), n * sizeof(float)}},
+                        {{"lmpipe", meta.dump()}});
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::ModelConfig& config, const float* params,
+                            const std::string& vocab_dir, const TrainerStateToSave* state) {
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (!fs::is_directory(run_dir)) throw Error(fmt::format("cannot create the run directory {}", run_dir));
+  std::string temp = run_dir + "/.step-" + std::to_string(step) + ".tmp-XXXXXX";
+  if (::mkdtemp(temp.data()) == nullptr) fail_errno(fmt::format("cannot create a temporary directory in {}", run_dir));
+  // mkdtemp makes it 0700; a checkpoint is an ordinary directory.
+  static const mode_t kUmask = [] {
+    const mode_t m = ::umask(0);
+    ::umask(m);
+    return m;
+  }();
+  ::chmod(temp.c_str(), 0777 & ~kUmask);
+  try {
+    checkpoint::write_model_dir(temp, config, params, vocab_dir);
+    if (state != nullptr) write_trainer_state(temp, *state);
+    sync_directory(temp);
+    const std::string final_dir = run_dir + "/step-" + std::to_string(step);
+    fs::remove_all(final_dir, ec);  // an older checkpoint of the same step (a rerun)
+    fs::rename(temp, final_dir);
+    // run/latest -> step-N, replaced atomically.
+    const std::string link = run_dir + "/latest", link_temp = run_dir + "/.latest.tmp";
+    fs::remove(link_temp, ec);
+    fs::create_directory_symlink("step-" + std::to_string(step), link_temp);
+    fs::rename(link_temp, link);
+    sync_directory(run_dir);
+    return final_dir;
+  } catch (...) {
+    fs::remove_all(temp, ec);
+    throw;
+  }
+}
+
+std::string find_tokenizer_dir(const std::string& vocab, const std::string& fingerprint) {
+  if (!vocab.empty()) return tok::load_vocab(vocab).source;
+  const std::string share = fingerprint.empty() ? "" : find_share_dir();
+  std::error_code ec;
+  if (share.empty() || !fs::is_directory(share + "/vocab", ec)) return "";
+  for (const auto& entry : fs::directory_iterator(share + "/vocab", ec)) {
+    if (!entry.is_directory()) continue;
+    try {
+      const tok::Vocab v = tok::load_vocab(entry.path().string());
+      if (v.fingerprint == fingerprint) return v.source;
+    } catch (const Error&) {
+    }
+  }
+  return "";
+}
+
+TrainerState load_trainer_state(const std::string& checkpoint_dir, size_t parameters) {
+  const fs::path path = fs::path(checkpoint_dir) / kStateFile;
+  if (!fs::is_regular_file(path)) throw Error(fmt::format("--resume: {} has no trainer state", checkpoint_dir));
+  const io::SafetensorsFile file(path.string());
+  const nlohmann::json meta = nlohmann::json::parse(file.metadata().value("lmpipe", std::string("{}")), nullptr, false);
+  const io::SafeTensor* m = file.find("adam.m");
+  const io::SafeTensor* v = file.find("adam.v");
+  if (meta.is_discarded() || !meta.is_object() || !meta.contains("step") || !meta["step"].is_number_unsigned() ||
+      m == nullptr || v == nullptr || m->elements() != parameters || v->elements() != parameters)
+    throw Error(fmt::format("{}: {} does not fit the model", checkpoint_dir, kStateFile));
+  TrainerState s;
+  s.step = meta["step"].get<uint64_t>();
+  s.tokens = meta.value("tokens", uint64_t(0));
+  s.data = meta.value("data", nlohmann::json::object());
+  s.settings = meta.value("settings", nlohmann::json::object());
+  s.adam_steps = meta.value("adam_steps", uint64_t(0));
+  s.adam_m.resize(m->elements());
+  s.adam_v.resize(v->elements());
+  file.read_floats(*m, s.adam_m.data());
+  file.read_floats(*v, s.adam_v.data());
+  return s;
+}
+
+}  // namespace lmpipe::train

@@ -1,0 +1,49 @@
+#pragma once
+// A training run's directory: a checkpoint per save, run/step-N/, each a model directory
+// (lib/checkpoint/model_dir.h) plus trainer_state.safetensors (AdamW's moments, the step, the data
+// position) for an exact resume, and run/latest pointing at the newest complete one. A checkpoint is
+// written into a temporary directory and renamed into place before latest moves, so a crash never leaves
+// a half-written checkpoint behind latest.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nn/model_config.h"
+
+namespace lmpipe::train {
+
+struct TrainerState {
+  uint64_t step = 0;            // optimizer steps done
+  uint64_t tokens = 0;          // tokens trained on (for the metrics' x axis)
+  nlohmann::json data;          // the loader's position
+  nlohmann::json settings;      // what the run was started with (for resume checks and humans)
+  std::vector<float> adam_m, adam_v;
+  uint64_t adam_steps = 0;
+};
+
+// What a checkpoint holds besides the model, as save_checkpoint takes it: the moments are views of the
+// optimizer's own buffers, so saving a GPT-2 run does not copy its gigabyte of AdamW state.
+struct TrainerStateToSave {
+  uint64_t step = 0, tokens = 0;
+  nlohmann::json data, settings;
+  std::span<const float> adam_m, adam_v;
+  uint64_t adam_steps = 0;
+};
+
+// Writes run_dir/step-<step>/ and points run_dir/latest at it; returns the directory. vocab_dir (may be
+// empty) holds the tokenizer files to copy; state may be null (a model only).
+std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::ModelConfig& config, const float* params,
+                            const std::string& vocab_dir, const TrainerStateToSave* state);
+
+// The tokenizer files to put in the run's checkpoints: `vocab` when given, else a shipped vocabulary whose
+// fingerprint is the data's; "" when none matches.
+std::string find_tokenizer_dir(const std::string& vocab, const std::string& fingerprint);
+
+// The trainer state of a checkpoint directory whose model has `parameters` parameters. Throws Error when
+// there is none or it does not fit the model.
+TrainerState load_trainer_state(const std::string& checkpoint_dir, size_t parameters);
+
+}  // namespace lmpipe::train
