@@ -20,7 +20,7 @@ void prepare_compute_environment(char** argv) {
   _mm_setcsr(_mm_getcsr() | 0x8040);
   bool changed = false;
   if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    // Spinning threads make a shared 2-core machine crawl (DESIGN.md, "Threads"). But a thread that
+    // Spinning threads make a shared 2-core machine crawl (docs/DESIGN.md, "Threads"). But a thread that
     // sleeps at once takes about 45 us to wake here (a VM's futex), and a training step starts 3 thread
     // teams: a waiting thread first spins 1000 pauses (tens of microseconds), then sleeps. nanoGPT's baby
     // shape: 12.11 -> 11.79 ms a step (4 alternating rounds); beside a busy process, 23.2 ms a step
