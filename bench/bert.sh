@@ -7,8 +7,8 @@
 # pretrain picks, and once more with denormals flushed to zero as pretrain runs (bench/torch_ftz.py); the ratio
 # is against the faster. Neither uses dropout. lmpipe's batches are real WikiText-2 pairs (make-pairs --task nsp --max-len 128
 # --short-seq-prob 0 | mask-corpus), padded to 128, with as many masked positions as PyTorch's 15% or fewer.
-# Run on an otherwise idle machine. This VM's speed drifts by tens of percent from minute to minute (the same
-# binary measured 1.08x and 1.66x in consecutive runs), so pretrain and the denormal-flushed PyTorch run in
+# Run on an otherwise idle machine. This VM's speed drifts from minute to minute (the same binary's ratio
+# differs widely between consecutive runs), so pretrain and the denormal-flushed PyTorch run in
 # alternation for several rounds and the ratio printed is the median of the rounds' ratios.
 #   bench/bert.sh [--threads N] [--steps N] [--rounds N]
 set -euo pipefail
@@ -41,12 +41,12 @@ kernels=$(build/bench/gemm-peak --threads "$threads" | sed 's/.*kernels=\([A-Za-
 source bench/lib.sh
 
 # torch_ref.py's BERT has no dropout, so pretrain runs without it too (--dropout 0): the same work. BERT's
-# recipe's 0.1 costs pretrain a few percent (hash-keyed masks, forward and backward).
+# recipe's 0.1 would add pretrain's hash-keyed masks (forward and backward) to one side only.
 flags=(--arch bert --preset bert-base --n-layer 4 --n-head 4 --d-model 256 --d-ff 1024 --max-len 128 --batch-size 32
        --warmup 1 --lr 1e-4 --dropout 0)
 torch_args=(bert-train --n-layer 4 --n-head 4 --d-model 256 --d-ff 1024 --ctx 128 --batch 32 --vocab 30522
             --threads "$threads" --steps "$steps" --warmup 2)
-# PyTorch with the kernels pretrain picks but denormals left on runs once: it is several times slower.
+# PyTorch with the kernels pretrain picks but denormals left on runs once: denormals make it much slower.
 tuned_kb=$(OPENBLAS_CORETYPE=$kernels measure "$work/torch1" /usr/bin/python3 "$torch_ref" "${torch_args[@]}")
 tuned=$(sed -n 's/^RESULT .*tokens_per_s=\([0-9.]*\).*/\1/p' "$work/torch1")
 ours_all="" ftz_all="" ratios="" ours_kb=0 ftz_kb=0

@@ -7,10 +7,10 @@
 # PyTorch runs three times: as installed; with OPENBLAS_CORETYPE set to the kernels pretrain picks (Debian's
 # OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs newer than it); and with those kernels and denormals
 # flushed to zero as pretrain does (bench/torch_ftz.py: on torch_ref.py's random tokens AdamW's state turns
-# denormal and GPT-2 124M's steps slow down ninefold). The ratio is against the fastest.
-# Run on an otherwise idle machine. PyTorch as installed needs more than 15 minutes for GPT-2 124M's 12 steps
-# here; --no-installed skips that run (and --only-s / --only-124m run one shape). This VM's speed drifts by
-# tens of percent from minute to minute, so pretrain and the denormal-flushed PyTorch run in alternation for
+# denormal and GPT-2 124M's steps slow down badly). The ratio is against the fastest.
+# Run on an otherwise idle machine. PyTorch as installed (SSE3 kernels, denormals) is slow on GPT-2 124M;
+# --no-installed skips that run (and --only-s / --only-124m run one shape). This VM's speed drifts from
+# minute to minute, so pretrain and the denormal-flushed PyTorch run in alternation for
 # --rounds N (default 3) and the figures printed are the medians of the rounds (PyTorch as installed and
 # with the kernels alone run once).
 #   bench/pretrain.sh [--threads N] [--steps N] [--rounds N] [--no-installed] [--only-s | --only-124m]
@@ -34,9 +34,8 @@ done
 /usr/bin/python3 -c 'import torch' 2> /dev/null || { echo "bench: needs Debian's python3-torch (apt-get install python3-torch)" >&2; exit 1; }
 torch_ref=../shared/bench/torch_ref.py
 corpus=../shared/data/bench/bench-corpus.txt
-# Both wait as pretrain does by default (lib/nn/runtime.cpp): passively after a short spin. PyTorch's
-# threads pay for a sleep at every one of its parallel loops (S here: 946 tokens/s without the spin,
-# 1012 with it).
+# Both wait as pretrain does by default (lib/nn/runtime.cpp): passively after a short spin. Without the
+# spin PyTorch's threads pay for a wake-up at every one of its parallel loops.
 export OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=1000
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -8,9 +8,9 @@
 # Targets (issue): validation loss <= 1.88 (nanoGPT's published figure for its character model) and >= 3x
 # faster than nanoGPT. nanoGPT is bench/nanogpt/ (see its README), run unmodified by Debian's python3-torch
 # with command-line overrides only, on the same threads, the same OpenBLAS kernels and the same thread
-# waiting as pretrain (a passive wait after a short spin: this VM takes ~45 us to wake a sleeping thread,
-# which torch pays at every parallel loop; nanoGPT ran 33.5 ms an iteration without the spin, 22.2 with
-# it). The report ends with the bound the machine sets: the steps' FLOPs at its measured sgemm peak.
+# waiting as pretrain (a passive wait after a short spin: a sleeping thread is slow to wake in a VM, and
+# torch pays that wake at every parallel loop). The report ends with the bound the machine sets: the
+# steps' FLOPs at its measured sgemm peak.
 # nanoGPT also runs a second time as Debian's torch runs it untold (1 thread here, OpenBLAS's own kernel
 # pick: SSE3 on a CPU newer than OpenBLAS 0.3.21, Cooperlake on this Zen 5):
 # what a user gets from `python3 train.py`, and the setting of the issue's "about 5 minutes".
@@ -47,8 +47,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # The OpenBLAS kernels pretrain runs with (lib/nn/runtime.cpp: OpenBLAS's own pick, or SkylakeX/Haswell
-# where Debian's OpenBLAS 0.3.21 does not know the CPU and would fall back to SSE3 kernels, about 3x
-# slower; OPENBLAS_CORETYPE when set), as gemm-peak reports them: nanoGPT gets the same.
+# where Debian's OpenBLAS 0.3.21 does not know the CPU and would fall back to its much slower SSE3
+# kernels; OPENBLAS_CORETYPE when set), as gemm-peak reports them: nanoGPT gets the same.
 kernels=$("${BUILD:-build}/bench/gemm-peak" --threads 1 --size 256 | sed 's/.*kernels=\([A-Za-z0-9]*\).*/\1/')
 # nanoGPT's environment: torch's OpenMP pool and OpenBLAS's threads wait passively (without it they
 # oversubscribe 2 cores) after the short spin pretrain gives its own (lib/nn/runtime.cpp; both are
@@ -78,8 +78,8 @@ for part in train val; do
   timed lm_prep "$bin/tok-encode" -v "$work/lm/vocab" --quiet -o "$work/lm/$part.docs" "$work/lm/$part.txt"
   # Windows one after another (stride = max-len): the train set's 15,685 windows fit pretrain's shuffle
   # pool (16384) whole, so every batch is drawn from all of the text. --stride 1 (every offset, as nanoGPT
-  # samples) makes 1M windows of which a run of 24,000 sees a few pool-fuls of neighbouring text:
-  # worse validation loss (2.54 against 2.46 after 200 iterations).
+  # samples) makes 1M windows of which a run of 24,000 sees a few pool-fuls of neighbouring text: a
+  # worse validation loss.
   timed lm_prep "$bin/make-pairs" --task causal --max-len 64 --quiet -o "$work/lm/$part.shard" "$work/lm/$part.docs"
 done
 lm_flags=(--preset gpt-baby --data "$work/lm/train.shard" --val "$work/lm/val.shard" --steps "$iters" --batch-size 12

@@ -1,7 +1,7 @@
 #pragma once
-// What every program's command line shares (DESIGN.md, "Command-line contract"): -o, --threads, --seed,
-// --quiet, --progress, --help, --version, and the mapping of failures to one stderr line and an exit
-// status. A cmd/ main declares its own flags on the CLI::App, then hands its body to run_main().
+// What every program's command line shares (docs/DESIGN.md, "Command-line contract"): -o, --threads,
+// --seed, --quiet, --progress, --help, --version, and the mapping of failures to one stderr line and an
+// exit status. A cmd/ main declares its own flags on the CLI::App, then hands its body to run_main().
 #include <cstdint>
 #include <functional>
 #include <string>

@@ -251,7 +251,7 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
     for (uint64_t i = 0; i < n; ++i) {
       const uint8_t b = bytes[i];
       if (b > 1 && b != kNoLabelByte)
-        throw Error(fmt::format("record {}: is_next byte {} is not 0, 1 or 255", block.first_record + i, b));
+        throw Error(fmt::format("record {}: is_next byte {} is not 0, 1 or {}", block.first_record + i, b, kNoLabelByte));
       block.is_next[i] = b == kNoLabelByte ? kNoLabel : int8_t(b);
     }
   };

@@ -1,6 +1,9 @@
 #include "io/shard_format.h"
 
+#include <fmt/format.h>
 #include <zstd.h>
+
+#include <string>
 
 #include "core/crc32c.h"
 
@@ -53,7 +56,12 @@ const char* BlockHeader::decode(const uint8_t* b, BlockHeader& out) {
   out.payload_size = load_u32(b + 16);
   out.frame_size = load_u32(b + 20);
   if (out.records == 0) return "empty block";
-  if (out.payload_size > kMaxPayload) return "block payload larger than the format's 64 MiB limit";
+  static_assert(kMaxPayload % (1u << 20) == 0, "the message below states the limit in MiB");
+  if (out.payload_size > kMaxPayload) {
+    static const std::string too_large =
+        fmt::format("block payload larger than the format's {} MiB limit", kMaxPayload >> 20);
+    return too_large.c_str();
+  }
   if (out.frame_size > ZSTD_compressBound(out.payload_size) || out.frame_size == 0)
     return "block frame size impossible for its payload size";
   return nullptr;

@@ -23,7 +23,7 @@ std::string not_a_shard(const uint8_t* bytes, size_t size) {
   if (size >= 4 && std::memcmp(bytes, kZstdMagic, 4) == 0)
     return "not an lmpipe shard: this is a zstd-compressed file (decompress it first?)";
   if (size < kMagic.size() && std::memcmp(bytes, kMagic.data(), size) == 0)
-    return fmt::format("truncated shard: the input ends inside the magic bytes ({} of 8)", size);
+    return fmt::format("truncated shard: the input ends inside the magic bytes ({} of {})", size, kMagic.size());
   return "not an lmpipe shard (wrong magic bytes)";
 }
 
@@ -33,7 +33,8 @@ uint32_t parse_header_prefix(const uint8_t* prefix, size_t got) {
   if (got < kMagic.size() || std::memcmp(prefix, kMagic.data(), kMagic.size()) != 0)
     throw FormatError(0, not_a_shard(prefix, got));
   if (got < kHeaderPrefixSize)
-    throw FormatError(0, fmt::format("truncated shard: the input ends inside the header ({} of 16 bytes)", got));
+    throw FormatError(0, fmt::format("truncated shard: the input ends inside the header ({} of {} bytes)", got,
+                                     kHeaderPrefixSize));
   const uint32_t version = load_u32(prefix + 8);
   if (version != kVersion)
     throw FormatError(8, fmt::format("unsupported shard format version {} (this program reads version {})", version,

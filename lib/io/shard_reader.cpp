@@ -91,13 +91,15 @@ bool ShardReader::read_block() {
   const size_t got_head = 1 + in_->read(head + 1, kEndPrefixSize - 1);
   if (got_head >= 4 && std::memcmp(head, kEndTag.data(), 4) == 0) {
     if (got_head < kEndPrefixSize)
-      fail(at, fmt::format("truncated shard: the input ends inside the end of the shard ({} of 16 bytes)", got_head));
+      fail(at, fmt::format("truncated shard: the input ends inside the end of the shard ({} of {} bytes)", got_head,
+                           kEndPrefixSize));
     read_shard_end(head);
     return false;
   }
   const size_t got_rest = got_head < kEndPrefixSize ? 0 : in_->read(head + kEndPrefixSize, kBlockHeaderSize - kEndPrefixSize);
   if (got_head + got_rest < kBlockHeaderSize)
-    fail(at, fmt::format("truncated shard: the input ends inside a block header ({} of 32 bytes)", got_head + got_rest));
+    fail(at, fmt::format("truncated shard: the input ends inside a block header ({} of {} bytes)", got_head + got_rest,
+                         kBlockHeaderSize));
   BlockHeader h;
   if (const char* problem = BlockHeader::decode(head, h)) fail(at, problem);
   frame_.clear();

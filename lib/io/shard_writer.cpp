@@ -25,7 +25,9 @@ ShardWriter::ShardWriter(ByteSink& out, ShardHeader header, WriterOptions option
   ZSTD_CCtx_setParameter(zstd_, ZSTD_c_contentSizeFlag, 1);
 
   const std::string json = header_.to_json();
-  if (json.size() > kMaxHeaderJson) throw Error("shard writer: header JSON larger than 1 MiB");
+  static_assert(kMaxHeaderJson % (1u << 20) == 0, "the message below states the limit in MiB");
+  if (json.size() > kMaxHeaderJson)
+    throw Error(fmt::format("shard writer: header JSON larger than {} MiB", kMaxHeaderJson >> 20));
   std::vector<uint8_t> head(kHeaderPrefixSize + json.size() + 4);
   std::memcpy(head.data(), kMagic.data(), kMagic.size());
   store_u32(head.data() + 8, kVersion);

@@ -12,10 +12,10 @@
 
 namespace lmpipe::io {
 
-// zstd level for blocks: a fast level, chosen by bench/shard_throughput.sh so that writing docs and
-// windows shards stays above 500 MB/s of token payload on one core here (GPT-2 ids of the benchmark
-// corpus compress about 1.3x at -20; level 1 gets about 2x at under half the speed). A shard is
-// written once per pipeline stage and read many times; readers are faster than writers at any level.
+// zstd level for blocks: a fast negative level, so that writing docs and windows shards meets
+// bench/shard_throughput.sh's target on one core; higher levels compress token ids better but write
+// them much more slowly. A shard is written once per pipeline stage and read many times; readers are
+// faster than writers at any level.
 inline constexpr int kDefaultZstdLevel = -20;
 
 struct WriterOptions {

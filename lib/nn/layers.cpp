@@ -26,7 +26,7 @@ template <class T>
 using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
 // Elementwise loops shorter than this run on one thread: waking a passively waiting thread team costs
-// tens of microseconds, more than the work (a generated token's layer norms and GELUs are one row).
+// more than the work (a generated token's layer norms and GELUs are one row).
 constexpr size_t kParallelMin = size_t(1) << 15;
 
 // C[M, N] = alpha op(A) op(B) + beta C, row-major, straight to OpenBLAS. Eigen's `noalias() =` zeroes C and
@@ -91,8 +91,7 @@ Mat<T>& scratch(Scratch which) {
 // dst[cols, rows] = the transpose of a head's columns src[rows (row stride ld), cols]. Scores are then
 // plain products q (k^T): OpenBLAS 0.3.21's small-matrix kernel for A B^T is slow, and it sends the wider
 // ones (32 rows against 64 keys) through its packing path; with k^T (and v^T) copied out once they all
-// take the fast A B kernel. nanoGPT's baby shape (64 positions, 4 heads of 32): a training step's
-// attention 1.20 -> 1.04 ms a thread with the vectorised dot below, the step 12.43 -> 12.14 ms.
+// take the fast A B kernel.
 template <class T>
 void transpose_head(T* dst, const T* src, size_t rows, size_t cols, size_t ld) {
   Eigen::Map<Mat<T>>(dst, Eigen::Index(cols), Eigen::Index(rows)) =
@@ -231,7 +230,7 @@ void dropout_apply_rows(T* x, const uint32_t* rows, size_t R, size_t C, T p, uin
 }
 
 // A row's mean and variance go through Eigen's vectorised sums: a plain loop's float sum is one long chain
-// of dependent adds, which the compiler may not reorder (2.9% of the baby GPT's training CPU, now 0.9%).
+// of dependent adds, which the compiler may not reorder.
 template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, size_t N, size_t C,
                        T eps) {
@@ -324,7 +323,7 @@ constexpr double kInvSqrt2Pi = 0.3989422804014327;
 }
 
 // Elementwise work goes through Eigen arrays in blocks: Eigen has SIMD exp, tanh and erf, where libm's
-// are scalar calls (they were a third of a training step).
+// are scalar calls.
 constexpr size_t kBlock = 4096;
 
 template <class T>
@@ -484,7 +483,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
       // Through the softmax, elementwise per row: d score = P * (d P - sum_j P_j d P_j), and that sum is
       // the row's d_o . o.
       for (size_t t = r0; t < r1; ++t) {
-        // Eigen's dot: a plain loop's float sum is one chain of dependent adds (a tenth of this function).
+        // Eigen's dot: a plain loop's float sum is one chain of dependent adds.
         using Vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
         const T dot = Vec(d_o + t * C, Eigen::Index(hs)).dot(Vec(o + t * C, Eigen::Index(hs)));
         T* dsr = ds.data() + t * Tn;
@@ -505,13 +504,13 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
   const size_t hs = C / NH, S = P + R;
   const T scale = T(1) / std::sqrt(T(hs));
   using Vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
-  // Heads in parallel only when there is enough work: one new token against a short cache is a few
-  // microseconds, less than waking the thread team.
+  // Heads in parallel only when there is enough work: one new token against a short cache is less work
+  // than waking the thread team.
 #pragma omp parallel for schedule(static) if (R * S * C >= (size_t(1) << 18))
   for (size_t h = 0; h < NH; ++h) {
     if (R == 1) {
       // A generated token: a dot product per cached key and a weighted sum of cached values, each a
-      // contiguous row. Written out: as Eigen products these small matrix-vector products went to
+      // contiguous row. Written out: as Eigen products these small matrix-vector products would go to
       // OpenBLAS, which threads them (and waits for its threads) past a size.
       thread_local std::vector<T> scores;
       scores.resize(S);
@@ -551,7 +550,8 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk, const T* bias, T* dbias,
                     uint32_t* predictions) {
   // Kept from call to call: a chunk of GPT-2's 50257-wide logits (51 MB) is above glibc's largest mmap
-  // threshold (32 MB), so a fresh one every step came from the kernel as new pages, faulted in and zeroed.
+  // threshold (32 MB), so a fresh one every step would come from the kernel as new pages, faulted in and
+  // zeroed.
   // (The calling thread's: the parallel loop below reaches it through this reference.)
   Mat<T>& logits = scratch<T>(kLogits);
   const auto chunk_rows = Eigen::Index(std::min(rows_per_chunk, N));

@@ -1,8 +1,8 @@
 #pragma once
 // The layers of the transformers, each a forward and a backward over plain arrays (row-major, batch and
 // time flattened into N rows), in the spirit of llm.c: read top to bottom, no hidden state. Matrix
-// products are OpenBLAS's sgemm, called directly (Eigen's products zero their output first, a pass
-// over it that showed in profiles); the rest are Eigen array expressions and loops parallelised with OpenMP.
+// products are OpenBLAS's sgemm, called directly (Eigen's products zero their output first, an extra
+// pass over it); the rest are Eigen array expressions and loops parallelised with OpenMP.
 // Templated on the scalar type: float for training, double for the finite-difference gradient checks.
 //
 // Conventions: backward functions overwrite the input gradient (dinp) and ADD to parameter gradients
@@ -52,7 +52,7 @@ enum class Gelu { kTanh, kErf };
 template <class T>
 void gelu_forward(T* out, const T* inp, size_t n, Gelu kind);
 // out is gelu_forward's output for inp: the backward reads the tanh (or Phi) from it, out / inp, instead
-// of computing it again (the tanh was most of the GPT's MLP backward outside its products).
+// of computing it again (the tanh is the costly part of the MLP backward outside its products).
 template <class T>
 void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n, Gelu kind);
 

@@ -13,18 +13,17 @@
 namespace lmpipe::nn {
 
 void prepare_compute_environment(char** argv) {
-  // Denormal floats (below 1.2e-38) take a slow microcode path on x86, tens of times slower per
-  // operation: squares of tiny gradients in AdamW's second moment produce them, and PyTorch's GPT-2
-  // training here slowed from 6 to 45 s a step once they appeared. Flush them to zero (FTZ) and read
-  // them as zero (DAZ), as GPU training does; threads started later inherit the setting.
+  // Denormal floats (below 1.2e-38) take a slow microcode path on x86: squares of tiny gradients in
+  // AdamW's second moment produce them, and once they appear every step takes that path. Flush them
+  // to zero (FTZ) and read them as zero (DAZ), as GPU training does; threads started later inherit
+  // the setting.
   _mm_setcsr(_mm_getcsr() | 0x8040);
   bool changed = false;
   if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    // Spinning threads make a shared 2-core machine crawl (DESIGN.md, "Threads"). But a thread that
-    // sleeps at once takes about 45 us to wake here (a VM's futex), and a training step starts 3 thread
-    // teams: a waiting thread first spins 1000 pauses (tens of microseconds), then sleeps. nanoGPT's baby
-    // shape: 12.11 -> 11.79 ms a step (4 alternating rounds); beside a busy process, 23.2 ms a step
-    // passive, 23.0 with the spin, 27.4 spinning (OMP_WAIT_POLICY=ACTIVE), 22.3 on one thread.
+    // Spinning threads make a shared 2-core machine crawl (docs/DESIGN.md, "Threads"). But a thread
+    // that sleeps at once is slow to wake in a VM (a futex round trip), and a training step starts
+    // several thread teams: a waiting thread first spins 1000 pauses, then sleeps, so the wake stays
+    // cheap while a busy neighbour still gets the core.
     ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     if (std::getenv("GOMP_SPINCOUNT") == nullptr) ::setenv("GOMP_SPINCOUNT", "1000", 1);
     changed = true;

@@ -4,7 +4,7 @@
 namespace lmpipe::nn {
 
 // Call first thing in main() of a program that computes. OpenBLAS 0.3.21 (Debian 12) does not know
-// CPUs newer than it (Sapphire Rapids, say) and falls back to SSE3 kernels, 3x slower here; it and
+// CPUs newer than it (Sapphire Rapids, say) and falls back to its much slower SSE3 kernels; it and
 // libgomp read their settings (OPENBLAS_CORETYPE, OMP_WAIT_POLICY, GOMP_SPINCOUNT) when the program
 // loads, so when a setting is missing this re-executes the program once with it set. Returns normally
 // otherwise.
