@@ -1,12 +1,11 @@
 #pragma once
 // Data parallelism between the threads of one process, for Gpt. A small model's matrix products are too
-// small to share between threads well (each product a fork and a join, OpenBLAS's own included): on 2
-// cores, alternating the two ways step by step in one run, nanoGPT's baby shape trained 1.21-1.32x and
-// GPT-2 124M 1.11x faster this way. So here each thread takes a share of the batch's sequences and runs
-// the whole model on them alone, with activations and gradients of its own (thread 0 the model's), and
-// single-threaded products: OpenBLAS and our OpenMP loops run on the calling thread inside a parallel
-// region. The gradients are summed into the model's once per step (reduce_grads), as ranks' are by an
-// allreduce.
+// small to share between threads well (each product a fork and a join, OpenBLAS's own included), and
+// even GPT-2 124M's products gain from whole sequences per thread (bench/pretrain.sh measures both ways).
+// So here each thread takes a share of the batch's sequences and runs the whole model on them alone, with
+// activations and gradients of its own (thread 0 the model's), and single-threaded products: OpenBLAS and
+// our OpenMP loops run on the calling thread inside a parallel region. The gradients are summed into the
+// model's once per step (reduce_grads), as ranks' are by an allreduce.
 #include <cstdint>
 #include <memory>
 #include <vector>

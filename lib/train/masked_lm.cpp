@@ -11,15 +11,13 @@
 #include "core/rng.h"
 #include "data/masking.h"
 #include "nn/bert.h"
+#include "nn/layers.h"
 #include "tok/vocab.h"
 #include "train/encoder_batch.h"
 #include "train/objective.h"
 
 namespace lmpipe::train {
 namespace {
-
-// Masked rows the MLM head computes logits for at a time (nn::Bert).
-constexpr size_t kHeadRowsPerChunk = 256;
 
 // The masker for pairs shards, or none for masked ones. RoBERTa masks as fairseq's MaskTokensDataset counts
 // (probabilistic rounding, no cap, random tokens from the non-special ids); BERT as google-research/bert.
@@ -69,7 +67,7 @@ class MaskedLm final : public Objective {
     // The MLM head runs at the masked positions only.
     const size_t masked = size_t(std::ceil(double(shape_.micro * T) * options_.mask_prob));
     const uint64_t activations = config_.activation_floats(shape_.micro, T, masked) * 4 +
-                                 uint64_t(std::min(kHeadRowsPerChunk, masked)) * config_.vocab_size * 4;
+                                 uint64_t(std::min(nn::kHeadRowsPerChunk, masked)) * config_.vocab_size * 4;
     return dry_run_json(config_, config_.parameter_count(), shape_.micro, T, activations);
   }
 

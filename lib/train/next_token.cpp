@@ -9,15 +9,13 @@
 
 #include "core/error.h"
 #include "nn/gpt.h"
+#include "nn/layers.h"
 #include "nn/gpt_replicas.h"
 #include "nn/runtime.h"
 #include "train/objective.h"
 
 namespace lmpipe::train {
 namespace {
-
-// Rows of logits the LM head computes at a time, per thread (nn::lm_head_loss).
-constexpr size_t kHeadRowsPerChunk = 256;
 
 // count windows of T + 1 ids from loader, split into inputs and next-token targets, appended.
 void append_windows(RecordLoader& loader, size_t count, size_t T, std::vector<uint32_t>& inputs,
@@ -50,7 +48,7 @@ class NextToken final : public Objective {
     // The LM head's logits come in chunks, one chunk per share of the micro-batch.
     const size_t share_rows = (micro + batch_threads_ - 1) / batch_threads_ * T;
     const uint64_t activations = config_.activation_floats(micro, T) * 4 + batch_threads_ *
-                                 uint64_t(std::min(kHeadRowsPerChunk, share_rows)) * config_.vocab_size * 4;
+                                 uint64_t(std::min(nn::kHeadRowsPerChunk, share_rows)) * config_.vocab_size * 4;
     nlohmann::ordered_json j = dry_run_json(config_, config_.parameter_count(), micro, T, activations);
     const uint64_t replica_grads = (batch_threads_ - 1) * config_.parameter_count() * 4;
     j["batch_threads"] = batch_threads_;

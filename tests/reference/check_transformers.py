@@ -42,7 +42,7 @@ INSTALL = "/usr/bin/python3 -m pip install --user --break-system-packages 'trans
 # transformers must never reach for the network: everything here is a local directory.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared 2-core machine (DESIGN.md, "Threads")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared 2-core machine (docs/DESIGN.md, "Threads")
 
 
 def parse_args():

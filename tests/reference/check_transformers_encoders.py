@@ -61,7 +61,7 @@ NAME = "check_transformers_encoders"
 # transformers must never reach for the network: everything here is a local directory.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared 2-core machine (DESIGN.md, "Threads")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared 2-core machine (docs/DESIGN.md, "Threads")
 
 
 def parse_args():

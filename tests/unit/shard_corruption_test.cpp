@@ -1,5 +1,5 @@
-// Every corruption DESIGN.md lists is one Error naming the input and the byte offset: never a crash,
-// a hang, a silent success or an allocation the input did not pay for.
+// Every corruption docs/DESIGN.md lists ("Shard format") is one Error naming the input and the byte
+// offset: never a crash, a hang, a silent success or an allocation the input did not pay for.
 #include <doctest/doctest.h>
 #include <zstd.h>
 
