@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
                    : task == "doc-sentences"  ? data::Task::kDocSentences
                                               : data::Task::kCausal;
     options.seed = common.seed;
-    OutputFile out(common.output, OutputContent::kBinary);
+    OutputFile out(common.output, OutputContent::kBinary, inputs);
     Progress progress(common.show_progress(), "make-pairs", total_input_bytes(inputs) * options.dupe_factor,
                       Progress::Unit::kBytes);
     const data::PairsSummary summary = data::make_pairs(

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     options.seed = common.seed;
     options.threads = common.thread_count();
     options.args.assign(argv + 1, argv + argc);
-    OutputFile out(common.output, OutputContent::kBinary);
+    OutputFile out(common.output, OutputContent::kBinary, inputs);
     Progress progress(common.show_progress(), "mask-corpus", total_input_bytes(inputs), Progress::Unit::kBytes);
     data::mask_shards(inputs, vocab ? &*vocab : nullptr, options, out, progress);
     progress.finish();

@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
   app.add_option("--log", o.log, "Append JSON lines (step, loss, lr, grad norm, tokens/s, validation) to FILE")
       ->type_name("FILE");
   app.add_flag("--resume", o.resume, "Continue from the run directory's latest checkpoint, exactly");
+  app.add_flag("--overwrite", o.overwrite,
+               "Train into a run directory that holds another run, removing its checkpoints and metrics first");
   app.add_option("--init-from", o.init_from, "Start from a checkpoint directory (ours or one transformers saved)")
       ->type_name("DIR");
   app.add_flag("--eval-only", o.eval_only, "Print the validation loss of --init-from as one JSON object and exit");

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     }
     options.decode = !header;
     io::ShardReader reader(inputs, options);
-    OutputFile out(common.output, OutputContent::kText);
+    OutputFile out(common.output, OutputContent::kText, inputs);
     Progress progress(common.show_progress(), "shard-cat", total_input_bytes(reader.paths()), Progress::Unit::kBytes);
     if (header) {
       io::dump_headers(reader, out);

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     options.threads = common.thread_count();
 
     if (decode) {
-      OutputFile out(common.output, OutputContent::kText);
+      OutputFile out(common.output, OutputContent::kText, inputs);
       if (format == "ids") {
         tok::decode_ids(*tokenizer, inputs, out);
       } else {
@@ -83,13 +83,13 @@ int main(int argc, char** argv) {
     }
     Progress progress(common.show_progress(), "tok-encode", total_input_bytes(inputs), Progress::Unit::kBytes);
     if (format == "ids") {
-      OutputFile out(common.output, OutputContent::kText);
+      OutputFile out(common.output, OutputContent::kText, inputs);
       tok::encode_to_ids(*tokenizer, inputs, options, out, progress);
       progress.finish();
       out.commit();
       return;
     }
-    OutputFile out(common.output, OutputContent::kBinary);
+    OutputFile out(common.output, OutputContent::kBinary, inputs);
     io::ShardWriter writer(
         out, tok::docs_header(*tokenizer, options,
                               io::make_provenance("tok-encode", std::vector<std::string>(argv + 1, argv + argc),

@@ -69,8 +69,17 @@ std::string directory_of(const std::string& path) {
 
 }  // namespace
 
-OutputFile::OutputFile(const std::string& path, OutputContent content) {
+OutputFile::OutputFile(const std::string& path, OutputContent content, const std::vector<std::string>& inputs) {
   buffer_.reserve(kBufferSize);
+  struct stat out_st;
+  if (!path.empty() && path != "-" && ::stat(path.c_str(), &out_st) == 0 && S_ISREG(out_st.st_mode)) {
+    for (const std::string& input : inputs) {
+      struct stat in_st;
+      if (input != "-" && ::stat(input.c_str(), &in_st) == 0 && in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino)
+        throw UsageError(fmt::format("-o {} is the input {}: the output would replace it (write to another file)", path,
+                                     input));
+    }
+  }
   if (path.empty() || path == "-") {
     name_ = "<stdout>";
     fd_ = STDOUT_FILENO;

@@ -33,8 +33,9 @@ class MemorySink final : public ByteSink {
 
 class OutputFile final : public ByteSink {
  public:
-  // path "" or "-" is stdout. Binary content is refused on a terminal (UsageError).
-  OutputFile(const std::string& path, OutputContent content);
+  // path "" or "-" is stdout. Binary content is refused on a terminal (UsageError), and so is a path
+  // that names one of `inputs` (the same file under any name): the output would replace what it reads.
+  OutputFile(const std::string& path, OutputContent content, const std::vector<std::string>& inputs = {});
   ~OutputFile();  // without commit(): removes the temporary file
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;

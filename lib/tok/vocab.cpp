@@ -112,6 +112,10 @@ void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merge
   v.kind = VocabKind::kByteLevelBpe;
   v.tokens.reserve(text.size() / 16);  // about 20 bytes an entry: no rehashing while loading
   v.ids.reserve(text.size() / 16);
+  // The whole text must be JSON before any entry counts: a file cut inside a number would otherwise
+  // give an entry a wrong id, reported as a token that appears twice.
+  if (!nlohmann::json::accept(text))
+    throw Error(fmt::format("{}: not a JSON object of token -> id (truncated or not JSON?)", name));
   VocabJsonReader reader(v, name);
   nlohmann::json::sax_parse(text, &reader);
   if (reader.count() == 0) throw Error(fmt::format("{}: the vocabulary is empty", name));

@@ -35,14 +35,23 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Checks the flags every run needs (data, -o and --steps to train; what --eval-only starts from; a global
-// batch that ranks times micro-batches divide) and returns how each rank's share of a step splits.
-StepShape check_run_options(const PretrainOptions& o, bool have_data, size_t ranks) {
+// Checks the flags every run needs (data, -o and --steps to train, -o not holding another run unless
+// --resume or --overwrite; what --eval-only starts from; a global batch that ranks times micro-batches
+// divide) and returns how each rank's share of a step splits.
+StepShape check_run_options(const PretrainOptions& o, bool have_data, size_t ranks, bool root) {
   const bool training = !o.eval_only && !o.dry_run;
   if (training && !have_data) throw UsageError("give the training data with --data");
   if (training && o.out_dir.empty()) throw UsageError("give the checkpoint directory with -o");
   if (training && o.steps == 0) throw UsageError("give the number of optimizer steps with --steps");
   if (o.eval_only && o.init_from.empty() && !o.resume) throw UsageError("--eval-only needs --init-from or --resume");
+  if (o.resume && o.overwrite) throw UsageError("--resume continues the run in -o, --overwrite replaces it: give one");
+  if (training && !o.resume && !o.overwrite && root) {
+    const std::string held = existing_run(o.out_dir);
+    if (!held.empty())
+      throw UsageError(fmt::format("{} already holds a run ({}): --resume continues it, --overwrite replaces it, or give "
+                                   "another -o",
+                                   o.out_dir, held));
+  }
   if (ranks > 1 && (o.batch_size == 0 || o.batch_size % ranks != 0))
     throw UsageError(fmt::format("--batch-size {} is the global batch and must be shared by the {} ranks: make it a "
                                  "multiple of {}",
@@ -213,7 +222,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   const Recipe recipe = resolve_recipe(o);
   const ObjectiveInfo& info = find_objective(o.objective.empty() ? default_objective(o.arch) : o.objective);
   const std::vector<std::string> data_paths = expand_patterns(o.data), val_paths = expand_patterns(o.val);
-  const StepShape shape = check_run_options(o, !data_paths.empty(), size_t(world.size()));
+  const StepShape shape = check_run_options(o, !data_paths.empty(), size_t(world.size()), world.root());
   const SeqLenSchedule schedule = SeqLenSchedule::parse(o.seq_len_schedule);
 
   // The data: its headers say the sequence lengths and the vocabulary, which size a new model.
@@ -252,6 +261,12 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
     return write_line(out, evaluate(*objective, info, val ? *val : *data, shape.micro, eval_records(o), world).summary.dump(),
                       world);
 
+  // Rank 0 writes the run directory, alone.
+  std::optional<RunLock> lock;
+  if (world.root()) {
+    lock.emplace(o.out_dir);
+    if (o.overwrite) clear_run(o.out_dir);
+  }
   nn::AdamW adam(objective->layout(), adam_options(recipe));
   TrainingData loaders(*data, schedule, o.shuffle, o.seed);
   const nlohmann::json settings = run_settings(data_paths, o, schedule);

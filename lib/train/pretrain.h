@@ -41,6 +41,7 @@ struct PretrainOptions {
   std::string log;                 // JSON lines
   std::string out_dir;             // checkpoints
   bool resume = false, eval_only = false, dry_run = false, skip_nonfinite = false;
+  bool overwrite = false;          // train into a directory that holds a run, replacing it
   std::string init_from;
   std::string vocab;               // tokenizer files to put in checkpoints (default: a shipped one that matches)
   uint64_t seed = 0;

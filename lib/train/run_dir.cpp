@@ -1,8 +1,11 @@
 #include "train/run_dir.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 
@@ -19,6 +22,12 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kStateFile = "trainer_state.safetensors";
+constexpr const char* kLockFile = ".lock";
+constexpr const char* kLatestTemp = ".latest.tmp";
+
+bool is_step_dir(const std::string& name) {
+  return name.starts_with("step-") && name.size() > 5 && name.find_first_not_of("0123456789", 5) == std::string::npos;
+}
 
 void sync_directory(const fs::path& dir) {
   FILE* f = std::fopen(dir.c_str(), "r");
@@ -43,6 +52,63 @@ void write_trainer_state(const std::string& dir, const TrainerStateToSave& state
 
 }  // namespace
 
+RunLock::RunLock(const std::string& run_dir) {
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (!fs::is_directory(run_dir)) throw Error(fmt::format("cannot create the run directory {}", run_dir));
+  const std::string path = run_dir + "/" + kLockFile;
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_errno(fmt::format("cannot open {}", path));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int saved = errno;
+    char holder[64] = {};
+    const ssize_t got = ::pread(fd_, holder, sizeof holder - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    if (saved != EWOULDBLOCK) {
+      errno = saved;
+      fail_errno(fmt::format("cannot lock {}", path));
+    }
+    const std::string who = got > 0 ? std::string(holder, size_t(got)) : "another process";
+    throw Error(fmt::format("{} is in use: {} trains into it (wait for it to finish, or give another -o)", run_dir,
+                            who.substr(0, who.find('\n'))));
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::string holder = fmt::format("pretrain pid {} on {}\n", ::getpid(), host);
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, holder.data(), holder.size(), 0) != ssize_t(holder.size()))
+    fail_errno(fmt::format("cannot write {}", path));
+  // Holding the lock, nothing else writes here: temporaries are a killed run's.
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if ((name.starts_with(".step-") && name.find(".tmp-") != std::string::npos) || name == kLatestTemp)
+      fs::remove_all(entry.path(), ec);
+  }
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays, so that no second file can be locked
+}
+
+std::string existing_run(const std::string& run_dir) {
+  std::error_code ec;
+  if (fs::is_symlink(run_dir + "/latest", ec) || fs::exists(run_dir + "/latest", ec)) return "latest";
+  // A run that failed before its first step has an empty metrics.jsonl: nothing to lose.
+  if (fs::file_size(run_dir + "/metrics.jsonl", ec) > 0 && !ec) return "metrics.jsonl";
+  for (const auto& entry : fs::directory_iterator(run_dir, ec))
+    if (is_step_dir(entry.path().filename().string())) return entry.path().filename().string();
+  return "";
+}
+
+void clear_run(const std::string& run_dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (is_step_dir(name) || name == "latest" || name == "metrics.jsonl" || name == "loss.svg")
+      fs::remove_all(entry.path(), ec);
+  }
+}
+
 std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::ModelConfig& config, const float* params,
                             const std::string& vocab_dir, const TrainerStateToSave* state) {
   std::error_code ec;
@@ -65,7 +131,7 @@ std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn:
     fs::remove_all(final_dir, ec);  // an older checkpoint of the same step (a rerun)
     fs::rename(temp, final_dir);
     // run/latest -> step-N, replaced atomically.
-    const std::string link = run_dir + "/latest", link_temp = run_dir + "/.latest.tmp";
+    const std::string link = run_dir + "/latest", link_temp = run_dir + "/" + kLatestTemp;
     fs::remove(link_temp, ec);
     fs::create_directory_symlink("step-" + std::to_string(step), link_temp);
     fs::rename(link_temp, link);

@@ -3,7 +3,8 @@
 // (lib/checkpoint/model_dir.h) plus trainer_state.safetensors (AdamW's moments, the step, the data
 // position) for an exact resume, and run/latest pointing at the newest complete one. A checkpoint is
 // written into a temporary directory and renamed into place before latest moves, so a crash never leaves
-// a half-written checkpoint behind latest.
+// a half-written checkpoint behind latest. One process trains into a run directory at a time: it holds
+// the directory's lock (run/.lock) while it writes there.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -32,6 +33,26 @@ struct TrainerStateToSave {
   std::span<const float> adam_m, adam_v;
   uint64_t adam_steps = 0;
 };
+
+// The lock of a run directory, held from construction to destruction: the directory is made if missing,
+// and the temporaries a killed run left (.step-N.tmp-*, .latest.tmp) are removed once the lock is held.
+// Throws Error naming the process that holds it (flock: the lock dies with its process, kill -9 too).
+class RunLock {
+ public:
+  explicit RunLock(const std::string& run_dir);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// What a run directory already holds of a run (latest, step-N, a metrics.jsonl with records): "" when
+// nothing.
+std::string existing_run(const std::string& run_dir);
+// Removes a run's checkpoints, latest, metrics.jsonl and loss.svg (pretrain --overwrite).
+void clear_run(const std::string& run_dir);
 
 // Writes run_dir/step-<step>/ and points run_dir/latest at it; returns the directory. vocab_dir (may be
 // empty) holds the tokenizer files to copy; state may be null (a model only).

@@ -69,4 +69,16 @@ expect_status 2 make-pairs --task nsp --max-len 4 two.shard
 expect_status 1 make-pairs --task causal --max-len 8 missing.shard -o never.shard
 [ ! -e never.shard ] || fail "a failed run left its output"
 
+# -o naming an input (under any name) would replace what is being read: refused, the input untouched.
+cp docs.shard same.shard && ln -f same.shard hardlink.shard
+expect_status 2 make-pairs --task nsp --max-len 64 same.shard -o same.shard
+expect_contains err.txt "-o same.shard is the input same.shard: the output would replace it"
+expect_status 2 make-pairs --task nsp --max-len 64 same.shard -o hardlink.shard
+expect_status 2 mask-corpus --quiet other.shard -o other.shard
+expect_status 2 shard-cat --stats same.shard -o same.shard
+cmp -s docs.shard same.shard || fail "a refused -o changed its input"
+cp docs.txt same.txt
+expect_status 2 tok-encode -v bert-base-uncased same.txt -o same.txt
+cmp -s docs.txt same.txt || fail "tok-encode -o over its input changed it"
+
 done_testing

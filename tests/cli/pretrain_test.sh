@@ -149,6 +149,27 @@ expect_error 1 'sample: error: lie: config.json has no "n_layer"' sample lie --p
 head -c 100 run/latest/config.json > lie/config.json
 expect_error 1 'sample: error: lie: config.json is not valid JSON (cut short?)' sample lie --prompt x
 
+# --- a run directory holds one run: another is refused unless --resume or --overwrite; one process at a time ------------
+expect_status 2 pretrain "${common[@]}" --steps 2 -o run
+expect_contains err.txt "run already holds a run (latest): --resume continues it, --overwrite replaces it"
+expect_status 2 pretrain "${common[@]}" --steps 2 -o run --resume --overwrite
+cp -r run overwritten
+pretrain "${common[@]}" --steps 2 -o overwritten --overwrite --quiet
+expect_eq "$(ls overwritten | paste -sd' ')" "latest loss.svg metrics.jsonl step-2" "--overwrite replaces the run"
+expect_eq "$(jq -s 'map(select(.loss != null)) | length' overwritten/metrics.jsonl)" "2" "--overwrite: the new run's metrics only"
+# A killed save's temporary directory is removed by the next run into the directory.
+mkdir overwritten/.step-3.tmp-AbCdEf && touch overwritten/.latest.tmp
+pretrain "${common[@]}" --steps 3 -o overwritten --resume --quiet
+expect_eq "$(ls -A overwritten | grep -c tmp)" "0" "stale temporaries are removed"
+# While one pretrain trains into a directory, another is refused and names it.
+pretrain "${common[@]}" --steps 100000 --eval-every 0 -o busy --quiet &
+busy=$!
+for _ in $(seq 100); do grep -q "pretrain pid" busy/.lock 2> /dev/null && break; sleep 0.1; done
+expect_status 1 pretrain "${common[@]}" --steps 2 -o busy --overwrite
+expect_contains err.txt "busy is in use: pretrain pid $busy on"
+kill "$busy"; wait "$busy" 2> /dev/null || true
+[ -f busy/metrics.jsonl ] || fail "the refused run removed the busy run's metrics"
+
 # --- errors --------------------------------------------------------------------------------------------------------------
 expect_status 2 pretrain "${common[@]}" --steps 1 --batch-size 3 --micro-batch 2 -o bad
 expect_status 2 pretrain --preset gpt-nano --steps 1 -o bad

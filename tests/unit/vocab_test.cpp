@@ -87,6 +87,8 @@ TEST_CASE("bad vocabulary files are one clear error naming the file") {
   };
   const std::string vocab = (dir / "vocab.json").string(), merges = (dir / "merges.txt").string();
   CHECK(error(R"({"a": 0, "b": )", "") == vocab + ": not a JSON object of token -> id (truncated or not JSON?)");
+  // Cut inside a number: "c" would get id 1, which "b" has; the file is cut, not a duplicate.
+  CHECK(error(R"({"a": 0, "b": 1, "c": 1)", "") == vocab + ": not a JSON object of token -> id (truncated or not JSON?)");
   CHECK(error("{}", "") == vocab + ": the vocabulary is empty");
   CHECK(error(R"({"a": 0, "b": 2})", "") == vocab + ": token \"b\" has id 2, not an integer from 0 to 1");
   CHECK(error(R"({"a": 0, "b": 0})", "") == vocab + ": token \"b\" or id 0 appears twice");
