@@ -8,6 +8,7 @@
 #include "core/cli.h"
 #include "core/input_file.h"
 #include "core/output_file.h"
+#include "io/shard_format.h"
 #include "data/pairs_job.h"
 #include "io/shard_header.h"
 
@@ -29,17 +30,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-len", options.max_len,
                  "Ids per example: a pair or block with its special tokens; a window has max-len + 1 (inputs and "
                  "targets)")
-      ->check(CLI::PositiveNumber)
+      // A record is stored whole in one block: its u32 ids must fit the format's largest payload.
+      ->check(in_range(1, double(io::kMaxPayload / sizeof(uint32_t) - 1), true, true))
       ->required();
   app.add_option("--short-seq-prob", options.short_seq_prob,
                  "nsp: how often a document's target length is drawn at random from [2, max-len - 3]")
+      ->check(in_range(0, 1, true, true))
       ->capture_default_str();
   app.add_option("--dupe-factor", options.dupe_factor, "Passes over the input, each with other random choices")
       ->capture_default_str();
   app.add_option("--stride", options.stride, "causal: ids between window starts (default: max-len)");
   app.add_option("--buffer-docs", options.buffer_docs,
                  "nsp: documents held at once, taken in random order and used for random next segments")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   app.add_option("files", inputs, "docs shards ('-' or none: stdin); they read as one stream")->type_name("FILE");
 

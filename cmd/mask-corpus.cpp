@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   add_common_options(app, common, "Write the masked shard to FILE instead of stdout");
   app.add_option("--mask-prob", masking.mask_prob,
                  "Share of tokens to predict: round(len * P) positions, at least 1, [CLS]/[SEP] counted in len")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(in_range(0, 1, true, true))
       ->capture_default_str();
   app.add_option("--max-predictions", masking.max_predictions, "At most N positions per record (0: no cap)")
       ->capture_default_str();

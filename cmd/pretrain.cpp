@@ -45,12 +45,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(objective_names));
   app.add_option("--preset", o.preset,
                  "Model shape: " + presets + " (default gpt2; gpt for gpt1, bert-base, roberta-base)");
-  app.add_option("--n-layer", o.n_layer, "Transformer blocks (overrides the preset)");
-  app.add_option("--n-head", o.n_head, "Attention heads");
-  app.add_option("--d-model", o.d_model, "Width");
-  app.add_option("--d-ff", o.d_ff, "MLP width (default 4 x d-model)");
-  app.add_option("--max-len", o.max_len, "Positions (context length)");
-  app.add_option("--vocab-size", o.vocab_size, "Vocabulary size (default: the data's)");
+  app.add_option("--n-layer", o.n_layer, "Transformer blocks (overrides the preset)")
+      ->check(at_least(1));
+  app.add_option("--n-head", o.n_head, "Attention heads")
+      ->check(at_least(1));
+  app.add_option("--d-model", o.d_model, "Width")
+      ->check(at_least(1));
+  app.add_option("--d-ff", o.d_ff, "MLP width (default 4 x d-model)")
+      ->check(at_least(1));
+  app.add_option("--max-len", o.max_len, "Positions (context length)")
+      ->check(at_least(1));
+  app.add_option("--vocab-size", o.vocab_size, "Vocabulary size (default: the data's)")
+      ->check(at_least(1));
   app.add_option("--data", o.data, "Training shards (files or glob patterns)")->type_name("GLOB");
   app.add_option("--val", o.val, "Validation shards")->type_name("GLOB");
   app.add_flag("--no-shuffle", no_shuffle, "Read examples in file order instead of shuffled blocks and records");
@@ -59,29 +65,40 @@ int main(int argc, char** argv) {
                  "on the --data shards made with that --max-len")
       ->type_name("SPEC");
   app.add_option("--steps", o.steps, "Optimizer steps");
-  app.add_option("--batch-size", o.batch_size, "Sequences per optimizer step")->capture_default_str();
-  app.add_option("--micro-batch", o.micro_batch, "Sequences per forward/backward; the batch is accumulated (default: all)");
+  app.add_option("--batch-size", o.batch_size, "Sequences per optimizer step")->capture_default_str()
+      ->check(at_least(1));
+  app.add_option("--micro-batch", o.micro_batch, "Sequences per forward/backward; the batch is accumulated (default: all)")
+      ->check(at_least(1));
   app.add_option("--recipe", o.recipe,
                  "Optimizer defaults: gpt (AdamW, lr 6e-4, beta2 0.95, wd 0.1, cosine), bert (Adam without bias "
                  "correction, lr 1e-4, eps 1e-6, wd 0.01, clip 1, 10k warmup, linear decay from step 0) or roberta "
                  "(AdamW, lr 6e-4, beta2 0.98, eps 1e-6, wd 0.01, no clipping, 24k warmup, linear decay); default: "
                  "the arch's")
       ->check(CLI::IsMember({"gpt", "bert", "roberta"}));
-  app.add_option("--lr", o.lr, "Peak learning rate (default: the recipe's)");
-  app.add_option("--min-lr", o.min_lr, "Learning rate at the end of the decay (gpt: lr / 10; bert, roberta: 0)");
+  app.add_option("--lr", o.lr, "Peak learning rate (default: the recipe's)")
+      ->check(above(0));
+  app.add_option("--min-lr", o.min_lr, "Learning rate at the end of the decay (gpt: lr / 10; bert, roberta: 0)")
+      ->check(at_least(0));
   app.add_option("--warmup", o.warmup, "Linear warmup steps (gpt 0, bert 10000, roberta 24000)");
   app.add_option("--lr-schedule", schedule,
                  "cosine, linear or constant after warmup, or linear-from-start (BERT's: decay measured from step 0)")
       ->check(CLI::IsMember({"cosine", "linear", "constant", "linear-from-start"}));
   app.add_option("--weight-decay", o.weight_decay, "Decoupled weight decay (gpt 0.1: matrices; bert, roberta 0.01: "
-                                                   "all but biases and layer norms)");
-  app.add_option("--beta1", o.beta1, "Adam beta1 (0.9)");
-  app.add_option("--beta2", o.beta2, "Adam beta2 (gpt 0.95, bert 0.999, roberta 0.98)");
-  app.add_option("--eps", o.eps, "Adam epsilon (gpt 1e-8, bert and roberta 1e-6)");
-  app.add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm to this (0: off; gpt and bert 1, roberta 0)");
-  app.add_option("--dropout", o.dropout, "Dropout on embeddings, attention and residuals (gpt 0, bert and roberta 0.1)");
+                                                   "all but biases and layer norms)")
+      ->check(at_least(0));
+  app.add_option("--beta1", o.beta1, "Adam beta1 (0.9)")
+      ->check(in_range(0, 1, true, false));
+  app.add_option("--beta2", o.beta2, "Adam beta2 (gpt 0.95, bert 0.999, roberta 0.98)")
+      ->check(in_range(0, 1, true, false));
+  app.add_option("--eps", o.eps, "Adam epsilon (gpt 1e-8, bert and roberta 1e-6)")
+      ->check(above(0));
+  app.add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm to this (0: off; gpt and bert 1, roberta 0)")
+      ->check(at_least(0));
+  app.add_option("--dropout", o.dropout, "Dropout on embeddings, attention and residuals (gpt 0, bert and roberta 0.1)")
+      ->check(in_range(0, 1, true, false));
   app.add_option("--mask-prob", o.mask_prob, "Dynamic masking of pairs shards: the share of tokens to predict")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0, 1, false, true));
   app.add_flag("--whole-word", o.whole_word, "Dynamic masking: mask whole words (needs -v)");
   app.add_option("--eval-every", o.eval_every, "Validate every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--eval-iters", o.eval_iters,

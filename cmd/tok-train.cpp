@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"bpe", "wordpiece"}))
       ->required();
   app.add_option("--vocab-size", options.vocab_size, "Tokens in all: special tokens, alphabet and merges")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->required();
   app.add_option("--min-frequency", options.min_frequency, "Pairs seen fewer times are not merged")
       ->capture_default_str();

@@ -2,7 +2,11 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <new>
 #include <thread>
 
@@ -26,7 +30,7 @@ std::string version_string(std::string_view program) { return fmt::format("{} (l
 void add_common_options(CLI::App& app, CommonOptions& options, const std::string& output_help) {
   app.add_option("-o,--output", options.output, output_help)->type_name("FILE");
   app.add_option("--threads", options.threads, "Worker threads (0: one per core)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(at_least(0))
       ->capture_default_str();
   app.add_option("--seed", options.seed, "Seed for every random choice")->capture_default_str();
   app.add_flag("-q,--quiet", options.quiet, "No progress or summary on stderr");
@@ -34,15 +38,47 @@ void add_common_options(CLI::App& app, CommonOptions& options, const std::string
   app.set_version_flag("--version", version_string(app.get_name()));
 }
 
+CLI::Validator in_range(double lo, double hi, bool lo_inclusive, bool hi_inclusive) {
+  std::string words;
+  if (lo > -std::numeric_limits<double>::infinity())
+    words = fmt::format("{} {}", lo_inclusive ? "at least" : "above", lo);
+  if (hi < std::numeric_limits<double>::infinity())
+    words += fmt::format("{}{} {}", words.empty() ? "" : " and ", hi_inclusive ? "at most" : "below", hi);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || std::isnan(v)) return "'" + text + "' is not a number";
+        if (std::isinf(v) || errno == ERANGE) return "'" + text + "' is not a finite number";
+        const bool low_ok = lo_inclusive ? v >= lo : v > lo;
+        const bool high_ok = hi_inclusive ? v <= hi : v < hi;
+        return low_ok && high_ok ? "" : text + " must be " + words;
+      },
+      "");
+}
+
+CLI::Validator above(double min) { return in_range(min, std::numeric_limits<double>::infinity(), false, false); }
+
+CLI::Validator at_least(double min) { return in_range(min, std::numeric_limits<double>::infinity(), true, false); }
+
 int run_main(CLI::App& app, int argc, char** argv, const std::function<void()>& body) {
   const std::string name = app.get_name();
-  // CLI11 2.1 reads "-1" for an unsigned option with strtoull, which wraps it to 2^64 - 1: --steps -1
-  // would train for ever. Every unsigned option refuses a minus sign instead.
-  const CLI::Validator non_negative(
-      [](std::string& value) { return value.find('-') == std::string::npos ? "" : "'" + value + "' is negative"; },
+  // CLI11 2.1 reads an unsigned option with strtoull, which wraps "-1" to 2^64 - 1 and clamps values past
+  // 2^64 - 1 to it: --steps -1 or --steps 99999999999999999999 would train for ever. Every unsigned option
+  // refuses both instead.
+  const CLI::Validator unsigned_value(
+      [](std::string& value) -> std::string {
+        if (value.find('-') != std::string::npos) return "'" + value + "' is negative";
+        errno = 0;
+        std::strtoull(value.c_str(), nullptr, 10);
+        if (errno == ERANGE)
+          return fmt::format("'{}' is past the largest value, {}", value, std::numeric_limits<uint64_t>::max());
+        return "";
+      },
       "");
   for (CLI::Option* option : app.get_options())
-    if (option->get_type_name() == "UINT") option->check(non_negative);
+    if (option->get_type_name() == "UINT") option->check(unsigned_value);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

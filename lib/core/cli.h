@@ -25,6 +25,13 @@ struct CommonOptions {
 // Registers the shared flags. output_help describes what -o receives.
 void add_common_options(CLI::App& app, CommonOptions& options, const std::string& output_help);
 
+// Validators for numeric flags, whose errors say the range in words ("--lr: -1 must be above 0"). Each
+// also refuses NaN, infinities and text that is not a number.
+CLI::Validator above(double min);     // min < value
+CLI::Validator at_least(double min);  // min <= value
+// lo <= value (lo < value without lo_inclusive), value < hi (value <= hi with hi_inclusive).
+CLI::Validator in_range(double lo, double hi, bool lo_inclusive, bool hi_inclusive);
+
 // Parses argv and runs body. Returns the exit status: 0; 1 after an Error (or any other failure),
 // printed as "NAME: error: WHAT"; 2 after a usage error, printed with a pointer to --help.
 int run_main(CLI::App& app, int argc, char** argv, const std::function<void()>& body);

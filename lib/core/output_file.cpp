@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -191,6 +192,52 @@ void OutputFile::commit() {
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+OutputDirectory::OutputDirectory(const std::string& path) : path_(path) {
+  while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+  struct stat st;
+  if (::stat(path_.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) throw Error(fmt::format("{}: not a directory", path_));
+  std::error_code ec;
+  std::filesystem::create_directories(directory_of(path_), ec);  // as mkdir -p would: the parents
+  const size_t slash = path_.rfind('/');
+  const std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+  staging_ = (slash == std::string::npos ? std::string() : path_.substr(0, slash + 1)) + "." + base + ".tmp-XXXXXX";
+  if (::mkdtemp(staging_.data()) == nullptr) fail_errno(fmt::format("cannot create the output directory {}", path_));
+  static const mode_t kUmask = [] { const mode_t m = ::umask(0); ::umask(m); return m; }();
+  ::chmod(staging_.c_str(), 0777 & ~kUmask);  // mkdtemp makes it 0700
+}
+
+OutputDirectory::~OutputDirectory() {
+  if (committed_) return;
+  std::error_code ec;
+  std::filesystem::remove_all(staging_, ec);
+}
+
+void OutputDirectory::commit() {
+  namespace fs = std::filesystem;
+  const auto sync = [](const std::string& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  };
+  sync(staging_);  // the files are fsynced as they are written; this makes their names durable
+  if (::rename(staging_.c_str(), path_.c_str()) != 0) {
+    if (errno != EEXIST && errno != ENOTEMPTY) fail_errno(fmt::format("cannot rename {} to {}", staging_, path_));
+    // path is a directory already: its files are replaced one by one, each atomically.
+    for (const auto& entry : fs::directory_iterator(staging_)) {
+      const std::string to = path_ + "/" + entry.path().filename().string();
+      if (::rename(entry.path().c_str(), to.c_str()) != 0)
+        fail_errno(fmt::format("cannot rename {} to {}", entry.path().string(), to));
+    }
+    std::error_code ec;
+    fs::remove(staging_, ec);
+  }
+  committed_ = true;
+  sync(path_);
+  sync(directory_of(path_));
 }
 
 void write_file_atomically(const std::string& path, std::string_view contents) {

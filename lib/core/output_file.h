@@ -65,4 +65,23 @@ class OutputFile final : public ByteSink {
 // Writes a whole file atomically (temp + fsync + rename).
 void write_file_atomically(const std::string& path, std::string_view contents);
 
+// A set of files that appears whole: written into a temporary directory beside `path` (staging()), then
+// moved into place by commit(): the temporary directory renamed to path when path does not exist, else
+// each file renamed into it once all of them are written. Without commit() the temporary directory is
+// removed, so a run that fails (a full disk on the third file) leaves no part of the set behind.
+class OutputDirectory {
+ public:
+  explicit OutputDirectory(const std::string& path);
+  ~OutputDirectory();
+  OutputDirectory(const OutputDirectory&) = delete;
+  OutputDirectory& operator=(const OutputDirectory&) = delete;
+
+  const std::string& staging() const { return staging_; }
+  void commit();
+
+ private:
+  std::string path_, staging_;
+  bool committed_ = false;
+};
+
 }  // namespace lmpipe

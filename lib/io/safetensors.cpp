@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -90,9 +91,27 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     t.end = info["data_offsets"][1].get<uint64_t>();
     const size_t element = dtype_size(t.dtype);
     if (element == 0) fail_at(path, 8, fmt::format("tensor {}: unknown dtype {}", name, t.dtype));
-    if (t.begin > t.end || t.end > data_size || (t.end - t.begin) != t.elements() * element)
+    uint64_t bytes = element;  // the shape's size in bytes, which must not wrap around
+    for (const size_t d : t.shape)
+      if (__builtin_mul_overflow(bytes, uint64_t(d), &bytes))
+        fail_at(path, 8, fmt::format("tensor {}: shape [{}] is larger than any file", name, fmt::join(t.shape, ", ")));
+    if (t.begin > t.end || t.end > data_size || (t.end - t.begin) != bytes)
       fail_at(path, 8, fmt::format("tensor {}: byte range [{}, {}) does not fit its shape or the file", name, t.begin, t.end));
     tensors_.push_back(std::move(t));
+  }
+  // Each byte belongs to one tensor at most: ranges that overlap would make two tensors share values.
+  std::vector<const SafeTensor*> by_start;
+  for (const SafeTensor& t : tensors_) by_start.push_back(&t);
+  std::sort(by_start.begin(), by_start.end(), [](const SafeTensor* a, const SafeTensor* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  const SafeTensor* reach = nullptr;  // of the tensors so far, the one that ends last
+  for (const SafeTensor* t : by_start) {
+    if (t->end == t->begin) continue;  // an empty tensor holds no bytes
+    if (reach != nullptr && t->begin < reach->end)
+      fail_at(path, 8, fmt::format("tensors {} and {}: byte ranges [{}, {}) and [{}, {}) overlap", reach->name, t->name,
+                                   reach->begin, reach->end, t->begin, t->end));
+    if (reach == nullptr || t->end > reach->end) reach = t;
   }
 }
 

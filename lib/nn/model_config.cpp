@@ -98,6 +98,18 @@ void TransformerShape::validate() const {
                                  n_layer, d_model, d_ff, vocab_size, max_len));
 }
 
+void TransformerShape::check_batch(size_t B, size_t Tn) const {
+  // A generous bound on the values a layer keeps per position (both models keep fewer), times the layers
+  // and the heads' rows, in bytes.
+  const uint64_t per_position = 16 * uint64_t(d_model) + 4 * uint64_t(d_ff) + 4 * uint64_t(n_head) + 16;
+  uint64_t bytes = 4;
+  for (const uint64_t factor : {uint64_t(B), uint64_t(Tn), per_position, uint64_t(n_layer) + 2})
+    if (__builtin_mul_overflow(bytes, factor, &bytes) || bytes > (uint64_t(1) << 62))
+      throw UsageError(fmt::format("a micro-batch of {} sequences of {} positions needs more memory than any machine "
+                                   "has: lower --micro-batch or --batch-size",
+                                   B, Tn));
+}
+
 uint64_t GptConfig::parameter_count() const {
   const uint64_t C = d_model, F = d_ff;
   const uint64_t per_layer = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * F + F) + (F * C + C);

@@ -24,6 +24,9 @@ struct TransformerShape {
   // Throws UsageError for shapes that cannot work (zeros, d_model not divisible by n_head, a dropout
   // outside [0, 1), counts whose products overflow 64 bits).
   void validate() const;
+  // Throws UsageError when a batch of B sequences of Tn positions has more activations than 64-bit byte
+  // counts hold (so no count of them can wrap around).
+  void check_batch(size_t B, size_t Tn) const;
 };
 
 // GPT-2 (and GPT-3): layer norm before each sub-block and after the last block. GPT (the original):

@@ -206,19 +206,18 @@ void train_tokenizer(const std::vector<std::string>& inputs, const TrainOptions&
     engine.limit_alphabet = options.limit_alphabet == 0 ? 1000 : options.limit_alphabet;
     engine.continuing_prefix = "##";
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (!std::filesystem::is_directory(dir)) throw Error(fmt::format("cannot create the output directory {}", dir));
+  OutputDirectory out(dir);  // the files appear together, or not at all
 
   const StringMap<uint64_t> words = count_words(inputs, options);
   Progress progress(options.show_progress, "merging", options.vocab_size, Progress::Unit::kItems);
   const TrainedBpe trained = train_bpe(words, engine, progress);
   progress.finish();
   if (options.model == ModelKind::kBpe) {
-    write_bpe(trained, engine.special_tokens, dir);
+    write_bpe(trained, engine.special_tokens, out.staging());
   } else {
-    write_wordpiece(trained, engine.special_tokens, options.lowercase, dir);
+    write_wordpiece(trained, engine.special_tokens, options.lowercase, out.staging());
   }
+  out.commit();
 }
 
 }  // namespace lmpipe::tok

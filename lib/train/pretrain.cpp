@@ -246,6 +246,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   if (data) check_data_fits(*data, config, "--data");
   if (val) check_data_fits(*val, config, "--val");
   const size_t T = data_len ? data_len : nn::shape_of(config).max_len;
+  nn::shape_of(config).check_batch(shape.micro, T);
 
   nn::set_compute_threads(o.threads);
   const std::unique_ptr<Objective> objective =

@@ -81,4 +81,9 @@ cp docs.txt same.txt
 expect_status 2 tok-encode -v bert-base-uncased same.txt -o same.txt
 cmp -s docs.txt same.txt || fail "tok-encode -o over its input changed it"
 
+expect_status 2 make-pairs --task causal --max-len 99999999999 docs.shard
+expect_contains err.txt "99999999999 must be at least 1 and at most 16777215"
+expect_status 2 make-pairs --task nsp --max-len 64 --short-seq-prob 1.5 docs.shard
+expect_contains err.txt "1.5 must be at least 0 and at most 1"
+
 done_testing

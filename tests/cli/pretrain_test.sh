@@ -171,6 +171,20 @@ kill "$busy"; wait "$busy" 2> /dev/null || true
 [ -f busy/metrics.jsonl ] || fail "the refused run removed the busy run's metrics"
 
 # --- errors --------------------------------------------------------------------------------------------------------------
+# Flags out of range are refused with the range in words; integers past 2^64 - 1 are not clamped.
+for bad in "--lr -1:must be above 0" "--eps 0:must be above 0" "--grad-clip -1:must be at least 0" \
+           "--dropout nan:'nan' is not a number" "--dropout 1:must be at least 0 and below 1" "--beta2 inf:not a finite number" \
+           "--n-layer 0:0 must be at least 1" "--steps 99999999999999999999:is past the largest value, 18446744073709551615"; do
+  flag=${bad%%:*} message=${bad#*:}
+  # shellcheck disable=SC2086
+  expect_status 2 pretrain --preset gpt-nano --dry-run $flag
+  expect_contains err.txt "$message"
+done
+# Sizes whose counts would wrap around 64 bits are refused, not printed wrapped.
+expect_status 2 pretrain --dry-run --d-model 1000000000000 --n-head 1000
+expect_contains err.txt "more than any machine can hold"
+expect_status 2 pretrain --preset gpt-nano --dry-run --batch-size 100000000000000000
+expect_contains err.txt "needs more memory than any machine has"
 expect_status 2 pretrain "${common[@]}" --steps 1 --batch-size 3 --micro-batch 2 -o bad
 expect_status 2 pretrain --preset gpt-nano --steps 1 -o bad
 expect_status 2 pretrain --preset gpt-nano --data train.shard --steps 1 --max-len 16 -o bad

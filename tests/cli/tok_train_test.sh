@@ -58,4 +58,11 @@ expect_status 2 tok-train --model bpe -o x corpus.txt
 expect_status 1 tok-train --model bpe --vocab-size 300 -o x missing.txt
 expect_eq "$(cat err.txt)" "tok-train: error: cannot open missing.txt: No such file or directory" "missing input"
 
+# A range error says the range in words; a failed run leaves no part of the vocabulary behind.
+expect_status 2 tok-train --model bpe --vocab-size 0 -o never "$LMPIPE_SOURCE/tests/data/tok/messy.txt"
+expect_contains err.txt "--vocab-size: 0 must be at least 1"
+touch parent-is-a-file
+expect_status 1 tok-train --model bpe --vocab-size 300 -o parent-is-a-file/vocab "$LMPIPE_SOURCE/tests/data/tok/messy.txt"
+[ ! -e never ] && [ -z "$(ls -A | grep '\.tmp-')" ] || fail "a failed tok-train left files behind"
+
 done_testing

@@ -92,6 +92,53 @@ TEST_CASE("an output file appears under its name only when committed") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("an output directory's files appear together, or not at all") {
+  const fs::path dir = fresh_dir("outdir");
+  const std::string path = (dir / "vocab").string();
+  {
+    OutputDirectory out(path);
+    write_file_atomically(out.staging() + "/a.txt", "a");
+    write_file_atomically(out.staging() + "/b.txt", "b");
+    CHECK(!fs::exists(path));
+  }  // failed before commit: nothing left, not even the temporary directory
+  CHECK(files_in(dir) == 0);
+  {
+    OutputDirectory out(path);
+    write_file_atomically(out.staging() + "/a.txt", "a");
+    write_file_atomically(out.staging() + "/b.txt", "b");
+    out.commit();
+  }
+  CHECK(files_in(path) == 2);
+  CHECK(files_in(dir) == 1);
+  // Into an existing directory: its other files stay, the set's are replaced.
+  write_file_atomically(path + "/keep.txt", "k");
+  {
+    OutputDirectory out(path);
+    write_file_atomically(out.staging() + "/a.txt", "new");
+    out.commit();
+  }
+  CHECK(fs::file_size(path + "/a.txt") == 3);
+  CHECK(files_in(path) == 3);
+  CHECK(files_in(dir) == 1);
+  // Missing parents are made, as mkdir -p would.
+  OutputDirectory deep((dir / "x" / "y").string());
+  deep.commit();
+  CHECK(fs::is_directory(dir / "x" / "y"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("refusing an output that names an input, under any name") {
+  const fs::path dir = fresh_dir("same");
+  const std::string input = (dir / "in.txt").string(), link = (dir / "link.txt").string();
+  write_file_atomically(input, "data");
+  fs::create_hard_link(input, link);
+  CHECK_THROWS_AS(OutputFile(input, OutputContent::kText, {input}), UsageError);
+  CHECK_THROWS_WITH_AS(OutputFile(link, OutputContent::kText, {"-", input}),
+                       doctest::Contains(("is the input " + input).c_str()), UsageError);
+  OutputFile other((dir / "out.txt").string(), OutputContent::kText, {input});  // another file: fine
+  fs::remove_all(dir);
+}
+
 TEST_CASE("a fatal signal removes the temporary file") {
   const fs::path dir = fresh_dir("sig");
   const pid_t child = ::fork();
