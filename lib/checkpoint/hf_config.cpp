@@ -39,7 +39,8 @@ class ConfigReader {
   float number_or(const char* key, float fallback) const {
     if (!has(key)) return fallback;
     const nlohmann::json& v = j_[key];
-    if (!v.is_number() || !std::isfinite(v.get<double>())) fail(fmt::format("\"{}\" is {}, not a number", key, v.dump()));
+    // Finite as the float the model keeps, not only as the double JSON holds (1e300 is not a float).
+    if (!v.is_number() || !std::isfinite(v.get<float>())) fail(fmt::format("\"{}\" is {}, not a finite number", key, v.dump()));
     return v.get<float>();
   }
 
@@ -200,7 +201,7 @@ nn::ModelConfig from_hf_config(const nlohmann::json& j, const std::string& where
     r.fail(fmt::format("names the model_type \"{}\", not one lmpipe computes (gpt2, openai-gpt, bert, roberta)", type));
   }
   try {
-    std::visit([](const auto& c) { c.validate(); }, config);
+    nn::validate(config);
   } catch (const UsageError& e) {
     r.fail(e.what());
   }

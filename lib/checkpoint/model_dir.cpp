@@ -1,15 +1,14 @@
 #include "checkpoint/model_dir.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/hf_config.h"
 #include "core/error.h"
+#include "core/input_file.h"
 #include "core/output_file.h"
 #include "io/safetensors.h"
 #include "nn/bert.h"
@@ -19,16 +18,8 @@ namespace lmpipe::checkpoint {
 namespace fs = std::filesystem;
 namespace {
 
-std::string read_whole_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot read {}", path.string()));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 nlohmann::json read_config_json(const std::string& dir, const fs::path& path) {
-  nlohmann::json config = nlohmann::json::parse(read_whole_file(path / "config.json"), nullptr, false);
+  nlohmann::json config = nlohmann::json::parse(read_file((path / "config.json").string()), nullptr, false);
   if (config.is_discarded()) throw Error(fmt::format("{}: config.json is not valid JSON (cut short?)", dir));
   if (!config.is_object()) throw Error(fmt::format("{}: config.json is not a JSON object", dir));
   return config;
@@ -57,10 +48,6 @@ std::string name_list(const std::vector<std::string>& names) {
   return s;
 }
 
-uint64_t parameter_count(const nn::ModelConfig& config) {
-  return std::visit([](const auto& c) { return c.parameter_count(); }, config);
-}
-
 }  // namespace
 
 nn::ParameterLayout parameter_layout(const nn::ModelConfig& config) {
@@ -84,7 +71,7 @@ void write_model_dir(const std::string& dir, const nn::ModelConfig& config, cons
   if (vocab_dir.empty()) return;
   const fs::path source = fs::is_directory(vocab_dir) ? fs::path(vocab_dir) : fs::path(vocab_dir).parent_path();
   for (const std::string& name : tokenizer_file_names())
-    if (fs::is_regular_file(source / name)) write_file_atomically(dir + "/" + name, read_whole_file(source / name));
+    if (fs::is_regular_file(source / name)) write_file_atomically(dir + "/" + name, read_file((source / name).string()));
 }
 
 std::string resolve_model_dir(const std::string& dir) {
@@ -114,7 +101,7 @@ LoadedModel load_model_dir(const std::string& dir) {
   // says 10^12 layers would otherwise take all memory or time.
   uint64_t stored = 0;
   for (const io::SafeTensor& t : weights.tensors()) stored += t.elements();
-  const uint64_t wanted = parameter_count(loaded.config);
+  const uint64_t wanted = nn::parameter_count(loaded.config);
   if (wanted > stored)
     throw Error(fmt::format("{}: config.json describes {} parameters but model.safetensors holds {} values: its "
                             "sizes (layers, width, vocabulary, positions) do not match the weights",

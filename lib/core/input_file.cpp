@@ -46,6 +46,15 @@ std::unique_ptr<InputStream> InputStream::from_memory(std::string name, std::spa
   return in;
 }
 
+std::string read_file(const std::string& path) {
+  const auto in = InputStream::open(path);
+  std::string text;
+  if (in->size()) text.reserve(size_t(*in->size()));
+  char buffer[1 << 16];
+  while (const size_t n = in->read(buffer, sizeof buffer)) text.append(buffer, n);
+  return text;
+}
+
 uint64_t total_input_bytes(const std::vector<std::string>& paths) {
   uint64_t total = 0;
   for (const std::string& path : paths) {

@@ -52,6 +52,9 @@ class InputStream {
   bool memory_ = false;
 };
 
+// The whole of a file ("-": stdin). Throws Error if it cannot be opened or read.
+std::string read_file(const std::string& path);
+
 // Total bytes of the given inputs when all are regular files, else 0 ("-" or a pipe: unknown). For
 // progress displays; never throws.
 uint64_t total_input_bytes(const std::vector<std::string>& paths);

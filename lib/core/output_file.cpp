@@ -186,11 +186,14 @@ void OutputFile::commit() {
     fail_errno(fmt::format("cannot rename {} to {}", temp_path_, name_));
   committed_ = true;
   unregister_temp(temp_path_.c_str());
-  // The rename itself is durable only once the directory is synced.
-  const int dir = ::open(directory_of(name_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
+  sync_directory(directory_of(name_));  // the rename itself is durable only then
+}
+
+void sync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
   }
 }
 
@@ -216,14 +219,7 @@ OutputDirectory::~OutputDirectory() {
 
 void OutputDirectory::commit() {
   namespace fs = std::filesystem;
-  const auto sync = [](const std::string& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-      ::fsync(fd);
-      ::close(fd);
-    }
-  };
-  sync(staging_);  // the files are fsynced as they are written; this makes their names durable
+  sync_directory(staging_);  // the files are fsynced as they are written; this makes their names durable
   if (::rename(staging_.c_str(), path_.c_str()) != 0) {
     if (errno != EEXIST && errno != ENOTEMPTY) fail_errno(fmt::format("cannot rename {} to {}", staging_, path_));
     // path is a directory already: its files are replaced one by one, each atomically.
@@ -236,8 +232,8 @@ void OutputDirectory::commit() {
     fs::remove(staging_, ec);
   }
   committed_ = true;
-  sync(path_);
-  sync(directory_of(path_));
+  sync_directory(path_);
+  sync_directory(directory_of(path_));
 }
 
 void write_file_atomically(const std::string& path, std::string_view contents) {

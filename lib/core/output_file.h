@@ -62,6 +62,10 @@ class OutputFile final : public ByteSink {
   std::vector<char> buffer_;
 };
 
+// Makes the names in a directory durable (renames into it, files created in it): fsync on the directory.
+// Best effort: a directory that cannot be opened is left as it is.
+void sync_directory(const std::string& dir);
+
 // Writes a whole file atomically (temp + fsync + rename).
 void write_file_atomically(const std::string& path, std::string_view contents);
 

@@ -21,14 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const std::string& path) {
-  const auto in = InputStream::open(path);
-  std::string text;
-  char buffer[1 << 16];
-  while (const size_t n = in->read(buffer, sizeof buffer)) text.append(buffer, n);
-  return text;
-}
-
 // A prompt from a file or stdin without the newline that ends its last line, as $(cat FILE) reads it.
 std::string without_final_newline(std::string text) {
   if (text.ends_with("\r\n")) text.resize(text.size() - 2);
@@ -43,7 +35,7 @@ struct Query {
 std::vector<Query> read_queries(const SampleOptions& o) {
   if (!o.batch_file.empty()) {
     std::vector<Query> queries;
-    std::string text = read_text(o.batch_file);
+    std::string text = read_file(o.batch_file);
     size_t start = 0;
     while (start < text.size()) {
       size_t end = text.find('\n', start);
@@ -56,10 +48,10 @@ std::vector<Query> read_queries(const SampleOptions& o) {
     return queries;
   }
   if (o.prompt) return {Query{*o.prompt}};
-  if (!o.prompt_file.empty()) return {Query{without_final_newline(read_text(o.prompt_file))}};
+  if (!o.prompt_file.empty()) return {Query{without_final_newline(read_file(o.prompt_file))}};
   // No prompt given: stdin when something is piped in; on a terminal, an unconditional sample.
   if (::isatty(STDIN_FILENO)) return {Query{""}};
-  return {Query{without_final_newline(read_text("-"))}};
+  return {Query{without_final_newline(read_file("-"))}};
 }
 
 void write(ByteSink& out, std::string_view text) {
@@ -116,7 +108,7 @@ void run_sample(const SampleOptions& o, ByteSink& out) {
   // One answer line per prompt: the answer ends at its first newline.
   if (batch && !o.json) generate_options.stop.push_back("\n");
 
-  const std::vector<Shot> shots = o.shots_file.empty() ? std::vector<Shot>{} : parse_shots(read_text(o.shots_file));
+  const std::vector<Shot> shots = o.shots_file.empty() ? std::vector<Shot>{} : parse_shots(read_file(o.shots_file));
   const std::vector<Query> queries = read_queries(o);
   const auto session = tokenizer->session();
   bool first_output = true;

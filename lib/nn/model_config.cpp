@@ -159,6 +159,14 @@ uint64_t BertConfig::activation_floats(size_t B, size_t Tn, size_t M) const {
   return embeddings + n_layer * per_layer + heads + scratch;
 }
 
+void validate(const ModelConfig& config) {
+  std::visit([](const auto& c) { c.validate(); }, config);
+}
+
+uint64_t parameter_count(const ModelConfig& config) {
+  return std::visit([](const auto& c) { return c.parameter_count(); }, config);
+}
+
 const TransformerShape& shape_of(const ModelConfig& config) {
   return std::visit([](const auto& c) -> const TransformerShape& { return c; }, config);
 }

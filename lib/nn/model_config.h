@@ -73,6 +73,9 @@ struct BertConfig : TransformerShape {
 // Any model lmpipe trains, as checkpoints, presets and the training loop hand it around.
 using ModelConfig = std::variant<GptConfig, BertConfig>;
 
+// The model's own checks and parameter count, whichever it is.
+void validate(const ModelConfig& config);
+uint64_t parameter_count(const ModelConfig& config);
 // The shape part of either.
 const TransformerShape& shape_of(const ModelConfig& config);
 TransformerShape& shape_of(ModelConfig& config);

@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/input_file.h"
 #include "core/paths.h"
 #include "core/sha256.h"
 #include "text/unicode.h"
@@ -16,15 +15,6 @@
 namespace lmpipe::tok {
 namespace fs = std::filesystem;
 namespace {
-
-std::string read_whole_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot open {}", path.string()));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(fmt::format("{}: read failed", path.string()));
-  return std::move(ss).str();
-}
 
 void add_token(Vocab& v, std::vector<bool>& seen, std::string token, uint32_t id, const std::string& file) {
   if (id >= v.tokens.size()) {
@@ -108,7 +98,7 @@ class VocabJsonReader final : public nlohmann::json_sax<nlohmann::json> {
 
 void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merges_file) {
   const std::string name = vocab_file.string();
-  const std::string text = read_whole_file(vocab_file);
+  const std::string text = read_file(vocab_file.string());
   v.kind = VocabKind::kByteLevelBpe;
   v.tokens.reserve(text.size() / 16);  // about 20 bytes an entry: no rehashing while loading
   v.ids.reserve(text.size() / 16);
@@ -128,7 +118,7 @@ void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merge
   }
 
   const std::string merges_name = merges_file.string();
-  const std::string merges = read_whole_file(merges_file);
+  const std::string merges = read_file(merges_file.string());
   size_t pos = 0, line_number = 0;
   while (pos < merges.size()) {
     size_t end = merges.find('\n', pos);
@@ -149,7 +139,7 @@ void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merge
 
 void load_vocab_txt(Vocab& v, const fs::path& file) {
   const std::string name = file.string();
-  const std::string text = read_whole_file(file);
+  const std::string text = read_file(file.string());
   v.kind = VocabKind::kWordPiece;
   v.tokens.reserve(size_t(std::count(text.begin(), text.end(), '\n')) + 1);
   v.ids.reserve(v.tokens.capacity());
@@ -172,7 +162,7 @@ void load_vocab_txt(Vocab& v, const fs::path& file) {
 // HuggingFace's tokenizer.json: a byte-level BPE or a WordPiece model, with the added tokens.
 void load_tokenizer_json(Vocab& v, const fs::path& file) {
   const std::string name = file.string();
-  const nlohmann::json j = nlohmann::json::parse(read_whole_file(file), nullptr, false);
+  const nlohmann::json j = nlohmann::json::parse(read_file(file.string()), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("model") || !j["model"].is_object())
     throw Error(fmt::format("{}: not a tokenizer.json (no \"model\" object)", name));
   const nlohmann::json& model = j["model"];

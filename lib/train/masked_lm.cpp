@@ -21,7 +21,9 @@ namespace {
 
 // The masker for pairs shards, or none for masked ones. RoBERTa masks as fairseq's MaskTokensDataset counts
 // (probabilistic rounding, no cap, random tokens from the non-special ids); BERT as google-research/bert.
-std::optional<data::Masker> dynamic_masker(const PretrainOptions& o, bool roberta, const DataSet& set) {
+// continuations: which ids continue a word (--whole-word), empty otherwise.
+std::optional<data::Masker> dynamic_masker(const PretrainOptions& o, bool roberta, const DataSet& set,
+                                           const std::vector<bool>& continuations) {
   const io::ShardHeader& h = set.header;
   if (h.kind != io::RecordKind::kPairs) return std::nullopt;
   const auto mask = h.special_ids.find("mask");
@@ -36,12 +38,7 @@ std::optional<data::Masker> dynamic_masker(const PretrainOptions& o, bool robert
     options.probabilistic_count = true;
     options.random_pool = data::RandomPool::kNonSpecial;
   }
-  std::vector<bool> continuations;
-  if (o.whole_word) {
-    if (o.vocab.empty()) throw UsageError("--whole-word needs the vocabulary (-v VOCAB) to tell which tokens continue a word");
-    continuations = data::word_continuations(tok::load_vocab(o.vocab));
-  }
-  return data::Masker(h.vocab_size, mask->second, data::never_masked_ids(h.special_ids), std::move(continuations), options);
+  return data::Masker(h.vocab_size, mask->second, data::never_masked_ids(h.special_ids), continuations, options);
 }
 
 uint32_t pad_id(const io::ShardHeader& h) {
@@ -79,12 +76,20 @@ class MaskedLm final : public Objective {
       model_->init(seed);
     }
     const bool roberta = config_.arch == nn::EncoderArch::kRoberta;
+    const bool pairs = (eval_set_ && eval_set_->header.kind == io::RecordKind::kPairs) ||
+                       (data_ && data_->header.kind == io::RecordKind::kPairs);
+    std::vector<bool> continuations;  // read once for both maskers
+    if (options_.whole_word && pairs) {
+      if (options_.vocab.empty())
+        throw UsageError("--whole-word needs the vocabulary (-v VOCAB) to tell which tokens continue a word");
+      continuations = data::word_continuations(tok::load_vocab(options_.vocab));
+    }
     if (eval_set_ != nullptr) {
-      eval_masker_ = dynamic_masker(options_, roberta, *eval_set_);
+      eval_masker_ = dynamic_masker(options_, roberta, *eval_set_, continuations);
       eval_builder_ = std::make_unique<EncoderBatchBuilder>(config_.arch, pad_id(eval_set_->header));
     }
     if (data_ != nullptr) {
-      masker_ = dynamic_masker(options_, roberta, *data_);
+      masker_ = dynamic_masker(options_, roberta, *data_, continuations);
       micro_batches_.assign(shape_.accumulation, EncoderBatchBuilder(config_.arch, pad_id(data_->header)));
     }
   }

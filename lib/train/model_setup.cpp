@@ -24,11 +24,11 @@ nn::ModelConfig model_from_flags(const PretrainOptions& o, float dropout, uint32
   const std::string preset = !o.preset.empty() ? o.preset : std::string(default_preset(o.arch));
   std::optional<nn::ModelConfig> config = nn::find_preset(preset);
   if (!config) throw UsageError(fmt::format("unknown --preset {}", preset));
-  if (is_decoder_arch(o.arch) != std::holds_alternative<nn::GptConfig>(*config))
-    throw UsageError(fmt::format("--preset {} is not a shape for --arch {}", preset, o.arch));
-  if (auto* gpt = std::get_if<nn::GptConfig>(&*config)) gpt->arch = o.arch == "gpt1" ? nn::GptArch::kGpt1 : nn::GptArch::kGpt2;
-  if (const auto* bert = std::get_if<nn::BertConfig>(&*config); bert && (bert->arch == nn::EncoderArch::kBert) != (o.arch == "bert"))
+  // Decoders take any decoder shape (--arch decides GPT-2's or GPT's layout); encoders their own.
+  auto* gpt = std::get_if<nn::GptConfig>(&*config);
+  if (is_decoder_arch(o.arch) ? gpt == nullptr : nn::model_type(*config) != o.arch)
     throw UsageError(fmt::format("--preset {} is not a {} shape", preset, o.arch));
+  if (gpt != nullptr) gpt->arch = o.arch == "gpt1" ? nn::GptArch::kGpt1 : nn::GptArch::kGpt2;
 
   nn::TransformerShape& s = nn::shape_of(*config);
   if (o.n_layer) s.n_layer = o.n_layer;
@@ -47,11 +47,11 @@ nn::ModelConfig model_from_flags(const PretrainOptions& o, float dropout, uint32
                                  data_len, s.max_len));
   if (data_vocab > s.vocab_size)
     throw UsageError(fmt::format("the data's vocabulary has {} ids, the model {}", data_vocab, s.vocab_size));
-  if (const auto* gpt = std::get_if<nn::GptConfig>(&*config); gpt && gpt->arch == nn::GptArch::kGpt1 && s.d_ff != 4 * s.d_model)
+  if (gpt != nullptr && gpt->arch == nn::GptArch::kGpt1 && s.d_ff != 4 * s.d_model)
     throw UsageError(fmt::format("--arch gpt1: the MLP is 4 x --d-model wide (transformers' OpenAIGPT config has no "
                                  "n_inner, so a checkpoint with --d-ff {} could not be loaded)",
                                  s.d_ff));
-  std::visit([](const auto& c) { c.validate(); }, *config);
+  nn::validate(*config);
   return *config;
 }
 

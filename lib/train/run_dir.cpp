@@ -2,17 +2,16 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <filesystem>
 
 #include <fmt/format.h>
 
 #include "checkpoint/model_dir.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "core/paths.h"
 #include "io/safetensors.h"
 #include "tok/vocab.h"
@@ -27,14 +26,6 @@ constexpr const char* kLatestTemp = ".latest.tmp";
 
 bool is_step_dir(const std::string& name) {
   return name.starts_with("step-") && name.size() > 5 && name.find_first_not_of("0123456789", 5) == std::string::npos;
-}
-
-void sync_directory(const fs::path& dir) {
-  FILE* f = std::fopen(dir.c_str(), "r");
-  if (f != nullptr) {
-    ::fsync(fileno(f));
-    std::fclose(f);
-  }
 }
 
 void write_trainer_state(const std::string& dir, const TrainerStateToSave& state) {
@@ -111,36 +102,20 @@ void clear_run(const std::string& run_dir) {
 
 std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::ModelConfig& config, const float* params,
                             const std::string& vocab_dir, const TrainerStateToSave* state) {
+  const std::string name = "step-" + std::to_string(step), final_dir = run_dir + "/" + name;
+  OutputDirectory out(final_dir);  // written beside it as .step-N.tmp-*, which RunLock cleans up after a kill
+  checkpoint::write_model_dir(out.staging(), config, params, vocab_dir);
+  if (state != nullptr) write_trainer_state(out.staging(), *state);
   std::error_code ec;
-  fs::create_directories(run_dir, ec);
-  if (!fs::is_directory(run_dir)) throw Error(fmt::format("cannot create the run directory {}", run_dir));
-  std::string temp = run_dir + "/.step-" + std::to_string(step) + ".tmp-XXXXXX";
-  if (::mkdtemp(temp.data()) == nullptr) fail_errno(fmt::format("cannot create a temporary directory in {}", run_dir));
-  // mkdtemp makes it 0700; a checkpoint is an ordinary directory.
-  static const mode_t kUmask = [] {
-    const mode_t m = ::umask(0);
-    ::umask(m);
-    return m;
-  }();
-  ::chmod(temp.c_str(), 0777 & ~kUmask);
-  try {
-    checkpoint::write_model_dir(temp, config, params, vocab_dir);
-    if (state != nullptr) write_trainer_state(temp, *state);
-    sync_directory(temp);
-    const std::string final_dir = run_dir + "/step-" + std::to_string(step);
-    fs::remove_all(final_dir, ec);  // an older checkpoint of the same step (a rerun)
-    fs::rename(temp, final_dir);
-    // run/latest -> step-N, replaced atomically.
-    const std::string link = run_dir + "/latest", link_temp = run_dir + "/" + kLatestTemp;
-    fs::remove(link_temp, ec);
-    fs::create_directory_symlink("step-" + std::to_string(step), link_temp);
-    fs::rename(link_temp, link);
-    sync_directory(run_dir);
-    return final_dir;
-  } catch (...) {
-    fs::remove_all(temp, ec);
-    throw;
-  }
+  fs::remove_all(final_dir, ec);  // an older checkpoint of the same step (a rerun): replaced whole
+  out.commit();
+  // run/latest -> step-N, replaced atomically.
+  const std::string link = run_dir + "/latest", link_temp = run_dir + "/" + kLatestTemp;
+  fs::remove(link_temp, ec);
+  fs::create_directory_symlink(name, link_temp);
+  fs::rename(link_temp, link);
+  sync_directory(run_dir);
+  return final_dir;
 }
 
 std::string find_tokenizer_dir(const std::string& vocab, const std::string& fingerprint) {
