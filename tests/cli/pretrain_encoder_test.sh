@@ -88,6 +88,12 @@ mkdir alt-split && cp -r alt-full/step-2 alt-full/metrics.jsonl alt-split/ && ln
 pretrain "${roberta[@]}" --data 'train.*.pairs' --seq-len-schedule alt:32,64 --steps 4 -o alt-split --resume --log alt-split.log --quiet
 expect_eq "$(jq -c 'select(.loss != null) | [.step, .loss]' alt-split.log)" \
   "$(jq -c 'select(.loss != null and .step > 2) | [.step, .loss]' alt-full.log)" "a resumed run with a schedule"
+# Whole-word dynamic masking reads the vocabulary's word starts (-v), for training and validation alike.
+pretrain "${roberta[@]}" --data train.64.pairs --val val.64.pairs --whole-word --steps 2 -o whole-words --quiet
+expect_eq "$(jq -s '[.[] | select(.val_mlm_loss != null)] | length' whole-words/metrics.jsonl)" "1" "--whole-word trains and evaluates"
+expect_status 2 pretrain --arch roberta --n-layer 2 --n-head 2 --d-model 64 --max-len 64 --batch-size 8 --data train.64.pairs \
+  --whole-word --steps 2 -o bad
+expect_contains err.txt "--whole-word needs the vocabulary"
 expect_status 2 pretrain "${roberta[@]}" --data train.64.pairs --seq-len-schedule 32:0.5,64:0.5 --steps 4 -o bad
 expect_contains err.txt "no --data shard was made with --max-len 32"
 expect_status 2 pretrain "${roberta[@]}" --data train.64.pairs --seq-len-schedule 32:0.5,64:0.6 --steps 4 -o bad
