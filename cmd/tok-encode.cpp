@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   app.add_flag("--add-special", add_special,
                "Wrap each document (each line with --format ids) in the tokenizer's special tokens: "
                "[CLS] .. [SEP], <s> .. </s>, or .. <|endoftext|>");
+  app.add_flag("--special-in-text", tokenizer_options.special_in_text,
+               "Encode special-token strings in the text ([SEP], <|endoftext|>, <mask>, ...) as those tokens "
+               "(default: they are text)");
   auto* cased_flag = app.add_flag("--cased", cased, "WordPiece: keep case and accents (default: uncased unless the vocabulary has upper-case tokens)");
   auto* lower_flag = app.add_flag("--lowercase", lowercase, "WordPiece: lowercase and strip accents");
   cased_flag->excludes(lower_flag);

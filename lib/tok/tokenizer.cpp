@@ -11,14 +11,16 @@ namespace {
 
 class BpeTokenizer final : public Tokenizer {
  public:
-  explicit BpeTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)), encoder_(vocab_) {}
-  std::unique_ptr<Session> session() const override { return std::make_unique<BpeSession>(encoder_); }
+  BpeTokenizer(Vocab vocab, bool special_in_text) : Tokenizer(std::move(vocab), special_in_text), encoder_(vocab_) {}
+  std::unique_ptr<Session> session() const override { return std::make_unique<BpeSession>(encoder_, specials()); }
 
  private:
   class BpeSession final : public Session {
    public:
-    explicit BpeSession(const BpeEncoder& encoder) : encoder_(encoder) {}
-    void encode(std::string_view text, std::vector<uint32_t>& ids) override { encoder_.encode(text, ids, cache_); }
+    BpeSession(const BpeEncoder& encoder, const SpecialTokenMatcher* specials) : Session(specials), encoder_(encoder) {}
+    void encode_ordinary(std::string_view text, std::vector<uint32_t>& ids) override {
+      encoder_.encode(text, ids, cache_);
+    }
 
    private:
     const BpeEncoder& encoder_;
@@ -29,15 +31,18 @@ class BpeTokenizer final : public Tokenizer {
 
 class WordPieceTokenizer final : public Tokenizer {
  public:
-  WordPieceTokenizer(Vocab vocab, const WordPieceOptions& options)
-      : Tokenizer(std::move(vocab)), encoder_(vocab_, options) {}
-  std::unique_ptr<Session> session() const override { return std::make_unique<WordPieceSession>(encoder_); }
+  WordPieceTokenizer(Vocab vocab, bool special_in_text, const WordPieceOptions& options)
+      : Tokenizer(std::move(vocab), special_in_text), encoder_(vocab_, options) {}
+  std::unique_ptr<Session> session() const override {
+    return std::make_unique<WordPieceSession>(encoder_, specials());
+  }
 
  private:
   class WordPieceSession final : public Session {
    public:
-    explicit WordPieceSession(const WordPieceEncoder& encoder) : encoder_(encoder) {}
-    void encode(std::string_view text, std::vector<uint32_t>& ids) override { encoder_.encode(text, ids); }
+    WordPieceSession(const WordPieceEncoder& encoder, const SpecialTokenMatcher* specials)
+        : Session(specials), encoder_(encoder) {}
+    void encode_ordinary(std::string_view text, std::vector<uint32_t>& ids) override { encoder_.encode(text, ids); }
 
    private:
     const WordPieceEncoder& encoder_;
@@ -58,7 +63,14 @@ bool has_upper_case_tokens(const Vocab& vocab) {
 
 }  // namespace
 
-Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
+void Tokenizer::Session::encode(std::string_view text, std::vector<uint32_t>& ids) {
+  if (!specials_) return encode_ordinary(text, ids);
+  specials_->split(
+      text, [&](std::string_view piece) { encode_ordinary(piece, ids); }, [&](uint32_t id) { ids.push_back(id); });
+}
+
+Tokenizer::Tokenizer(Vocab vocab, bool special_in_text) : vocab_(std::move(vocab)) {
+  if (special_in_text) specials_.emplace(vocab_);
   const auto specials = vocab_.special_ids();
   const auto role = [&](const char* name) -> std::optional<uint32_t> {
     const auto it = specials.find(name);
@@ -77,12 +89,13 @@ Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& spec, const TokenizerOptions& options) {
   Vocab vocab = load_vocab(spec);
-  if (vocab.kind == VocabKind::kByteLevelBpe) return std::make_unique<BpeTokenizer>(std::move(vocab));
+  if (vocab.kind == VocabKind::kByteLevelBpe)
+    return std::make_unique<BpeTokenizer>(std::move(vocab), options.special_in_text);
   WordPieceOptions wp;
   wp.normalizer.lowercase = options.lowercase.value_or(!has_upper_case_tokens(vocab));
   wp.normalizer.style = options.google_normalizer ? text::BertStyle::kGoogle : text::BertStyle::kHuggingFace;
   wp.max_input_chars_per_word = options.max_input_chars_per_word;
-  return std::make_unique<WordPieceTokenizer>(std::move(vocab), wp);
+  return std::make_unique<WordPieceTokenizer>(std::move(vocab), options.special_in_text, wp);
 }
 
 }  // namespace lmpipe::tok

@@ -8,11 +8,16 @@
 #include <string_view>
 #include <vector>
 
+#include "tok/special_tokens.h"
 #include "tok/vocab.h"
 
 namespace lmpipe::tok {
 
 struct TokenizerOptions {
+  // Whether the strings of added tokens ([SEP], <|endoftext|>, <mask>, ...) in text encode as those
+  // tokens (tok-encode --special-in-text). Default: they are text, as tiktoken's encode_ordinary and
+  // google-research/bert treat them.
+  bool special_in_text = false;
   // WordPiece only.
   std::optional<bool> lowercase;          // unset: uncased unless the vocabulary has upper-case tokens
   bool google_normalizer = false;         // google-research/bert's cleaning instead of HuggingFace's
@@ -25,8 +30,16 @@ class Tokenizer {
   class Session {
    public:
     virtual ~Session() = default;
-    // Appends the ids of text, without special tokens.
-    virtual void encode(std::string_view text, std::vector<uint32_t>& ids) = 0;
+    // Appends the ids of text, adding no special tokens of its own (no --add-special framing).
+    void encode(std::string_view text, std::vector<uint32_t>& ids);
+
+   protected:
+    explicit Session(const SpecialTokenMatcher* specials) : specials_(specials) {}
+    // Text with no special tokens recognised in it.
+    virtual void encode_ordinary(std::string_view text, std::vector<uint32_t>& ids) = 0;
+
+   private:
+    const SpecialTokenMatcher* specials_;  // null: special-token strings are text
   };
 
   // VOCAB as load_vocab() takes it.
@@ -41,9 +54,11 @@ class Tokenizer {
   const std::vector<uint32_t>& special_suffix() const { return suffix_; }
 
  protected:
-  explicit Tokenizer(Vocab vocab);
+  Tokenizer(Vocab vocab, bool special_in_text);
+  const SpecialTokenMatcher* specials() const { return specials_ ? &*specials_ : nullptr; }
   Vocab vocab_;
   std::vector<uint32_t> prefix_, suffix_;
+  std::optional<SpecialTokenMatcher> specials_;
 };
 
 }  // namespace lmpipe::tok

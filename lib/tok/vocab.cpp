@@ -254,6 +254,27 @@ std::map<std::string, uint32_t> Vocab::special_ids() const {
   return out;
 }
 
+std::vector<uint32_t> Vocab::added_token_ids() const {
+  std::vector<uint32_t> out;
+  if (kind == VocabKind::kWordPiece) {
+    for (const auto& [role, id] : special_ids()) out.push_back(id);
+  } else {
+    std::vector<bool> from_text(tokens.size(), false);
+    for (uint32_t codepoint : byte_to_codepoint()) {
+      std::string symbol;
+      text::append_utf8(symbol, codepoint);
+      const auto it = ids.find(symbol);
+      if (it != ids.end()) from_text[it->second] = true;
+    }
+    for (const auto& merge : merge_ids) from_text[merge[2]] = true;
+    for (uint32_t id = 0; id < size(); ++id)
+      if (!from_text[id] && !tokens[id].empty()) out.push_back(id);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 std::string Vocab::token_bytes(uint32_t id) const {
   const std::string& token = tokens.at(id);
   if (kind == VocabKind::kWordPiece) return token.starts_with("##") ? token.substr(2) : token;

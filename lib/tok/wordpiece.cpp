@@ -141,46 +141,9 @@ WordPieceEncoder::WordPieceEncoder(const Vocab& vocab, WordPieceOptions options)
   }
   initial_.build(initial);
   continuing_.build(continuing);
-
-  if (options_.match_special_tokens.value_or(options_.normalizer.style == text::BertStyle::kHuggingFace)) {
-    for (const std::string& token : {options_.unk_token, std::string("[SEP]"), std::string("[CLS]"),
-                                     std::string("[PAD]"), std::string("[MASK]")}) {
-      const auto it = vocab.ids.find(token);
-      if (it == vocab.ids.end() ||
-          std::any_of(specials_.begin(), specials_.end(), [&](const auto& s) { return s.first == token; }))
-        continue;
-      specials_.emplace_back(token, it->second);
-      if (special_first_bytes_.find(token[0]) == std::string::npos) special_first_bytes_ += token[0];
-    }
-  }
 }
 
 void WordPieceEncoder::encode(std::string_view text, std::vector<uint32_t>& ids) const {
-  size_t pos = 0;
-  if (!specials_.empty()) {
-    // Leftmost-longest, as HF's added-token matcher: the text between matches is encoded on its own.
-    for (size_t at = pos;;) {
-      at = special_first_bytes_.size() == 1 ? text.find(special_first_bytes_[0], at)
-                                            : text.find_first_of(special_first_bytes_, at);
-      if (at == std::string_view::npos) break;
-      const std::pair<std::string, uint32_t>* best = nullptr;
-      for (const auto& special : specials_) {
-        if (text.substr(at).starts_with(special.first) && (!best || special.first.size() > best->first.size()))
-          best = &special;
-      }
-      if (!best) {
-        ++at;
-        continue;
-      }
-      encode_text(text.substr(pos, at - pos), ids);
-      ids.push_back(best->second);
-      pos = at = at + best->first.size();
-    }
-  }
-  encode_text(text.substr(pos), ids);
-}
-
-void WordPieceEncoder::encode_text(std::string_view text, std::vector<uint32_t>& ids) const {
   thread_local text::WordList words;
   pretokenizer_.split(text, words);
   for (size_t i = 0; i < words.size(); ++i) encode_word(words[i], ids);

@@ -5,7 +5,6 @@
 // longer than max_input_chars_per_word characters, becomes a single [UNK] (never a partial one).
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,10 +20,6 @@ struct WordPieceOptions {
   size_t max_input_chars_per_word = 100;  // HF; google-research/bert uses 200
   std::string unk_token = "[UNK]";
   std::string continuing_prefix = "##";
-  // Whether literal [PAD] [UNK] [CLS] [SEP] [MASK] (unk_token for [UNK]) in the text encode as those
-  // tokens, matched before any normalisation, as HF's BertWordPieceTokenizer does with the special
-  // tokens it registers; google-research/bert has no such step. Unset: follow the normaliser's style.
-  std::optional<bool> match_special_tokens;
 };
 
 class WordPieceEncoder {
@@ -33,7 +28,8 @@ class WordPieceEncoder {
   // of what it needs: vocab may go away afterwards.
   WordPieceEncoder(const Vocab& vocab, WordPieceOptions options);
 
-  // Appends the ids of text (no [CLS]/[SEP]) to ids. const and safe to call from several threads at
+  // Appends the ids of text (no [CLS]/[SEP]) to ids; "[SEP]" in text is text (Tokenizer matches special
+  // tokens in raw text when asked, before any normalisation, as HF's added-token step does). const and safe to call from several threads at
   // once: the scratch buffers and the word cache are per thread.
   void encode(std::string_view text, std::vector<uint32_t>& ids) const;
 
@@ -63,7 +59,6 @@ class WordPieceEncoder {
     size_t max_key_size_ = 0;
   };
 
-  void encode_text(std::string_view text, std::vector<uint32_t>& ids) const;
   void encode_word(std::string_view word, std::vector<uint32_t>& ids) const;
   void match_pieces(std::string_view word, std::vector<uint32_t>& ids) const;
 
@@ -71,8 +66,6 @@ class WordPieceEncoder {
   text::BertPreTokenizer pretokenizer_;
   PieceMap initial_;     // every token as written: candidates for a word's first piece
   PieceMap continuing_;  // tokens that start with the prefix, without it: the later pieces
-  std::vector<std::pair<std::string, uint32_t>> specials_;  // matched in the raw text, if enabled
-  std::string special_first_bytes_;                         // where a special token can start
   uint32_t unk_id_ = 0;
   uint64_t cache_owner_;  // tags this encoder's entries in the per-thread word cache
 };

@@ -60,6 +60,14 @@ expect_error 1 "tok-encode: error: docs.jsonl:0: no string field \"body\"" bash 
 # --- special tokens, WordPiece options ----------------------------------------------------------------------
 expect_eq "$(echo 'Hello, World!' | tok-encode -v bert-base-uncased --format ids --add-special)" "101 7592 1010 2088 999 102" "[CLS] .. [SEP]"
 expect_eq "$(echo 'Hello' | tok-encode -v gpt2 --format ids --add-special)" "15496 50256" "GPT-2 ends with <|endoftext|>"
+# A special token's string in a document is text unless --special-in-text says otherwise.
+expect_eq "$(echo 'a [SEP] b' | tok-encode -v bert-base-uncased --format ids)" "1037 1031 19802 1033 1038" "[SEP] in text is text"
+expect_eq "$(echo 'a [SEP] b' | tok-encode -v bert-base-uncased --format ids --special-in-text)" "1037 102 1038" "--special-in-text: [SEP]"
+expect_eq "$(echo 'a<|endoftext|>' | tok-encode -v gpt2 --format ids)" "64 27 91 437 1659 5239 91 29" "<|endoftext|> in text is text"
+expect_eq "$(echo 'a<|endoftext|>' | tok-encode -v gpt2 --format ids --special-in-text)" "64 50256" "--special-in-text: <|endoftext|>"
+printf 'First [SEP] sentence.\nSecond [CLS] one.\n\nThird.\nFourth.\n' > specials.txt
+expect_eq "$(tok-encode -v bert-base-uncased --docs specials.txt | make-pairs --task nsp --max-len 32 --seed 1 -q | shard-cat \
+  | jq -c '[.ids[] | select(. == 101 or . == 102)] | length' | sort -u)" "3" "NSP records from text holding [SEP] have one [CLS] and two [SEP]"
 expect_eq "$(echo 'HELLO' | tok-encode -v bert-base-uncased --format ids --cased)" "100" "--cased keeps upper case ([UNK] in an uncased vocabulary)"
 expect_eq "$(tok-encode -v gpt2 --format ids --decode <<< '15496 995')" "Hello world" "--decode --format ids"
 expect_error 1 "tok-encode: error: <stdin>:6: not a token id below 50257" bash -c "echo '15496 99999' | tok-encode -v gpt2 --format ids --decode"

@@ -2,7 +2,8 @@
 """Reference token ids for the tokenizer samples in tests/data/tok, from the anchors themselves:
 
   NAME.gpt2.ids               tiktoken's gpt2 encoding, checked equal to HuggingFace tokenizers' ByteLevel BPE
-  NAME.bert-base-uncased.ids  HuggingFace tokenizers' BertWordPieceTokenizer (lowercase)
+  NAME.bert-base-uncased.ids  HuggingFace tokenizers' BertWordPieceTokenizer (lowercase), its special
+                              tokens' strings in text encoded as text (encode_special_tokens)
 
 One line of space-separated ids per sample line, each line encoded without its newline and without
 special tokens (what `tok-encode --format ids` prints). A line that is not valid UTF-8 has no GPT-2
@@ -36,6 +37,7 @@ def main():
     samples = sys.argv[1:] or sorted(glob.glob(os.path.join("tests", "data", "tok", "*.txt")))
     tik, hf_bpe = gpt2_encoders()
     bert = BertWordPieceTokenizer(os.path.join(VOCAB, "bert-base-uncased", "vocab.txt"), lowercase=True)
+    bert._tokenizer.encode_special_tokens = True  # "[SEP]" in text is text, as in tok-encode by default
     for path in samples:
         with open(path, "rb") as f:
             lines = f.read().split(b"\n")[:-1]

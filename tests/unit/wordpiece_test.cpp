@@ -330,15 +330,9 @@ TEST_CASE("max_input_chars_per_word: 100 (HF) or 200 (google-research/bert), cou
   CHECK(!ends_in_unk(hf_limit, e101.substr(2)));
 }
 
-TEST_CASE("literal special tokens: HF matches them in the raw text, google-research/bert does not") {
-  CHECK(pieces(WordPieceOptions{}, "a[CLS]b [UNK] [cls] [MASK][SEP]") ==
-        Strings{"a", "[CLS]", "b", "[UNK]", "[", "cl", "##s", "]", "[MASK]", "[SEP]"});
-  WordPieceOptions off;
-  off.match_special_tokens = false;
-  CHECK(pieces(off, "a[CLS]b") == Strings{"a", "[", "cl", "##s", "]", "b"});
+TEST_CASE("literal special tokens are text to the encoder (Tokenizer matches them when asked)") {
+  CHECK(pieces(WordPieceOptions{}, "a[CLS]b [MASK]") == Strings{"a", "[", "cl", "##s", "]", "b", "[", "mask", "]"});
   CHECK(pieces(with_normalizer(google()), "a[CLS]b") == Strings{"a", "[", "cl", "##s", "]", "b"});
-  // Matched before normalisation: a special token splits what would otherwise be one word.
-  CHECK(pieces(WordPieceOptions{}, "ab[PAD]cd") == Strings{"ab", "[PAD]", "cd"});
 }
 
 TEST_CASE("the encoder refuses vocabularies it cannot use") {
