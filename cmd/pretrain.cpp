@@ -139,8 +139,9 @@ int main(int argc, char** argv) {
     OutputFile out("-", OutputContent::kText);
     train::run_pretrain(o, out);
     out.commit();
-  });
-  // A rank that failed takes the job down, so that the others do not wait for it in the next reduction.
-  if (status != 0 && world.size() > 1) world.abort(status);
+  }, [&](int failure_status) { return world.should_print(failure_status); });
+  // A rank that failed after the ranks agreed to go on takes the job down, so that the others do not wait
+  // for it in the next reduction.
+  if (status != 0 && world.must_abort()) world.abort(status);
   return status;
 }

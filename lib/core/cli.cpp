@@ -62,7 +62,8 @@ CLI::Validator above(double min) { return in_range(min, std::numeric_limits<doub
 
 CLI::Validator at_least(double min) { return in_range(min, std::numeric_limits<double>::infinity(), true, false); }
 
-int run_main(CLI::App& app, int argc, char** argv, const std::function<void()>& body) {
+int run_main(CLI::App& app, int argc, char** argv, const std::function<void()>& body,
+             const std::function<bool(int status)>& should_print) {
   const std::string name = app.get_name();
   // CLI11 2.1 reads an unsigned option with strtoull, which wraps "-1" to 2^64 - 1 and clamps values past
   // 2^64 - 1 to it: --steps -1 or --steps 99999999999999999999 would train for ever. Every unsigned option
@@ -79,32 +80,36 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<void()>& 
       "");
   for (CLI::Option* option : app.get_options())
     if (option->get_type_name() == "UINT") option->check(unsigned_value);
+  const auto print = [&](int status) { return !should_print || should_print(status); };
+  const auto fail = [&](int status, const char* what, const char* hint = "") {
+    if (print(status)) std::fprintf(stderr, "%s: error: %s\n%s", name.c_str(), what, hint);
+    return status;
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return print(0) ? app.exit(e) : 0;
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return print(0) ? app.exit(e) : 0;
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return print(0) ? app.exit(e) : 0;
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: error: %s\nRun '%s --help' for the options.\n", name.c_str(), e.what(), name.c_str());
-    return 2;
+    return fail(2, e.what(), fmt::format("Run '{} --help' for the options.\n", name).c_str());
   }
   try {
     body();
     return 0;
+  } catch (const FailedElsewhere& e) {
+    return e.status();
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: error: %s\n", name.c_str(), e.what());
-    return 2;
+    return fail(2, e.what());
   } catch (const Error& e) {
-    std::fprintf(stderr, "%s: error: %s\n", name.c_str(), e.what());
+    return fail(1, e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: error: out of memory\n", name.c_str());
+    return fail(1, "out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", name.c_str(), e.what());
+    return fail(1, e.what());
   }
-  return 1;
 }
 
 }  // namespace lmpipe

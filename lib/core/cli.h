@@ -33,8 +33,12 @@ CLI::Validator at_least(double min);  // min <= value
 CLI::Validator in_range(double lo, double hi, bool lo_inclusive, bool hi_inclusive);
 
 // Parses argv and runs body. Returns the exit status: 0; 1 after an Error (or any other failure),
-// printed as "NAME: error: WHAT"; 2 after a usage error, printed with a pointer to --help.
-int run_main(CLI::App& app, int argc, char** argv, const std::function<void()>& body);
+// printed as "NAME: error: WHAT"; 2 after a usage error, printed with a pointer to --help. When body
+// throws FailedElsewhere, nothing is printed and its status is returned. should_print, when given, is
+// asked with the status before an error is printed: a program that is one of several ranks decides there
+// which rank prints (train::Distributed::report_failure).
+int run_main(CLI::App& app, int argc, char** argv, const std::function<void()>& body,
+             const std::function<bool(int status)>& should_print = {});
 
 // "NAME (lmpipe) VERSION", what --version prints.
 std::string version_string(std::string_view program);

@@ -20,6 +20,17 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A failure somebody else reports: one rank of a data-parallel job leaves with the job's exit status after
+// another rank printed the error. Not an exception for callers to handle; run_main ends the program quietly.
+class FailedElsewhere {
+ public:
+  explicit FailedElsewhere(int status) : status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
 // Throws Error("WHERE:OFFSET: WHAT"), the form every reader uses for bad bytes in a file or pipe.
 [[noreturn]] void fail_at(std::string_view where, uint64_t offset, std::string_view what);
 

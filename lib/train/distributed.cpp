@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "core/error.h"
+
 #ifdef LMPIPE_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -93,6 +95,28 @@ void Distributed::broadcast(float* data, size_t n) {
   (void)data;
   (void)n;
 #endif
+}
+
+std::pair<int, int> Distributed::agree(int status, bool leaving) {
+  agreed_ = true;
+  // One reduction: the largest status, and the largest negated rank of those leaving (the lowest rank).
+  int values[2] = {status, leaving ? -rank_ : -size_};
+#ifdef LMPIPE_HAVE_MPI
+  if (size_ > 1) MPI_Allreduce(MPI_IN_PLACE, values, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+#endif
+  ended_by_agreement_ = -values[1] != size_;
+  return {values[0], -values[1]};
+}
+
+void Distributed::agree_to_go_on() {
+  if (agreed_) return;
+  const auto [status, first_leaving] = agree(0, false);
+  if (first_leaving != size_) throw FailedElsewhere(status);
+}
+
+bool Distributed::should_print(int status) {
+  if (agreed_) return true;
+  return agree(status, true).second == rank_;
 }
 
 void Distributed::abort(int code) {

@@ -251,6 +251,12 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   nn::set_compute_threads(o.threads);
   const std::unique_ptr<Objective> objective =
       info.make({o, config, data ? &*data : nullptr, val ? &*val : nullptr, shape, world});
+  // Rank 0 writes the run directory, alone.
+  std::optional<RunLock> lock;
+  if (world.root() && !o.dry_run && !o.eval_only) lock.emplace(o.out_dir);
+  // Every check that can refuse the run is behind us: the ranks agree to go on, or all leave with the one
+  // error reported once.
+  world.agree_to_go_on();
   if (o.dry_run) return write_line(out, objective->dry_run(T).dump(), world);
 
   // Build the model; every rank starts from rank 0's weights.
@@ -262,12 +268,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
     return write_line(out, evaluate(*objective, info, val ? *val : *data, shape.micro, eval_records(o), world).summary.dump(),
                       world);
 
-  // Rank 0 writes the run directory, alone.
-  std::optional<RunLock> lock;
-  if (world.root()) {
-    lock.emplace(o.out_dir);
-    if (o.overwrite) clear_run(o.out_dir);
-  }
+  if (lock && o.overwrite) clear_run(o.out_dir);
   nn::AdamW adam(objective->layout(), adam_options(recipe));
   TrainingData loaders(*data, schedule, o.shuffle, o.seed);
   const nlohmann::json settings = run_settings(data_paths, o, schedule);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Data-parallel pretrain under mpirun: 2 ranks at global batch G train on the same batches as one process at G
 # and log the same losses (GPT, BERT with accumulation, RoBERTa with dynamic masking), a resumed 2-rank run
-# continues exactly, a batch the ranks cannot share is refused with a fix, and a killed rank ends the job with
-# an error instead of a hang. Skipped (77) where Open MPI is missing or pretrain was built without it.
+# continues exactly, a batch the ranks cannot share is refused with a fix, an error before training is printed
+# once (not once per rank, and without Open MPI's abort banner), and a killed rank ends the job with an error
+# instead of a hang. Skipped (77) where Open MPI is missing or pretrain was built without it.
 source "$(dirname "$0")/lib.sh"
 samples="$LMPIPE_SOURCE/tests/data/tok"
 export OMP_WAIT_POLICY=PASSIVE
@@ -66,6 +67,19 @@ expect_status 2 "${mpi[@]}" pretrain --preset gpt-nano --vocab-size 300 --data w
 expect_contains err.txt "must be shared by the 2 ranks"
 expect_status 2 "${mpi[@]}" pretrain "${gpt[@]}" --steps 5 --micro-batch 3 -o bad
 expect_contains err.txt "try --micro-batch 4"
+
+# --- an error before training is printed once, by one rank, and the job ends without MPI_Abort -----------------------
+quiet_mpi=(mpirun -q --oversubscribe -np 2)  # -q: no note from mpirun itself about the non-zero exit
+expect_error 2 "pretrain: error: Could not convert: --steps = x
+Run 'pretrain --help' for the options." "${quiet_mpi[@]}" pretrain --steps x
+expect_error 2 "pretrain: error: two already holds a run (latest): --resume continues it, --overwrite replaces it, or give another -o" \
+  "${quiet_mpi[@]}" pretrain "${gpt[@]}" --steps 5 -o two
+expect_status 1 "${quiet_mpi[@]}" pretrain "${gpt[@]}" --steps 5 --data missing.shard -o missing
+expect_eq "$(grep -c 'error' err.txt)" "1" "a missing shard, found by every rank, is reported once"
+expect_eq "$("${quiet_mpi[@]}" pretrain --help | grep -c '^Usage:')" "1" "--help is printed once"
+expect_status 2 "${mpi[@]}" pretrain --preset gpt-nano --vocab-size 300 --data windows.shard --steps 5 --batch-size 7 -o bad
+expect_eq "$(grep -c 'pretrain: error' err.txt)" "1" "a batch the ranks cannot share is reported once"
+if grep -q MPI_ABORT err.txt; then fail "a usage error aborted the job: $(cat err.txt)"; fi
 
 # --- a killed rank ends the job with an error, not a hang -------------------------------------------------------------
 timeout 120 "${mpi[@]}" pretrain "${gpt[@]}" --threads 1 --steps 100000 -o killed --log killed.log 2> killed.err &
