@@ -54,19 +54,19 @@ float half_to_float(uint16_t h) {
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) fail_errno(fmt::format("cannot open {}", path));
+  fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd_.valid()) fail_errno(fmt::format("cannot open {}", path));
   struct stat st;
-  if (::fstat(fd_, &st) != 0) fail_errno(fmt::format("{}: cannot stat", path));
+  if (::fstat(fd_.get(), &st) != 0) fail_errno(fmt::format("{}: cannot stat", path));
   const uint64_t size = uint64_t(st.st_size);
   uint8_t prefix[8];
-  if (size < 8 || ::pread(fd_, prefix, 8, 0) != 8) fail_at(path, 0, "not a safetensors file (shorter than its header length)");
+  if (size < 8 || ::pread(fd_.get(), prefix, 8, 0) != 8) fail_at(path, 0, "not a safetensors file (shorter than its header length)");
   uint64_t header_size;
   std::memcpy(&header_size, prefix, 8);
   if (header_size > kMaxHeader || 8 + header_size > size)
     fail_at(path, 0, fmt::format("not a safetensors file (header of {} bytes in a file of {})", header_size, size));
   std::string header(header_size, '\0');
-  if (::pread(fd_, header.data(), header_size, 8) != ssize_t(header_size)) fail_errno(fmt::format("{}: read failed", path));
+  if (::pread(fd_.get(), header.data(), header_size, 8) != ssize_t(header_size)) fail_errno(fmt::format("{}: read failed", path));
   const nlohmann::json j = nlohmann::json::parse(header, nullptr, false);
   if (j.is_discarded() || !j.is_object()) fail_at(path, 8, "the safetensors header is not a JSON object");
   data_start_ = 8 + header_size;
@@ -80,8 +80,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     t.name = name;
     if (!info.is_object() || !info.contains("dtype") || !info["dtype"].is_string() || !info.contains("shape") ||
         !info["shape"].is_array() || !info.contains("data_offsets") || !info["data_offsets"].is_array() ||
-        info["data_offsets"].size() != 2)
-      fail_at(path, 8, fmt::format("tensor {}: needs dtype, shape and data_offsets", name));
+        info["data_offsets"].size() != 2 || !info["data_offsets"][0].is_number_unsigned() ||
+        !info["data_offsets"][1].is_number_unsigned())
+      fail_at(path, 8, fmt::format("tensor {}: needs dtype, shape and data_offsets (two byte offsets)", name));
     t.dtype = info["dtype"].get<std::string>();
     for (const auto& d : info["shape"]) {
       if (!d.is_number_unsigned()) fail_at(path, 8, fmt::format("tensor {}: shape is not a list of sizes", name));
@@ -115,9 +116,6 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   }
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
 
 const SafeTensor* SafetensorsFile::find(const std::string& name) const {
   for (const SafeTensor& t : tensors_)
@@ -130,7 +128,7 @@ void SafetensorsFile::read_into(const SafeTensor& t, void* dst) const {
   const size_t size = t.end - t.begin;
   size_t done = 0;
   while (done < size) {
-    const ssize_t got = ::pread(fd_, out + done, size - done, off_t(data_start_ + t.begin + done));
+    const ssize_t got = ::pread(fd_.get(), out + done, size - done, off_t(data_start_ + t.begin + done));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) fail_errno(fmt::format("{}: reading tensor {} failed", path_, t.name));
     done += size_t(got);

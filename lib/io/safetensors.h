@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/unique_fd.h"
+
 #include <nlohmann/json.hpp>
 
 namespace lmpipe::io {
@@ -27,7 +29,6 @@ class SafetensorsFile {
  public:
   // Reads and checks the header; throws Error ("FILE:OFFSET: what") if it is malformed.
   explicit SafetensorsFile(const std::string& path);
-  ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
@@ -45,7 +46,7 @@ class SafetensorsFile {
   void read_into(const SafeTensor& tensor, void* dst) const;  // the tensor's bytes as stored
 
   std::string path_;
-  int fd_ = -1;
+  UniqueFd fd_;
   uint64_t data_start_ = 0;
   std::vector<SafeTensor> tensors_;
   nlohmann::json metadata_ = nlohmann::json::object();

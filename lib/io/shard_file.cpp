@@ -15,10 +15,10 @@
 namespace lmpipe::io {
 
 ShardFile::ShardFile(const std::string& path, const ReaderOptions& options) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) fail_errno(fmt::format("cannot open {}", path));
+  fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd_.valid()) fail_errno(fmt::format("cannot open {}", path));
   struct stat st;
-  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode))
+  if (::fstat(fd_.get(), &st) != 0 || !S_ISREG(st.st_mode))
     throw Error(fmt::format("{}: random access needs a regular file (read a pipe as a stream instead)", path));
   size_ = uint64_t(st.st_size);
   if (size_ == 0) fail_at(path, 0, "empty input: expected an lmpipe shard");
@@ -111,15 +111,12 @@ ShardFile::ShardFile(const std::string& path, const ReaderOptions& options) : pa
   }
 }
 
-ShardFile::~ShardFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
 
 void ShardFile::read_at(uint64_t offset, void* dst, size_t size, const char* what) const {
   auto* p = static_cast<uint8_t*>(dst);
   size_t done = 0;
   while (done < size) {
-    const ssize_t got = ::pread(fd_, p + done, size - done, off_t(offset + done));
+    const ssize_t got = ::pread(fd_.get(), p + done, size - done, off_t(offset + done));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) fail_errno(fmt::format("{}:{}: read failed", path_, offset));
     if (got == 0) fail_at(path_, offset, fmt::format("truncated shard: the file ends inside the {}", what));

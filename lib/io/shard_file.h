@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/unique_fd.h"
+
 #include "io/shard_header.h"
 #include "io/shard_reader.h"
 #include "io/shard_record.h"
@@ -25,7 +27,6 @@ class ShardFile {
   // Reads every shard header and index of the file; throws Error ("FILE:OFFSET: what") if they are
   // missing, inconsistent or not what options asks for.
   explicit ShardFile(const std::string& path, const ReaderOptions& options = {});
-  ~ShardFile();
   ShardFile(const ShardFile&) = delete;
   ShardFile& operator=(const ShardFile&) = delete;
 
@@ -41,7 +42,7 @@ class ShardFile {
   void read_at(uint64_t offset, void* dst, size_t size, const char* what) const;
 
   std::string path_;
-  int fd_ = -1;
+  UniqueFd fd_;
   uint64_t size_ = 0;
   std::vector<ShardHeader> headers_;
   std::vector<BlockRef> blocks_;

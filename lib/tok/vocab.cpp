@@ -16,20 +16,25 @@ namespace lmpipe::tok {
 namespace fs = std::filesystem;
 namespace {
 
-void add_token(Vocab& v, std::vector<bool>& seen, std::string token, uint32_t id, const std::string& file) {
+std::string json_quoted(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Places token at id. A file that defines n tokens has ids below n; limit is n, or a bound on it, so that
+// a wild id is refused before it sizes the table.
+void add_token(Vocab& v, std::vector<bool>& seen, std::string token, uint64_t id, uint64_t limit,
+               const std::string& file) {
+  if (id >= limit)
+    throw Error(fmt::format("{}: token {} has id {}, past the {} tokens the file can define", file, json_quoted(token),
+                            id, limit));
   if (id >= v.tokens.size()) {
     v.tokens.resize(id + 1);
     seen.resize(id + 1);
   }
-  if (seen[id] || !v.ids.emplace(token, id).second)
-    throw Error(fmt::format("{}: token {} or id {} appears twice", file,
-                            nlohmann::json(token).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), id));
+  if (seen[id] || !v.ids.emplace(token, uint32_t(id)).second)
+    throw Error(fmt::format("{}: token {} or id {} appears twice", file, json_quoted(token), id));
   seen[id] = true;
   v.tokens[id] = std::move(token);
-}
-
-std::string json_quoted(const std::string& s) {
-  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // Appends merge (a, b) after checking that both symbols and their concatenation are tokens. where
@@ -53,14 +58,15 @@ void add_merge(Vocab& v, std::string a, std::string b, const std::string& where,
 // 50,000 entries first.
 class VocabJsonReader final : public nlohmann::json_sax<nlohmann::json> {
  public:
-  VocabJsonReader(Vocab& v, std::string name) : v_(v), name_(std::move(name)) {}
+  // An entry takes at least 4 bytes ("":0), so a file of n bytes defines fewer than n tokens.
+  VocabJsonReader(Vocab& v, std::string name, uint64_t file_size) : v_(v), name_(std::move(name)), limit_(file_size) {}
   bool key(string_t& k) override {
     key_ = std::move(k);
     return true;
   }
   bool number_unsigned(number_unsigned_t id) override {
-    if (depth_ != 1 || id > 0xFFFFFFFFull) return bad_value(std::to_string(id));
-    add_token(v_, seen_, std::move(key_), uint32_t(id), name_);
+    if (depth_ != 1) return bad_value(std::to_string(id));
+    add_token(v_, seen_, std::move(key_), id, limit_, name_);
     ++count_;
     return true;
   }
@@ -91,6 +97,7 @@ class VocabJsonReader final : public nlohmann::json_sax<nlohmann::json> {
 
   Vocab& v_;
   std::string name_, key_;
+  uint64_t limit_;
   std::vector<bool> seen_;
   int depth_ = 0;
   size_t count_ = 0;
@@ -106,7 +113,7 @@ void load_vocab_json(Vocab& v, const fs::path& vocab_file, const fs::path& merge
   // give an entry a wrong id, reported as a token that appears twice.
   if (!nlohmann::json::accept(text))
     throw Error(fmt::format("{}: not a JSON object of token -> id (truncated or not JSON?)", name));
-  VocabJsonReader reader(v, name);
+  VocabJsonReader reader(v, name, text.size());
   nlohmann::json::sax_parse(text, &reader);
   if (reader.count() == 0) throw Error(fmt::format("{}: the vocabulary is empty", name));
   if (v.tokens.size() != reader.count()) {  // no id twice (add_token checks) but one too large: a gap
@@ -153,7 +160,7 @@ void load_vocab_txt(Vocab& v, const fs::path& file) {
     pos = end + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // as HuggingFace's reader does
     if (line.empty()) throw Error(fmt::format("{}:{}: empty line in a vocab.txt", name, id + 1));
-    add_token(v, seen, std::string(line), id, name);
+    add_token(v, seen, std::string(line), id, UINT32_MAX, name);
     ++id;
   }
   if (v.tokens.empty()) throw Error(fmt::format("{}: the vocabulary is empty", name));
@@ -166,33 +173,46 @@ void load_tokenizer_json(Vocab& v, const fs::path& file) {
   if (j.is_discarded() || !j.is_object() || !j.contains("model") || !j["model"].is_object())
     throw Error(fmt::format("{}: not a tokenizer.json (no \"model\" object)", name));
   const nlohmann::json& model = j["model"];
-  const std::string type = model.value("type", model.contains("merges") ? "BPE" : "WordPiece");
+  // A field that, when present, must be a string.
+  const auto text_field = [&](const nlohmann::json& object, const char* key, const char* otherwise) {
+    const auto it = object.find(key);
+    if (it == object.end()) return std::string(otherwise);
+    if (!it->is_string()) throw Error(fmt::format("{}: \"{}\" is not a string", name, key));
+    return it->get<std::string>();
+  };
+  const std::string type = text_field(model, "type", model.contains("merges") ? "BPE" : "WordPiece");
   if (type != "BPE" && type != "WordPiece")
     throw Error(fmt::format("{}: model type {} is not BPE or WordPiece", name, json_quoted(type)));
   if (type == "BPE") {
     const nlohmann::json& pre = j.value("pre_tokenizer", nlohmann::json());
-    if (!pre.is_object() || pre.value("type", "") != "ByteLevel")
+    if (!pre.is_object() || text_field(pre, "type", "") != "ByteLevel")
       throw Error(fmt::format("{}: only byte-level BPE (a ByteLevel pre_tokenizer) is supported", name));
   }
   v.kind = type == "BPE" ? VocabKind::kByteLevelBpe : VocabKind::kWordPiece;
   if (!model.contains("vocab") || !model["vocab"].is_object() || model["vocab"].empty())
     throw Error(fmt::format("{}: the model has no vocab", name));
+  const nlohmann::json& added_tokens = j.value("added_tokens", nlohmann::json::array());
+  if (!added_tokens.is_array()) throw Error(fmt::format("{}: added_tokens is not a list", name));
+  const uint64_t limit = model["vocab"].size() + added_tokens.size();
   std::vector<bool> seen;
   for (const auto& [token, id] : model["vocab"].items()) {
     if (!id.is_number_unsigned()) throw Error(fmt::format("{}: token {} has id {}, not an integer id", name, json_quoted(token), id.dump()));
-    add_token(v, seen, token, id.get<uint32_t>(), name);
+    add_token(v, seen, token, id.get<uint64_t>(), limit, name);
   }
   // Added tokens (specials) may lie beyond the model's vocab.
-  for (const auto& added : j.value("added_tokens", nlohmann::json::array())) {
+  for (const auto& added : added_tokens) {
     if (!added.is_object() || !added.contains("id") || !added.contains("content")) continue;
-    const uint32_t id = added["id"].get<uint32_t>();
+    if (!added["id"].is_number_unsigned() || !added["content"].is_string())
+      throw Error(fmt::format("{}: added token {}: needs an integer id and a string content", name,
+                              added.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+    const uint64_t id = added["id"].get<uint64_t>();
     const std::string content = added["content"].get<std::string>();
     if (id < v.tokens.size() && seen[id]) {
       if (v.tokens[id] != content)
         throw Error(fmt::format("{}: added token {} has id {}, which is {}", name, json_quoted(content), id, json_quoted(v.tokens[id])));
       continue;
     }
-    add_token(v, seen, content, id, name);
+    add_token(v, seen, content, id, limit, name);
   }
   for (uint32_t id = 0; id < v.tokens.size(); ++id)
     if (!seen[id]) throw Error(fmt::format("{}: no token has id {}", name, id));

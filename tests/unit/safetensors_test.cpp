@@ -45,3 +45,17 @@ TEST_CASE("safetensors: overlapping byte ranges and shapes past any file size ar
   CHECK_THROWS_WITH_AS(io::SafetensorsFile{huge}, doctest::Contains("is larger than any file"), Error);
   for (const std::string& p : {good, overlap, huge}) fs::remove(p);
 }
+
+TEST_CASE("safetensors: byte offsets that are not numbers are refused, and a refused file keeps no descriptor") {
+  const std::string text =
+      write_file("text-offsets", R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": ["0", 4]}})", 4);
+  CHECK_THROWS_WITH_AS(io::SafetensorsFile{text}, doctest::Contains("tensor a: needs dtype, shape and data_offsets"), Error);
+  // A long-lived process (a fuzzer, a server) that is refused many files must not run out of descriptors.
+  const auto open_descriptors = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{});
+  };
+  const auto before = open_descriptors();
+  for (int i = 0; i < 100; ++i) CHECK_THROWS_AS(io::SafetensorsFile{text}, Error);
+  CHECK(open_descriptors() == before);
+  fs::remove(text);
+}

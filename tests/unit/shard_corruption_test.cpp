@@ -3,7 +3,13 @@
 #include <doctest/doctest.h>
 #include <zstd.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "core/crc32c.h"
+#include "io/shard_file.h"
 #include "shard_test_util.h"
 
 using namespace lmpipe;
@@ -285,4 +291,17 @@ TEST_CASE("header JSON is validated") {
   // Valid header, then nothing: truncated, not accepted.
   CHECK(with_json(R"({"kind":"docs","dtype":"u16","vocab_size":10,"vocab_fingerprint":"","special_ids":{},"provenance":{}})")
             .find("truncated shard") != std::string::npos);
+}
+
+TEST_CASE("a shard file that is refused keeps no descriptor open") {
+  namespace fs = std::filesystem;
+  const fs::path path = fs::temp_directory_path() / ("lmpipe-empty-" + std::to_string(::getpid()) + ".shard");
+  std::ofstream(path).close();
+  const auto open_descriptors = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{});
+  };
+  const auto before = open_descriptors();
+  for (int i = 0; i < 100; ++i) CHECK_THROWS_AS(ShardFile{path.string()}, Error);
+  CHECK(open_descriptors() == before);
+  fs::remove(path);
 }

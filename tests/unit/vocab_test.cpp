@@ -23,6 +23,16 @@ fs::path fresh_dir(const char* name) {
 
 void write(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
+// The message load_vocab gives for dir, or "" when it loads.
+std::string load_error(const fs::path& dir) {
+  try {
+    load_vocab(dir.string());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace
 
 TEST_CASE("the shipped GPT-2 vocabulary") {
@@ -78,12 +88,7 @@ TEST_CASE("bad vocabulary files are one clear error naming the file") {
   const auto error = [&](const std::string& json, const std::string& merges) {
     write(dir / "vocab.json", json);
     write(dir / "merges.txt", merges);
-    try {
-      load_vocab(dir.string());
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
+    return load_error(dir);
   };
   const std::string vocab = (dir / "vocab.json").string(), merges = (dir / "merges.txt").string();
   CHECK(error(R"({"a": 0, "b": )", "") == vocab + ": not a JSON object of token -> id (truncated or not JSON?)");
@@ -92,6 +97,10 @@ TEST_CASE("bad vocabulary files are one clear error naming the file") {
   CHECK(error("{}", "") == vocab + ": the vocabulary is empty");
   CHECK(error(R"({"a": 0, "b": 2})", "") == vocab + ": token \"b\" has id 2, not an integer from 0 to 1");
   CHECK(error(R"({"a": 0, "b": 0})", "") == vocab + ": token \"b\" or id 0 appears twice");
+  // An id no file of this size can reach is refused before it sizes the token table (it would ask for
+  // 128 GiB).
+  CHECK(error(R"({"a": 0, "b": 4000000000})", "") ==
+        vocab + ": token \"b\" has id 4000000000, past the 25 tokens the file can define");
   CHECK(error(R"({"a": 0, "b": 1})", "#version: 0.2\na b c\n") == merges + ":2: a merge is two symbols separated by one space");
   CHECK(error(R"({"a": 0, "b": 1})", "ab\n") == merges + ":1: a merge is two symbols separated by one space");
   fs::remove(dir / "vocab.json");
@@ -100,6 +109,22 @@ TEST_CASE("bad vocabulary files are one clear error naming the file") {
   CHECK_THROWS_WITH_AS(load_vocab(dir.string()), doctest::Contains("vocab.txt:2: empty line"), Error);
   write(dir / "vocab.txt", "a\nb\na\n");
   CHECK_THROWS_WITH_AS(load_vocab(dir.string()), doctest::Contains("token \"a\" or id 2 appears twice"), Error);
+  fs::remove(dir / "vocab.txt");
+  // tokenizer.json: ids past what the file defines (or past 2^32, which would wrap), and fields of the
+  // wrong type, are one clear error rather than a huge table or a JSON library exception.
+  const auto tokenizer_json_error = [&](const std::string& json) {
+    write(dir / "tokenizer.json", json);
+    return load_error(dir);
+  };
+  const std::string tj = (dir / "tokenizer.json").string();
+  const std::string wordpiece = R"("model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1}})";
+  CHECK(tokenizer_json_error("{" + wordpiece + "}").empty());
+  CHECK(tokenizer_json_error(R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 4294967297}}})") ==
+        tj + ": token \"a\" has id 4294967297, past the 2 tokens the file can define");
+  CHECK(tokenizer_json_error(R"({"added_tokens": [{"id": "x", "content": "[SEP]"}], )" + wordpiece + "}") ==
+        tj + ": added token {\"content\":\"[SEP]\",\"id\":\"x\"}: needs an integer id and a string content");
+  CHECK(tokenizer_json_error(R"({"added_tokens": 7, )" + wordpiece + "}") == tj + ": added_tokens is not a list");
+  CHECK(tokenizer_json_error(R"({"model": {"type": 1, "vocab": {"a": 0}}})") == tj + ": \"type\" is not a string");
   CHECK_THROWS_WITH_AS(load_vocab("no-such-vocab"), doctest::Contains("vocabulary no-such-vocab not found"), Error);
   fs::remove_all(dir);
 }
