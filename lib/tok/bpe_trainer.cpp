@@ -85,11 +85,11 @@ TrainedBpe train_bpe(const StringMap<uint64_t>& words, const BpeTrainerOptions& 
   // 2. The alphabet: every character of the words (weighted by word counts), the initial alphabet always,
   // the rarest dropped beyond limit_alphabet; in code point order (UTF-8 byte order is code point order).
   StringMap<uint64_t> char_counts;
-  for (const auto& [word, count] : words)
-    for_each_char(word, [&](std::string_view c, bool) {
+  for (const auto& word : words)
+    for_each_char(word.first, [&](std::string_view c, bool) {
       auto it = char_counts.find(c);
       if (it == char_counts.end()) it = char_counts.emplace(std::string(c), 0).first;
-      it->second += count;
+      it->second += word.second;
     });
   for (const std::string& c : o.initial_alphabet) char_counts[c] = UINT64_MAX;
   std::vector<std::pair<std::string, uint64_t>> alphabet(char_counts.begin(), char_counts.end());
