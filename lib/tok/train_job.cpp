@@ -220,4 +220,31 @@ void train_tokenizer(const std::vector<std::string>& inputs, const TrainOptions&
   out.commit();
 }
 
+size_t extend_vocabulary(const std::string& vocab_spec, const std::vector<std::string>& specials, bool lowercase,
+                         const std::string& dir) {
+  const Vocab vocab = load_vocab(vocab_spec);
+  TrainedBpe extended{vocab.tokens, vocab.merges};
+  std::vector<std::string> special_tokens;
+  for (uint32_t id : vocab.added_token_ids()) special_tokens.push_back(vocab.tokens[id]);
+  size_t appended = 0;
+  for (const std::string& token : specials) {
+    if (token.empty()) throw UsageError("--add-special: a special token cannot be empty");
+    if (std::find(special_tokens.begin(), special_tokens.end(), token) == special_tokens.end())
+      special_tokens.push_back(token);
+    if (vocab.ids.contains(token) ||
+        std::find(extended.tokens.begin() + vocab.size(), extended.tokens.end(), token) != extended.tokens.end())
+      continue;
+    extended.tokens.push_back(token);
+    ++appended;
+  }
+  OutputDirectory out(dir);
+  if (vocab.kind == VocabKind::kByteLevelBpe) {
+    write_bpe(extended, special_tokens, out.staging());
+  } else {
+    write_wordpiece(extended, special_tokens, lowercase, out.staging());
+  }
+  out.commit();
+  return appended;
+}
+
 }  // namespace lmpipe::tok

@@ -37,4 +37,11 @@ StringMap<uint64_t> count_words(const std::vector<std::string>& inputs, const Tr
 // and dir/tokenizer.json, each file atomically. Creates dir if needed.
 void train_tokenizer(const std::vector<std::string>& inputs, const TrainOptions& options, const std::string& dir);
 
+// tok-train --extend: writes the vocabulary VOCAB (as load_vocab takes it) with the special tokens
+// appended after its last id, in the formats tok-train writes for its kind, into dir (whole or not at all).
+// A token the vocabulary already has keeps its id and is not appended again. lowercase says how the
+// tokenizer.json of a WordPiece vocabulary normalises. Returns how many tokens were appended.
+size_t extend_vocabulary(const std::string& vocab, const std::vector<std::string>& specials, bool lowercase,
+                         const std::string& dir);
+
 }  // namespace lmpipe::tok

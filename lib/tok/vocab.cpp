@@ -276,7 +276,20 @@ std::map<std::string, uint32_t> Vocab::special_ids() const {
 
 std::vector<uint32_t> Vocab::added_token_ids() const {
   std::vector<uint32_t> out;
-  if (kind == VocabKind::kWordPiece) {
+  // HuggingFace's tokenizer.json lists them; the vocabulary's own, or one beside its files.
+  std::error_code ec;
+  const fs::path listing = fs::is_directory(source, ec) ? fs::path(source) / "tokenizer.json" : fs::path(source);
+  if (listing.filename() == "tokenizer.json" && fs::is_regular_file(listing, ec)) {
+    const nlohmann::json j = nlohmann::json::parse(read_file(listing.string()), nullptr, false);
+    const auto added = j.is_object() ? j.find("added_tokens") : j.end();
+    if (!j.is_object() || added == j.end() || !added->is_array())
+      throw Error(fmt::format("{}: no list of added_tokens", listing.string()));
+    for (const auto& token : *added) {
+      if (!token.is_object() || !token.contains("content") || !token["content"].is_string()) continue;
+      const auto it = ids.find(token["content"].get<std::string>());
+      if (it != ids.end() && !tokens[it->second].empty()) out.push_back(it->second);
+    }
+  } else if (kind == VocabKind::kWordPiece) {
     for (const auto& [role, id] : special_ids()) out.push_back(id);
   } else {
     std::vector<bool> from_text(tokens.size(), false);

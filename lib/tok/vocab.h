@@ -29,9 +29,10 @@ struct Vocab {
   // Special-token roles present in this vocabulary: "eot" (<|endoftext|>), "bos"/"eos"/"pad"/"unk"/"mask"
   // (RoBERTa's <s> </s> <pad> <unk> <mask>), "cls"/"sep"/"pad"/"unk"/"mask" (BERT's bracketed ones).
   std::map<std::string, uint32_t> special_ids() const;
-  // Ids of the tokens that encoding text never produces, by id: for byte-level BPE every token that is
-  // neither a byte's symbol nor a merge's result (<|endoftext|>, RoBERTa's <s> </s> <pad> <unk> <mask>,
-  // chat markers added later); for WordPiece the bracketed BERT specials above. These are what
+  // Ids of the added tokens, which encoding text never produces: those HuggingFace's tokenizer.json lists
+  // (the vocabulary's, or one beside its files, as tok-train writes); without one, for byte-level BPE
+  // every token that is neither a byte's symbol nor a merge's result (<|endoftext|>, RoBERTa's <s> </s>
+  // <pad> <unk> <mask>), for WordPiece the bracketed BERT specials above. These are what
   // --special-in-text recognises in text.
   std::vector<uint32_t> added_token_ids() const;
   // The bytes a token stands for: byte-level BPE tokens mapped back through GPT-2's byte alphabet

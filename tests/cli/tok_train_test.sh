@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tok-train: byte-level BPE identical to HuggingFace's BpeTrainer, files that HuggingFace tokenizers
-# loads and encodes with exactly as tok-encode does, the same files on any thread count, and bad input.
+# loads and encodes with exactly as tok-encode does, the same files on any thread count, vocabularies
+# extended with special tokens (--extend), and bad input.
 source "$(dirname "$0")/lib.sh"
 samples="$LMPIPE_SOURCE/tests/data/tok"
 reference="$LMPIPE_SOURCE/tests/reference/hf_train.py"
@@ -57,6 +58,32 @@ expect_status 2 tok-train --model sentencepiece --vocab-size 300 -o x corpus.txt
 expect_status 2 tok-train --model bpe -o x corpus.txt
 expect_status 1 tok-train --model bpe --vocab-size 300 -o x missing.txt
 expect_eq "$(cat err.txt)" "tok-train: error: cannot open missing.txt: No such file or directory" "missing input"
+
+# --- --extend: special tokens appended to a vocabulary, in every file, read alike by HuggingFace ----------------
+tok-train --extend gpt2 --add-special '<|im_start|>' --add-special '<|im_end|>' -o chatml
+expect_eq "$(jq -c '[."<|endoftext|>", ."<|im_start|>", ."<|im_end|>"] + [length]' chatml/vocab.json)" "[50256,50257,50258,50259]" \
+  "GPT-2 extended: the markers at 50257 and 50258"
+cmp -s <(tail -n +2 chatml/merges.txt) <(tail -n +2 "$LMPIPE_SOURCE/share/vocab/gpt2/merges.txt") || fail "--extend changed GPT-2's merges"
+expect_eq "$(jq -c '[.added_tokens[] | [.id, .content, .special]]' chatml/tokenizer.json)" \
+  '[[50256,"<|endoftext|>",true],[50257,"<|im_start|>",true],[50258,"<|im_end|>",true]]' "tokenizer.json's added tokens"
+printf '<|im_start|>user\nHi <|im_end|> there<|im_end|>\n<|im_start|>assistant\n' > chat.txt
+expect_eq "$(tok-encode -v chatml --format ids --special-in-text chat.txt | head -n 1)" "50257 7220" "--special-in-text finds a marker"
+tok-encode -v chatml --format ids --special-in-text chat.txt > chat-ours.ids
+python3 "$reference" encode chatml/tokenizer.json chat.txt > chat-hf.ids
+cmp -s chat-ours.ids chat-hf.ids || fail "HuggingFace encodes with the extended tokenizer.json differently: $(diff chat-ours.ids chat-hf.ids | head -n 4)"
+expect_eq "$(tok-encode -v chatml --format ids "$samples/messy.txt" | md5sum)" \
+  "$(tok-encode -v gpt2 --format ids "$samples/messy.txt" | md5sum)" "text encodes as with GPT-2"
+tok-train --extend chatml --add-special '<|im_end|>' --add-special '<tool>' -o chatml2 2> extend.err
+expect_eq "$(jq -c '[."<|im_end|>", ."<tool>"]' chatml2/vocab.json)" "[50258,50259]" "a token already there keeps its id"
+expect_contains extend.err "1 of the 2 tokens were in the vocabulary already"
+tok-train --extend bert-base-uncased --add-special '<|im_start|>' -o bert-chat
+expect_eq "$(wc -l < bert-chat/vocab.txt) $(tail -n 1 bert-chat/vocab.txt)" "30523 <|im_start|>" "WordPiece extended"
+expect_eq "$(echo 'x <|im_start|>' | tok-encode -v bert-chat --format ids --special-in-text)" "1060 30522" "a WordPiece added token"
+expect_status 2 tok-train --extend gpt2 -o never-extended
+expect_contains err.txt "--extend needs the tokens to add"
+expect_status 2 tok-train --extend gpt2 --add-special x --model bpe -o never-extended
+expect_status 2 tok-train --add-special x -o never-extended
+[ ! -e never-extended ] || fail "a refused --extend wrote files"
 
 # A range error says the range in words; a failed run leaves no part of the vocabulary behind.
 expect_status 2 tok-train --model bpe --vocab-size 0 -o never "$LMPIPE_SOURCE/tests/data/tok/messy.txt"
