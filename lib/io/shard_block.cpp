@@ -120,6 +120,11 @@ RecordView Block::record(size_t i) const {
       r.len_a = len_a[i];
       r.is_next = is_next[i];
       break;
+    case RecordKind::kChat:
+      r.sentence_lens = std::span<const uint32_t>(sentence_lens)
+                            .subspan(sentence_start[i], sentence_start[i + 1] - sentence_start[i]);
+      r.loss_mask = std::span<const uint8_t>(loss_mask).subspan(token_start[i], token_start[i + 1] - token_start[i]);
+      break;
     case RecordKind::kWindows:
       break;
   }
@@ -133,6 +138,11 @@ size_t BlockBuilder::record_bytes(const RecordView& r) const {
     case RecordKind::kDocs: {
       const size_t sentences = r.sentence_lens.empty() ? (r.ids.empty() ? 0 : 1) : r.sentence_lens.size();
       bytes += 4 + d * sentences + 1;
+      break;
+    }
+    case RecordKind::kChat: {
+      const size_t conversations = r.sentence_lens.empty() ? (r.ids.empty() ? 0 : 1) : r.sentence_lens.size();
+      bytes += 4 + d * conversations + r.ids.size();
       break;
     }
     case RecordKind::kPairs: bytes += 4 + 1; break;
@@ -152,6 +162,9 @@ uint32_t BlockBuilder::add(const RecordView& r) {
   n_tokens_ += uint32_t(r.ids.size());
   uint32_t largest = append_ids(token_bytes_, r.ids);
   switch (kind_) {
+    case RecordKind::kChat:
+      loss_mask_.insert(loss_mask_.end(), r.loss_mask.begin(), r.loss_mask.end());
+      [[fallthrough]];
     case RecordKind::kDocs:
       if (r.sentence_lens.empty()) {
         n_sent_.push_back(r.ids.empty() ? 0 : 1);
@@ -164,7 +177,7 @@ uint32_t BlockBuilder::add(const RecordView& r) {
         append_ids(sentence_len_bytes_, r.sentence_lens);
       }
       n_items_ += n_sent_.back();
-      flags_.push_back(r.doc_flags);
+      if (kind_ == RecordKind::kDocs) flags_.push_back(r.doc_flags);
       break;
     case RecordKind::kMasked:
       n_masked_.push_back(uint32_t(r.positions.size()));
@@ -198,6 +211,12 @@ void BlockBuilder::assemble(ByteBuffer& payload) const {
       payload.insert(payload.end(), token_bytes_.begin(), token_bytes_.end());
       payload.insert(payload.end(), is_next_.begin(), is_next_.end());
       break;
+    case RecordKind::kChat:
+      append_u32(payload, n_sent_);
+      payload.insert(payload.end(), sentence_len_bytes_.begin(), sentence_len_bytes_.end());
+      payload.insert(payload.end(), token_bytes_.begin(), token_bytes_.end());
+      payload.insert(payload.end(), loss_mask_.begin(), loss_mask_.end());
+      break;
     case RecordKind::kWindows:
       payload.insert(payload.end(), token_bytes_.begin(), token_bytes_.end());
       break;
@@ -219,6 +238,7 @@ void BlockBuilder::clear() {
   token_bytes_.clear();
   flags_.clear();
   is_next_.clear();
+  loss_mask_.clear();
   n_items_ = n_tokens_ = 0;
   payload_size_ = 0;
 }
@@ -232,8 +252,9 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
     case RecordKind::kPairs: expected += 4 * n + n; break;
     case RecordKind::kWindows: break;
     case RecordKind::kMasked: expected += 4 * n + 4 * n + (4 + d) * items + n; break;
+    case RecordKind::kChat: expected += 4 * n + d * items + tokens; break;
   }
-  if (items != 0 && kind != RecordKind::kDocs && kind != RecordKind::kMasked)
+  if (items != 0 && kind != RecordKind::kDocs && kind != RecordKind::kMasked && kind != RecordKind::kChat)
     throw Error(fmt::format("a {} block cannot have items (it says {})", kind_name(kind), items));
   if (expected != payload.size())
     throw Error(fmt::format("records overrun their block: the counts in the block header need {} payload bytes, "
@@ -262,18 +283,23 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
                                 block.len_a[i], block.token_start[i + 1] - block.token_start[i]));
   };
 
+  // Docs and chat records are cut into parts (sentences, conversations) whose lengths add up to the record's.
+  const auto read_parts = [&](const char* what) {
+    cur.u32(n, counts);
+    prefix_offsets(counts, items, block.sentence_start, fmt::format("{} counts", what).c_str());
+    widen_column(cur, dtype, items, block.sentence_lens);
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t sum = 0;
+      for (uint64_t s = block.sentence_start[i]; s < block.sentence_start[i + 1]; ++s) sum += block.sentence_lens[s];
+      if (sum != block.token_start[i + 1] - block.token_start[i])
+        throw Error(fmt::format("record {}: {} lengths add up to {}, the record has {} ids", block.first_record + i,
+                                what, sum, block.token_start[i + 1] - block.token_start[i]));
+    }
+  };
+
   switch (kind) {
     case RecordKind::kDocs: {
-      cur.u32(n, counts);
-      prefix_offsets(counts, items, block.sentence_start, "sentence counts");
-      widen_column(cur, dtype, items, block.sentence_lens);
-      for (uint64_t i = 0; i < n; ++i) {
-        uint64_t sum = 0;
-        for (uint64_t s = block.sentence_start[i]; s < block.sentence_start[i + 1]; ++s) sum += block.sentence_lens[s];
-        if (sum != block.token_start[i + 1] - block.token_start[i])
-          throw Error(fmt::format("record {}: sentence lengths add up to {}, the record has {} ids",
-                                  block.first_record + i, sum, block.token_start[i + 1] - block.token_start[i]));
-      }
+      read_parts("sentence");
       read_ids(cur, dtype, tokens, vocab_size, block.tokens, block.token_start, block.first_record, "token id");
       const uint8_t* flags = cur.take(n);
       block.doc_flags.assign(flags, flags + n);
@@ -293,6 +319,20 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
     case RecordKind::kWindows:
       read_ids(cur, dtype, tokens, vocab_size, block.tokens, block.token_start, block.first_record, "token id");
       break;
+    case RecordKind::kChat: {
+      read_parts("conversation");
+      read_ids(cur, dtype, tokens, vocab_size, block.tokens, block.token_start, block.first_record, "token id");
+      const uint8_t* mask = cur.take(tokens);
+      block.loss_mask.assign(mask, mask + tokens);
+      const auto bad = std::find_if(block.loss_mask.begin(), block.loss_mask.end(), [](uint8_t b) { return b > 1; });
+      if (bad != block.loss_mask.end()) {
+        const uint64_t at = uint64_t(bad - block.loss_mask.begin());
+        const uint64_t record =
+            uint64_t(std::upper_bound(block.token_start.begin(), block.token_start.end(), at) - block.token_start.begin()) - 1;
+        throw Error(fmt::format("record {}: loss mask byte {} is not 0 or 1", block.first_record + record, *bad));
+      }
+      break;
+    }
     case RecordKind::kMasked: {
       cur.u32(n, block.len_a);
       check_len_a();

@@ -29,8 +29,9 @@ void dump_headers(ShardReader& reader, ByteSink& out) {
 }
 
 void dump_stats(ShardReader& reader, ByteSink& out, Progress& progress) {
-  uint64_t min_len = std::numeric_limits<uint64_t>::max(), max_len = 0, labels[3] = {0, 0, 0};
+  uint64_t min_len = std::numeric_limits<uint64_t>::max(), max_len = 0, labels[3] = {0, 0, 0}, trained = 0;
   while (const Block* block = reader.next_block()) {
+    for (uint8_t m : block->loss_mask) trained += m;
     for (size_t i = 0; i < block->size(); ++i) {
       const uint64_t len = block->token_start[i + 1] - block->token_start[i];
       min_len = std::min(min_len, len);
@@ -50,6 +51,10 @@ void dump_stats(ShardReader& reader, ByteSink& out, Progress& progress) {
   j["tokens"] = t.tokens;
   if (h.kind == RecordKind::kDocs) j["sentences"] = t.items;
   if (h.kind == RecordKind::kMasked) j["masked"] = t.items;
+  if (h.kind == RecordKind::kChat) {
+    j["conversations"] = t.items;
+    j["loss_tokens"] = trained;
+  }
   if (h.kind == RecordKind::kPairs || h.kind == RecordKind::kMasked) {
     j["is_next"] = {{"1", labels[1]}, {"0", labels[0]}, {"none", labels[2]}};
   }
@@ -84,6 +89,10 @@ void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Pro
             append_ids(buf, "positions", r.positions);
             append_ids(buf, "labels", r.labels);
           }
+          break;
+        case RecordKind::kChat:
+          fmt::format_to(std::back_inserter(buf), ",\"loss_mask\":[{}]", fmt::join(r.loss_mask, ","));
+          append_ids(buf, "conversation_lens", r.sentence_lens);
           break;
         case RecordKind::kWindows:
           break;

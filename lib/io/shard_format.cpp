@@ -15,12 +15,14 @@ std::string_view kind_name(RecordKind kind) {
     case RecordKind::kPairs: return "pairs";
     case RecordKind::kWindows: return "windows";
     case RecordKind::kMasked: return "masked";
+    case RecordKind::kChat: return "chat";
   }
   return "?";
 }
 
 std::optional<RecordKind> parse_kind(std::string_view name) {
-  for (RecordKind k : {RecordKind::kDocs, RecordKind::kPairs, RecordKind::kWindows, RecordKind::kMasked})
+  for (RecordKind k : {RecordKind::kDocs, RecordKind::kPairs, RecordKind::kWindows, RecordKind::kMasked,
+                       RecordKind::kChat})
     if (kind_name(k) == name) return k;
   return std::nullopt;
 }

@@ -21,6 +21,8 @@ inline constexpr int8_t kNoLabel = -1;
 //   pairs:   ids = [CLS] A [SEP] B [SEP], len_a, is_next
 //   windows: ids
 //   masked:  ids (after masking), len_a, is_next, positions (ascending), labels (original ids there)
+//   chat:    ids, loss_mask (one 0 or 1 per id: 1 on what the assistant says), sentence_lens = the
+//            lengths of the conversations packed into the record (empty when writing means one)
 struct RecordView {
   std::span<const uint32_t> ids;
   std::span<const uint32_t> sentence_lens;
@@ -29,6 +31,7 @@ struct RecordView {
   int8_t is_next = kNoLabel;  // 1: B follows A; 0: B is random; kNoLabel: none
   std::span<const uint32_t> positions;
   std::span<const uint32_t> labels;
+  std::span<const uint8_t> loss_mask;
 };
 
 // A block's records, decoded. The vectors keep their capacity from block to block.
@@ -38,12 +41,13 @@ struct Block {
   std::vector<uint32_t> tokens;
   std::vector<uint64_t> token_start;  // records + 1 offsets into tokens
   std::vector<uint32_t> sentence_lens;
-  std::vector<uint64_t> sentence_start;  // docs: records + 1 offsets into sentence_lens
+  std::vector<uint64_t> sentence_start;  // docs, chat: records + 1 offsets into sentence_lens
   std::vector<uint8_t> doc_flags;
   std::vector<uint32_t> len_a;
   std::vector<int8_t> is_next;
   std::vector<uint32_t> positions, labels;
   std::vector<uint64_t> masked_start;  // masked: records + 1 offsets into positions/labels
+  std::vector<uint8_t> loss_mask;      // chat: one per token
 
   size_t size() const { return token_start.empty() ? 0 : token_start.size() - 1; }
   RecordView record(size_t i) const;
@@ -76,7 +80,7 @@ class BlockBuilder {
   TokenDtype dtype_;
   std::vector<uint32_t> lens_, n_sent_, len_a_, n_masked_, positions_;
   ByteBuffer sentence_len_bytes_, label_bytes_, token_bytes_;
-  std::vector<uint8_t> flags_, is_next_;
+  std::vector<uint8_t> flags_, is_next_, loss_mask_;
   uint32_t n_items_ = 0, n_tokens_ = 0;
   size_t payload_size_ = 0;
 };

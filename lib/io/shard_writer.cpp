@@ -49,19 +49,35 @@ void ShardWriter::check(const RecordView& r) const {
     throw Error(fmt::format("shard writer: record {}: {}", records_, what));
   };
   const RecordKind kind = header_.kind;
-  if (kind != RecordKind::kDocs && (!r.sentence_lens.empty() || r.doc_flags != 0))
+  const bool has_parts = kind == RecordKind::kDocs || kind == RecordKind::kChat;
+  if ((!has_parts && !r.sentence_lens.empty()) || (kind != RecordKind::kDocs && r.doc_flags != 0))
     fail(fmt::format("sentence fields in a {} shard", kind_name(kind)));
+  if (kind != RecordKind::kChat && !r.loss_mask.empty()) fail(fmt::format("a loss mask in a {} shard", kind_name(kind)));
   if (kind != RecordKind::kMasked && (!r.positions.empty() || !r.labels.empty()))
     fail(fmt::format("masked positions in a {} shard", kind_name(kind)));
   if (kind != RecordKind::kPairs && kind != RecordKind::kMasked && (r.len_a != 0 || r.is_next != kNoLabel))
     fail(fmt::format("pair fields in a {} shard", kind_name(kind)));
   if (r.ids.size() > 0xFFFFFFFFull) fail("more than 2^32-1 ids");
+  if (has_parts && !r.sentence_lens.empty()) {
+    uint64_t sum = 0;
+    for (uint32_t len : r.sentence_lens) sum += len;
+    if (sum != r.ids.size())
+      fail(fmt::format("{} lengths add up to {}, not {}", kind == RecordKind::kDocs ? "sentence" : "conversation", sum,
+                       r.ids.size()));
+  }
+  if (kind == RecordKind::kChat) {
+    if (r.loss_mask.size() != r.ids.size())
+      fail(fmt::format("the loss mask has {} entries for {} ids", r.loss_mask.size(), r.ids.size()));
+    for (uint8_t m : r.loss_mask)
+      if (m > 1) fail(fmt::format("loss mask entry {} is not 0 or 1", m));
+    // Conversation lengths are stored in the token dtype.
+    const uint64_t longest = r.sentence_lens.empty() ? r.ids.size()
+                                                     : *std::max_element(r.sentence_lens.begin(), r.sentence_lens.end());
+    if (longest > dtype_max_sentence(header_.dtype))
+      fail(fmt::format("a conversation of {} ids is longer than a {} shard stores ({})", longest,
+                       dtype_name(header_.dtype), dtype_max_sentence(header_.dtype)));
+  }
   if (kind == RecordKind::kDocs) {
-    if (!r.sentence_lens.empty()) {
-      uint64_t sum = 0;
-      for (uint32_t len : r.sentence_lens) sum += len;
-      if (sum != r.ids.size()) fail(fmt::format("sentence lengths add up to {}, not {}", sum, r.ids.size()));
-    }
     if ((r.doc_flags & ~kKnownDocFlags) != 0 || ((r.doc_flags & kSentenceContinues) && !(r.doc_flags & kDocContinues)))
       fail(fmt::format("invalid document flags {:#x}", r.doc_flags));
   }

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   uint32_t vocab_size = 0;
   size_t block_target = io::kDefaultBlockTarget;
   add_common_options(app, common, "Write the shard to FILE instead of stdout");
-  app.add_option("--kind", kind, "docs, pairs, windows or masked")->capture_default_str();
+  app.add_option("--kind", kind, "docs, pairs, windows, masked or chat")->capture_default_str();
   app.add_option("--vocab-size", vocab_size, "Vocabulary size")->required();
   app.add_option("--dtype", dtype, "u16 or u32 (default: what the vocabulary needs)");
   app.add_option("--fingerprint", fingerprint, "Vocabulary fingerprint to record");
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
 
   return run_main(app, argc, argv, [&] {
     const auto parsed_kind = io::parse_kind(kind);
-    if (!parsed_kind) throw UsageError("--kind must be docs, pairs, windows or masked");
+    if (!parsed_kind) throw UsageError("--kind must be docs, pairs, windows, masked or chat");
     io::ShardHeader header = io::ShardHeader::make(*parsed_kind, vocab_size, fingerprint);
     if (!dtype.empty()) {
       const auto parsed = io::parse_dtype(dtype);
@@ -56,9 +56,12 @@ int main(int argc, char** argv) {
       const auto sentence_lens = j.value("sentence_lens", std::vector<uint32_t>{});
       const auto positions = j.value("positions", std::vector<uint32_t>{});
       const auto labels = j.value("labels", std::vector<uint32_t>{});
+      const auto loss_mask = j.value("loss_mask", std::vector<uint8_t>{});
+      const auto conversation_lens = j.value("conversation_lens", std::vector<uint32_t>{});
       io::RecordView r;
       r.ids = ids;
-      r.sentence_lens = sentence_lens;
+      r.sentence_lens = j.contains("conversation_lens") ? conversation_lens : sentence_lens;
+      r.loss_mask = loss_mask;
       r.positions = positions;
       r.labels = labels;
       r.len_a = j.value("len_a", 0u);

@@ -233,6 +233,23 @@ TEST_CASE("kind-specific fields are checked") {
     CHECK(test::read_error(raw_shard(h, {make(0, 1, 99)})).empty());
     CHECK(test::read_error(raw_shard(h, {make(0, 1, 100)})).ends_with("record 0: masked label 100 is >= vocab size 100"));
   }
+  SUBCASE("chat: conversations must add up, the loss mask is 0 or 1") {
+    const ShardHeader h = small_header(RecordKind::kChat);
+    RawBlock b;
+    b.header = {1, 2, 3, 0, 0};
+    put_u32(b.payload, 3);  // len
+    put_u32(b.payload, 2);  // conversations
+    for (uint8_t v : {1, 0, 1, 0}) b.payload.push_back(v);  // u16 conversation lens 1 + 1 != 3
+    for (int i = 0; i < 6; ++i) b.payload.push_back(0);    // 3 u16 ids
+    for (uint8_t m : {0, 1, 1}) b.payload.push_back(m);     // the loss mask
+    CHECK(test::read_error(raw_shard(h, {b})).ends_with("record 0: conversation lengths add up to 2, the record has 3 ids"));
+    b.payload[8] = 2;  // 2 + 1 = 3
+    CHECK(test::read_error(raw_shard(h, {b})).empty());
+    b.payload.back() = 2;
+    CHECK(test::read_error(raw_shard(h, {b})).ends_with("record 0: loss mask byte 2 is not 0 or 1"));
+    b.payload.pop_back();
+    CHECK(test::read_error(raw_shard(h, {b})).find("records overrun their block") != std::string::npos);
+  }
 }
 
 TEST_CASE("what the program asked for: kind, vocabulary fingerprint and size") {

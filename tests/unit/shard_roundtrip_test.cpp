@@ -16,7 +16,8 @@ using lmpipe::test::OwnedRecord;
 
 namespace {
 
-const RecordKind kAllKinds[] = {RecordKind::kDocs, RecordKind::kPairs, RecordKind::kWindows, RecordKind::kMasked};
+const RecordKind kAllKinds[] = {RecordKind::kDocs, RecordKind::kPairs, RecordKind::kWindows, RecordKind::kMasked,
+                                 RecordKind::kChat};
 
 ShardHeader header_for(RecordKind kind, uint32_t vocab_size) {
   ShardHeader h = ShardHeader::make(kind, vocab_size, "sha256:0123");

@@ -15,6 +15,7 @@ namespace lmpipe::test {
 
 struct OwnedRecord {
   std::vector<uint32_t> ids, sentence_lens, positions, labels;
+  std::vector<uint8_t> loss_mask;
   uint8_t doc_flags = 0;
   uint32_t len_a = 0;
   int8_t is_next = io::kNoLabel;
@@ -28,6 +29,7 @@ struct OwnedRecord {
     v.is_next = is_next;
     v.positions = positions;
     v.labels = labels;
+    v.loss_mask = loss_mask;
     return v;
   }
   static OwnedRecord from(const io::RecordView& v) {
@@ -36,6 +38,7 @@ struct OwnedRecord {
     r.sentence_lens.assign(v.sentence_lens.begin(), v.sentence_lens.end());
     r.positions.assign(v.positions.begin(), v.positions.end());
     r.labels.assign(v.labels.begin(), v.labels.end());
+    r.loss_mask.assign(v.loss_mask.begin(), v.loss_mask.end());
     r.doc_flags = v.doc_flags;
     r.len_a = v.len_a;
     r.is_next = v.is_next;
@@ -76,6 +79,17 @@ inline std::vector<OwnedRecord> random_records(io::RecordKind kind, uint32_t voc
         r.len_a = uint32_t(uniform(len + 1));
         r.is_next = int8_t(uniform(3)) - 1;
         break;
+      case io::RecordKind::kChat: {
+        size_t left = len;
+        while (left > 0) {
+          const size_t c = std::min<size_t>(left, 1 + uniform(60));
+          r.sentence_lens.push_back(uint32_t(c));
+          left -= c;
+        }
+        r.loss_mask.resize(len);
+        for (uint8_t& m : r.loss_mask) m = uint8_t(uniform(2));
+        break;
+      }
       case io::RecordKind::kWindows:
         break;
     }
