@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 build=$(dirname "$LMPIPE_BIN")
 prefix="$WORK/prefix"
 cmake --install "$build" --prefix "$prefix" > install.log || fail "cmake --install: $(tail -n 5 install.log)"
-for p in shard-cat tok-encode tok-train make-pairs mask-corpus pretrain sample; do
+for p in shard-cat tok-encode tok-train make-pairs make-chat mask-corpus pretrain sample; do
   [ -x "$prefix/bin/$p" ] || fail "$p is not installed"
   [ -f "$prefix/share/man/man1/$p.1" ] || fail "the man page of $p is not installed"
 done

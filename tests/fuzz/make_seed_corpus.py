@@ -103,7 +103,7 @@ def tokenizer_jsons(bpe, wordpiece):
 
 
 def main():
-    for target in ("model-dir", "vocab", "tokenize"):
+    for target in ("model-dir", "vocab", "tokenize", "chat"):
         shutil.rmtree(os.path.join(SEEDS, target), ignore_errors=True)
         os.makedirs(os.path.join(SEEDS, target))
 
@@ -143,6 +143,16 @@ def main():
         shard = subprocess.run([os.path.join("build", "cmd", "tok-encode"), *args, "-q"], input=shakespeare[:600],
                                capture_output=True, check=True).stdout
         write("tokenize", name, mode, shard)
+
+    chats = os.path.join("tests", "data", "chat", "conversations.jsonl")
+    with open(chats, "rb") as f:
+        conversations = f.read()
+    alpaca = (b'{"instruction": "Add.", "input": "2 and 3", "output": "5"}\n'
+              b'{"instruction": "Say hi.", "output": "hi"}\n{"instruction": "x", "input": null, "output": ""}\n')
+    for mode in (0, 4, 2 | 10 << 3, 4 | 3 << 3):
+        write("chat", f"messages-{mode}", mode, conversations)
+    write("chat", "alpaca", 1, alpaca)
+    write("chat", "alpaca-packed", 1 | 2 | 8 << 3, alpaca)
 
 
 if __name__ == "__main__":

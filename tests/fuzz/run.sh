@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 build=$1 seconds=$2 work=$3
 shift 3
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(shard-reader model-dir vocab tokenize)
+[ ${#targets[@]} -gt 0 ] || targets=(shard-reader model-dir vocab tokenize chat)
 mkdir -p "$work/artifacts"
 printf '%-13s %12s %9s %7s %8s %9s\n' target executions exec/s cov ft corpus
 for target in "${targets[@]}"; do

@@ -1,0 +1,164 @@
+#include "data/chat_job.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/input_file.h"
+#include "tok/text_chunker.h"
+
+namespace lmpipe::data {
+namespace {
+
+// What a chunk of lines became: each conversation's ids and mask, and the lines that were bad.
+struct ChunkResult {
+  struct Item {
+    size_t line = 0;      // index of the line in the chunk
+    size_t start = 0, length = 0;  // into tokens
+    std::string error;    // non-empty: the line was bad
+  };
+  ChatTokens tokens;
+  std::vector<Item> items;
+  size_t lines = 0;
+
+  void clear() {
+    tokens.ids.clear();
+    tokens.loss_mask.clear();
+    items.clear();
+    lines = 0;
+  }
+};
+
+std::string_view strip(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+void render_chunk(const tok::TextChunk& chunk, const ChatMlTemplate& chat_template, ChatFormat format,
+                  tok::Tokenizer::Session& session, ChunkResult& result) {
+  result.clear();
+  const std::string_view text = chunk.text;
+  for (size_t pos = 0; pos < text.size(); ++result.lines) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = strip(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (line.empty()) continue;
+    ChunkResult::Item item;
+    item.line = result.lines;
+    item.start = result.tokens.ids.size();
+    try {
+      chat_template.render(parse_conversation(line, format), session, result.tokens);
+    } catch (const Error& e) {
+      item.error = e.what();
+      result.tokens.ids.resize(item.start);
+      result.tokens.loss_mask.resize(item.start);
+    }
+    item.length = result.tokens.ids.size() - item.start;
+    result.items.push_back(std::move(item));
+  }
+}
+
+// Collects conversations into records: one each, or packed up to max_len ids.
+class RecordPacker {
+ public:
+  RecordPacker(io::ShardWriter& writer, const ChatOptions& options, ChatSummary& summary)
+      : writer_(writer), options_(options), summary_(summary) {}
+
+  void add(std::span<const uint32_t> ids, std::span<const uint8_t> mask) {
+    if (options_.max_len && ids.size() > options_.max_len) {
+      ids = ids.first(options_.max_len);
+      mask = mask.first(options_.max_len);
+      ++summary_.truncated;
+    }
+    if (!options_.pack || ids_.size() + ids.size() > options_.max_len) flush();
+    ids_.insert(ids_.end(), ids.begin(), ids.end());
+    mask_.insert(mask_.end(), mask.begin(), mask.end());
+    lens_.push_back(uint32_t(ids.size()));
+    ++summary_.conversations;
+    if (!options_.pack) flush();
+  }
+
+  void flush() {
+    if (lens_.empty()) return;
+    io::RecordView r;
+    r.ids = ids_;
+    r.loss_mask = mask_;
+    r.sentence_lens = lens_;
+    writer_.write(r);
+    ++summary_.records;
+    summary_.tokens += ids_.size();
+    for (uint8_t m : mask_) summary_.loss_tokens += m;
+    ids_.clear();
+    mask_.clear();
+    lens_.clear();
+  }
+
+ private:
+  io::ShardWriter& writer_;
+  const ChatOptions& options_;
+  ChatSummary& summary_;
+  std::vector<uint32_t> ids_, lens_;
+  std::vector<uint8_t> mask_;
+};
+
+}  // namespace
+
+io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const ChatMlTemplate& chat_template,
+                            const ChatOptions& options, nlohmann::json provenance) {
+  const tok::Vocab& vocab = tokenizer.vocab();
+  io::ShardHeader h = io::ShardHeader::make(io::RecordKind::kChat, vocab.size(), vocab.fingerprint);
+  h.special_ids = vocab.special_ids();
+  h.provenance = std::move(provenance);
+  h.extra["template"] = {{"name", "chatml"},
+                         {"im_start", chat_template.start_id()},
+                         {"im_end", chat_template.end_id()}};
+  h.extra["format"] = options.format == ChatFormat::kAlpaca ? "alpaca" : "messages";
+  h.extra["max_len"] = options.max_len;
+  h.extra["packed"] = options.pack;
+  h.extra["tokenizer"] = vocab.kind == tok::VocabKind::kByteLevelBpe ? "byte-level-bpe" : "wordpiece";
+  return h;
+}
+
+ChatSummary make_chat(const tok::Tokenizer& tokenizer, const ChatMlTemplate& chat_template,
+                      const std::vector<std::string>& inputs, const ChatOptions& options, io::ShardWriter& writer,
+                      Progress& progress) {
+  if (options.pack && options.max_len == 0) throw UsageError("--pack needs --max-len: the length records are packed to");
+  const int threads = std::max(1, options.threads);
+  tok::TextChunker chunker(inputs, tok::TextChunker::Cut::kLines, options.chunk_bytes);
+  std::vector<std::unique_ptr<tok::Tokenizer::Session>> sessions;
+  for (int t = 0; t < threads; ++t) sessions.push_back(tokenizer.session());
+  std::vector<ChunkResult> results(size_t(threads) * tok::kChunksPerThread);
+  ChatSummary summary;
+  RecordPacker packer(writer, options, summary);
+  size_t file = 0;
+  uint64_t lines_before = 0;  // in the current file, before the chunk
+  tok::for_each_chunk_parallel(
+      chunker, threads,
+      [&](const tok::TextChunk& chunk, size_t slot, int thread) {
+        render_chunk(chunk, chat_template, options.format, *sessions[size_t(thread)], results[slot]);
+      },
+      [&](const tok::TextChunk& chunk, size_t slot) {
+        if (chunk.file != file) {
+          file = chunk.file;
+          lines_before = 0;
+        }
+        const ChunkResult& r = results[slot];
+        for (const ChunkResult::Item& item : r.items) {
+          if (!item.error.empty()) {
+            if (!options.skip_bad)
+              throw Error(fmt::format("{}:{}: {}", chunker.path(chunk.file), lines_before + item.line + 1, item.error));
+            ++summary.skipped;
+            continue;
+          }
+          packer.add(std::span<const uint32_t>(r.tokens.ids).subspan(item.start, item.length),
+                     std::span<const uint8_t>(r.tokens.loss_mask).subspan(item.start, item.length));
+        }
+        lines_before += r.lines;
+        progress.update(chunker.bytes_read());
+      });
+  packer.flush();
+  return summary;
+}
+
+}  // namespace lmpipe::data

@@ -1,0 +1,114 @@
+#include "data/chat_template.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace lmpipe::data {
+namespace {
+
+std::string json_quoted(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+const std::string& string_field(const nlohmann::json& object, const char* key, const char* where) {
+  const auto it = object.find(key);
+  if (it == object.end()) throw Error(fmt::format("{} has no \"{}\"", where, key));
+  if (!it->is_string()) throw Error(fmt::format("{} \"{}\" is not a string", where, key));
+  return it->get_ref<const std::string&>();
+}
+
+}  // namespace
+
+Conversation parse_conversation(std::string_view line, ChatFormat format) {
+  const nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+  if (j.is_discarded()) throw Error("not JSON (a conversation is one JSON object a line)");
+  if (!j.is_object()) throw Error("not a JSON object");
+  Conversation conversation;
+  if (format == ChatFormat::kAlpaca) {
+    std::string instruction = string_field(j, "instruction", "the record");
+    const auto input = j.find("input");
+    if (input != j.end() && !input->is_null()) {
+      if (!input->is_string()) throw Error("the record's \"input\" is not a string");
+      if (!input->get_ref<const std::string&>().empty()) instruction += "\n\n" + input->get<std::string>();
+    }
+    conversation.push_back({"user", std::move(instruction)});
+    conversation.push_back({"assistant", string_field(j, "output", "the record")});
+    return conversation;
+  }
+  const auto messages = j.find("messages");
+  if (messages == j.end()) throw Error("no \"messages\"");
+  if (!messages->is_array()) throw Error("\"messages\" is not a list");
+  bool assistant = false;
+  for (size_t i = 0; i < messages->size(); ++i) {
+    const nlohmann::json& m = (*messages)[i];
+    const std::string where = fmt::format("message {}", i);
+    if (!m.is_object()) throw Error(where + " is not an object");
+    const std::string& role = string_field(m, "role", where.c_str());
+    if (role != "system" && role != "user" && role != "assistant")
+      throw Error(fmt::format("{} has role {}: not system, user or assistant", where, json_quoted(role)));
+    conversation.push_back({role, string_field(m, "content", where.c_str())});
+    assistant |= role == "assistant";
+  }
+  if (!assistant) throw Error("no assistant turn: nothing to learn from");
+  return conversation;
+}
+
+ChatMlTemplate::ChatMlTemplate(const tok::Tokenizer& tokenizer) : vocab_(tokenizer.vocab()) {
+  std::vector<std::string> missing;
+  for (const auto& [marker, id] : {std::pair(kStart, &start_), std::pair(kEnd, &end_)}) {
+    const auto it = vocab_.ids.find(marker);
+    if (it == vocab_.ids.end())
+      missing.emplace_back(marker);
+    else
+      *id = it->second;
+  }
+  if (!missing.empty()) {
+    std::string add;
+    for (const std::string& m : missing) add += fmt::format(" --add-special '{}'", m);
+    throw Error(fmt::format("{}: the vocabulary has no {} for the ChatML template; tok-train --extend {}{} -o DIR "
+                            "writes one that has",
+                            vocab_.source, fmt::join(missing, " or "), vocab_.source, add));
+  }
+  const auto session = tokenizer.session();
+  session->encode("\n", newline_ids_);
+  if (vocab_.kind == tok::VocabKind::kByteLevelBpe) {
+    token_bytes_.resize(vocab_.size());
+    for (uint32_t id = 0; id < vocab_.size(); ++id) token_bytes_[id] = uint32_t(vocab_.token_bytes(id).size());
+  }
+}
+
+void ChatMlTemplate::render(const Conversation& conversation, tok::Tokenizer::Session& session, ChatTokens& out) const {
+  std::string text;
+  for (const Message& m : conversation) {
+    const bool target = m.role == "assistant";
+    out.ids.push_back(start_);
+    out.loss_mask.push_back(0);
+    const size_t first = out.ids.size();
+    if (!token_bytes_.empty()) {
+      // Byte-level BPE: "{role}\n{content}" as one piece; a token is a target when it ends past the prefix.
+      text.assign(m.role).append("\n").append(m.content);
+      session.encode(text, out.ids);
+      uint64_t end = 0;
+      const uint64_t prefix = m.role.size() + 1;
+      for (size_t i = first; i < out.ids.size(); ++i) {
+        end += token_bytes_[out.ids[i]];
+        out.loss_mask.push_back(target && end > prefix);
+      }
+    } else {
+      // WordPiece splits at the newline whatever follows it: the role and the content encode apart.
+      text.assign(m.role).append("\n");
+      session.encode(text, out.ids);
+      out.loss_mask.resize(out.ids.size(), 0);
+      session.encode(m.content, out.ids);
+      out.loss_mask.resize(out.ids.size(), target);
+    }
+    out.ids.push_back(end_);
+    out.loss_mask.push_back(target);
+    out.ids.insert(out.ids.end(), newline_ids_.begin(), newline_ids_.end());
+    out.loss_mask.resize(out.ids.size(), 0);
+  }
+}
+
+}  // namespace lmpipe::data

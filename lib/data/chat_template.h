@@ -1,0 +1,61 @@
+#pragma once
+// Conversations as people store them (OpenAI / HuggingFace "messages", or Alpaca's instruction records)
+// and their layout in ChatML, the template HuggingFace chat models use:
+//   <|im_start|>{role}\n{content}<|im_end|>\n   for each message
+// with a loss mask that is 1 on what the assistant says (and the <|im_end|> closing it) and 0 on the
+// rest, as InstructGPT's supervised fine-tuning trains only on the demonstrations.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tok/tokenizer.h"
+
+namespace lmpipe::data {
+
+struct Message {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+using Conversation = std::vector<Message>;
+
+enum class ChatFormat {
+  kMessages,  // {"messages": [{"role": ..., "content": ...}, ...]}
+  kAlpaca,    // {"instruction": ..., "input": ..., "output": ...}: the user says the instruction (and the
+              // input after a blank line, when there is one), the assistant the output
+};
+
+// One JSON line as a conversation. Throws Error saying what is wrong (no place: the caller knows the
+// line): not JSON, no messages, an unknown role, a content that is not a string, no assistant turn.
+Conversation parse_conversation(std::string_view line, ChatFormat format);
+
+// The ids of rendered conversations, and one loss-mask byte per id.
+struct ChatTokens {
+  std::vector<uint32_t> ids;
+  std::vector<uint8_t> loss_mask;
+};
+
+class ChatMlTemplate {
+ public:
+  static constexpr std::string_view kStart = "<|im_start|>", kEnd = "<|im_end|>";
+
+  // Throws Error when the vocabulary lacks the markers, with the command that adds them.
+  explicit ChatMlTemplate(const tok::Tokenizer& tokenizer);
+
+  // Appends the conversation's ids and mask. The text of each message, "{role}\n{content}", is encoded
+  // as one piece, as tokenizing the rendered template does; a token that holds bytes of an assistant's
+  // content is a target even when it starts in the "\n" before it. Marker strings inside contents are
+  // text (the tokenizer must not recognise special tokens in text), so no content can forge a turn.
+  void render(const Conversation& conversation, tok::Tokenizer::Session& session, ChatTokens& out) const;
+
+  uint32_t start_id() const { return start_; }
+  uint32_t end_id() const { return end_; }
+
+ private:
+  const tok::Vocab& vocab_;
+  uint32_t start_ = 0, end_ = 0;
+  std::vector<uint32_t> newline_ids_;      // "\n" after <|im_end|>
+  std::vector<uint32_t> token_bytes_;      // byte-level BPE: the bytes each token stands for
+};
+
+}  // namespace lmpipe::data

@@ -1,0 +1,78 @@
+// libFuzzer target for make-chat's input: JSON lines of conversations through the ChatML template into a
+// chat shard, which is then read back. The first input byte sets the options: bit 0 the Alpaca format,
+// bit 1 --pack, bit 2 --skip-bad, bits 3-7 --max-len (0: none, else 4 ids per step). The vocabulary is
+// GPT-2's extended with the ChatML markers. Every input must end in success or lmpipe::Error; anything
+// else is a bug.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "core/output_file.h"
+#include "core/progress.h"
+#include "data/chat_job.h"
+#include "fuzz_input.h"
+#include "io/shard_reader.h"
+#include "tok/train_job.h"
+
+using namespace lmpipe;
+
+namespace {
+
+const fuzz::ScratchDir scratch;
+
+struct Chat {
+  std::unique_ptr<tok::Tokenizer> tokenizer;
+  std::unique_ptr<data::ChatMlTemplate> chat_template;
+};
+
+const Chat& chat() {
+  static const Chat loaded = [] {
+    const std::string dir = scratch.path() + "/chatml";
+    tok::extend_vocabulary("gpt2", {"<|im_start|>", "<|im_end|>"}, true, dir);
+    Chat c;
+    c.tokenizer = tok::Tokenizer::load(dir);
+    c.chat_template = std::make_unique<data::ChatMlTemplate>(*c.tokenizer);
+    return c;
+  }();
+  return loaded;
+}
+
+void run(uint8_t mode, fuzz::Bytes bytes) {
+  const Chat& c = chat();
+  data::ChatOptions options;
+  options.format = mode & 1 ? data::ChatFormat::kAlpaca : data::ChatFormat::kMessages;
+  options.max_len = size_t(mode >> 3) * 4;
+  options.pack = (mode & 2) && options.max_len > 0;
+  options.skip_bad = mode & 4;
+  options.chunk_bytes = 256;  // many chunks, so that line numbers are counted across them
+  const std::string input = scratch.write("chats.jsonl", bytes);
+  MemorySink shard;
+  data::ChatSummary summary;
+  {
+    io::ShardWriter writer(shard, data::chat_header(*c.tokenizer, *c.chat_template, options, nlohmann::json::object()));
+    Progress progress(false, "fuzz", bytes.size(), Progress::Unit::kBytes);
+    summary = data::make_chat(*c.tokenizer, *c.chat_template, {input}, options, writer, progress);
+    writer.finish();
+  }
+  io::ShardReader reader(InputStream::from_memory("shard", shard.bytes));
+  io::RecordView r;
+  uint64_t records = 0, tokens = 0;
+  while (reader.next(r)) {
+    ++records;
+    tokens += r.ids.size();
+    if (options.max_len && r.ids.size() > options.max_len) __builtin_trap();
+  }
+  if (records != summary.records || tokens != summary.tokens) __builtin_trap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  try {
+    run(data[0], fuzz::Bytes(data + 1, size - 1));
+  } catch (const Error&) {
+  }
+  return 0;
+}
