@@ -219,7 +219,7 @@ void Bert<T>::forward_layers(const EncoderBatch& batch, bool train) {
     // weights, which the layout keeps together.
     T* qkv = a(x.qkv);
     linear_t_forward(qkv, layer_input(l), p(w.q_w), p(w.q_b), N, C, 3 * C);
-    attention_forward(a(x.att), a(x.lse), qkv, batch.attend, B, Tn, C, NH, false, drop, site_key(l, kAttention));
+    attention_forward(a(x.att), a(x.lse), qkv, AttentionMask{false, batch.attend}, B, Tn, C, NH, drop, site_key(l, kAttention));
     if (l + 1 < config_.n_layer) {
       after_attention_forward(l, a(x.att), nullptr, N, drop);
     } else {
@@ -396,8 +396,8 @@ void Bert<T>::backward_layers(const EncoderBatch& batch, T* dout) {
       std::fill(dproj_.begin(), dproj_.begin() + N * C, T(0));
       for (size_t r = 0; r < R; ++r) std::copy_n(datt + r * C, C, dproj_.data() + size_t(rows[r]) * C);
     }
-    attention_backward(dqkv_.data(), dproj_.data(), a(x.qkv), a(x.att), a(x.lse), batch.attend, B, Tn, C, NH, false, drop,
-                       site_key(l, kAttention));
+    attention_backward(dqkv_.data(), dproj_.data(), a(x.qkv), a(x.att), a(x.lse), AttentionMask{false, batch.attend}, B,
+                       Tn, C, NH, drop, site_key(l, kAttention));
     // dout becomes d in: the residual's d res1 plus the input gradient through Q, K and V.
     linear_t_backward(d2, g(w.q_w), g(w.q_b), dqkv_.data(), in, p(w.q_w), N, C, 3 * C);
     if (!top) {

@@ -136,7 +136,7 @@ const T* Gpt<T>::block_input(size_t layer) const {
 }
 
 template <class T>
-void Gpt<T>::run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train) {
+void Gpt<T>::run_forward(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn, bool train) {
   plan(B, Tn);
   train_ = train;
   const size_t N = B * Tn, C = config_.d_model, F = config_.d_ff, NH = config_.n_head;
@@ -154,7 +154,8 @@ void Gpt<T>::run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train
       linear_residual_forward(out, inp, p(wo), p(bo), residual, N, K, C);
     }
   };
-  embedding_forward(a(encoded_), inputs, p(wte_), p(wpe_), N, Tn, C);
+  const AttentionMask attention{true, nullptr, positions};
+  embedding_forward(a(encoded_), inputs, p(wte_), p(wpe_), N, Tn, C, positions);
   dropout_apply(a(encoded_), N * C, drop, site_key(config_.n_layer, kEmbedding));
   for (size_t l = 0; l < config_.n_layer; ++l) {
     const LayerOffsets& w = layers_[l];
@@ -167,8 +168,7 @@ void Gpt<T>::run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train
       attn_in = a(x.ln1);
     }
     linear_forward(a(x.qkv), attn_in, p(w.qkv_w), p(w.qkv_b), N, C, 3 * C);
-    attention_forward(a(x.atty), a(x.lse), a(x.qkv), static_cast<const uint8_t*>(nullptr), B, Tn, C, NH, true, drop,
-                      site_key(l, kAttention));
+    attention_forward(a(x.atty), a(x.lse), a(x.qkv), attention, B, Tn, C, NH, drop, site_key(l, kAttention));
     T* res2 = a(x.res2);
     residual_branch(res2, a(x.atty), w.proj_w, w.proj_b, in, C, site_key(l, kAttentionResidual));
     // MLP.
@@ -194,8 +194,8 @@ void Gpt<T>::run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train
 }
 
 template <class T>
-double Gpt<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn) {
-  run_forward(inputs, B, Tn, false);
+double Gpt<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, const uint32_t* positions) {
+  run_forward(inputs, positions, B, Tn, false);
   const size_t N = B * Tn;
   const T* head_in = config_.arch == GptArch::kGpt2 ? a(lnf_) : a(layer_acts_.back().ln2);
   size_t counted = 0;
@@ -205,9 +205,10 @@ double Gpt<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B
 }
 
 template <class T>
-double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale) {
+double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale,
+                                const uint32_t* positions) {
   if (grads_.size() != layout_.total()) throw Error("Gpt::forward_backward on a model made without gradients");
-  run_forward(inputs, B, Tn, true);
+  run_forward(inputs, positions, B, Tn, true);
   const size_t N = B * Tn, C = config_.d_model;
   const size_t counted_targets = size_t(std::count_if(targets, targets + N, [](uint32_t t) { return t != kIgnore; }));
   const T scale = counted_targets ? grad_scale / T(counted_targets) : T(0);
@@ -221,15 +222,16 @@ double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets,
   if (gpt2)
     layernorm_backward(dres_.data(), g(lnf_w_), g(lnf_b_), dhead, a(layer_acts_.back().res3), p(lnf_w_), a(lnf_mean_),
                        a(lnf_rstd_), N, C);
-  run_backward(inputs, B, Tn);
+  run_backward(inputs, positions, B, Tn);
   return counted ? total / double(counted) : 0.0;
 }
 
 template <class T>
-void Gpt<T>::run_backward(const uint32_t* inputs, size_t B, size_t Tn) {
+void Gpt<T>::run_backward(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn) {
   const size_t N = B * Tn, C = config_.d_model, F = config_.d_ff, NH = config_.n_head;
   const T drop = train_ ? T(config_.dropout) : T(0);
   const bool gpt2 = config_.arch == GptArch::kGpt2;
+  const AttentionMask attention{true, nullptr, positions};
   T* dres = dres_.data();  // on entry: the gradient of the last block's output
   T* d1 = dtmp_.data();
   T* d2 = dtmp_.data() + N * C;
@@ -259,8 +261,8 @@ void Gpt<T>::run_backward(const uint32_t* inputs, size_t B, size_t Tn) {
       // res2 = in + drop(proj(attention(qkv(ln1(in))))).
       const T* dproj = through_dropout(dres, site_key(l, kAttentionResidual));
       linear_backward(datty, g(w.proj_w), g(w.proj_b), dproj, a(x.atty), p(w.proj_w), N, C, C);
-      attention_backward(dqkv_.data(), datty, a(x.qkv), a(x.atty), a(x.lse), static_cast<const uint8_t*>(nullptr), B,
-                         Tn, C, NH, true, drop, site_key(l, kAttention));
+      attention_backward(dqkv_.data(), datty, a(x.qkv), a(x.atty), a(x.lse), attention, B, Tn, C, NH, drop,
+                         site_key(l, kAttention));
       linear_backward(d1, g(w.qkv_w), g(w.qkv_b), dqkv_.data(), a(x.ln1), p(w.qkv_w), N, C, 3 * C);
       layernorm_backward(d2, g(w.ln1_w), g(w.ln1_b), d1, in, p(w.ln1_w), a(x.ln1_mean), a(x.ln1_rstd), N, C);
       add(dres, d2);  // now d in
@@ -275,19 +277,19 @@ void Gpt<T>::run_backward(const uint32_t* inputs, size_t B, size_t Tn) {
       layernorm_backward(dres, g(w.ln1_w), g(w.ln1_b), d1, a(x.res2), p(w.ln1_w), a(x.ln1_mean), a(x.ln1_rstd), N, C);
       const T* dproj = through_dropout(dres, site_key(l, kAttentionResidual));  // dres: d res2
       linear_backward(datty, g(w.proj_w), g(w.proj_b), dproj, a(x.atty), p(w.proj_w), N, C, C);
-      attention_backward(dqkv_.data(), datty, a(x.qkv), a(x.atty), a(x.lse), static_cast<const uint8_t*>(nullptr), B,
-                         Tn, C, NH, true, drop, site_key(l, kAttention));
+      attention_backward(dqkv_.data(), datty, a(x.qkv), a(x.atty), a(x.lse), attention, B, Tn, C, NH, drop,
+                         site_key(l, kAttention));
       linear_backward(d1, g(w.qkv_w), g(w.qkv_b), dqkv_.data(), in, p(w.qkv_w), N, C, 3 * C);
       add(dres, d1);  // d in
     }
   }
   dropout_apply(dres, N * C, drop, site_key(config_.n_layer, kEmbedding));
-  embedding_backward(g(wte_), g(wpe_), dres, inputs, N, Tn, C);
+  embedding_backward(g(wte_), g(wpe_), dres, inputs, N, Tn, C, positions);
 }
 
 template <class T>
 void Gpt<T>::last_logits(T* out, const uint32_t* inputs, size_t B, size_t Tn) {
-  run_forward(inputs, B, Tn, false);
+  run_forward(inputs, nullptr, B, Tn, false);
   const size_t C = config_.d_model;
   const T* head_in = config_.arch == GptArch::kGpt2 ? a(lnf_) : a(layer_acts_.back().ln2);
   for (size_t b = 0; b < B; ++b)

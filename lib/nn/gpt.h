@@ -36,10 +36,14 @@ class Gpt {
 
   // Mean cross-entropy of the targets (kIgnore rows skipped) given B sequences of Tn input ids, no
   // dropout, no gradients. Activations are planned for (B, Tn) on first use and re-planned when it changes.
-  double forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
+  // positions, when given, packs several sequences into each row of Tn: each input's position
+  // (0 where a packed sequence starts), and an input attends to its own sequence only.
+  double forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn,
+                 const uint32_t* positions = nullptr);
   // The training step's half: the loss as above, with dropout, and grad_scale times its gradient added
   // to grads() (grad_scale = 1 / micro-batches makes accumulated gradients those of the whole batch).
-  double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1));
+  double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1),
+                          const uint32_t* positions = nullptr);
   // Logits of the last position of each of the B sequences: out[B, vocab].
   void last_logits(T* out, const uint32_t* inputs, size_t B, size_t Tn);
   // The LM head's input of the last forward pass, [B * Tn, d_model] (GPT-2: the final layer norm's output;
@@ -58,8 +62,8 @@ class Gpt {
   };
 
   void plan(size_t B, size_t Tn);
-  void run_forward(const uint32_t* inputs, size_t B, size_t Tn, bool train);
-  void run_backward(const uint32_t* inputs, size_t B, size_t Tn);
+  void run_forward(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn, bool train);
+  void run_backward(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn);
   const T* block_input(size_t layer) const;
   const T* p(size_t offset) const { return (params_owner_ ? params_owner_->params_ : params_).data() + offset; }
   T* g(size_t offset) { return grads_.data() + offset; }

@@ -57,17 +57,19 @@ double GptReplicas<T>::split(const uint32_t* targets, size_t B, size_t Tn, const
 }
 
 template <class T>
-double GptReplicas<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn) {
+double GptReplicas<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn,
+                               const uint32_t* positions) {
   return split(targets, B, Tn, [&](Gpt<T>& m, size_t b0, size_t n, double) {
-    return m.forward(inputs + b0 * Tn, targets + b0 * Tn, n, Tn);
+    return m.forward(inputs + b0 * Tn, targets + b0 * Tn, n, Tn, positions ? positions + b0 * Tn : nullptr);
   });
 }
 
 template <class T>
 double GptReplicas<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn,
-                                        T grad_scale) {
+                                        T grad_scale, const uint32_t* positions) {
   return split(targets, B, Tn, [&](Gpt<T>& m, size_t b0, size_t n, double weight) {
-    return m.forward_backward(inputs + b0 * Tn, targets + b0 * Tn, n, Tn, T(double(grad_scale) * weight));
+    return m.forward_backward(inputs + b0 * Tn, targets + b0 * Tn, n, Tn, T(double(grad_scale) * weight),
+                              positions ? positions + b0 * Tn : nullptr);
   });
 }
 

@@ -28,8 +28,10 @@ class GptReplicas {
 
   // Gpt::forward and Gpt::forward_backward over B sequences, split between the threads: the same loss,
   // and (after reduce_grads) the same gradients up to rounding.
-  double forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
-  double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1));
+  double forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn,
+                 const uint32_t* positions = nullptr);
+  double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1),
+                          const uint32_t* positions = nullptr);
   // Adds the replicas' gradients into the model's and zeroes theirs: call once per step, after the last
   // forward_backward and before the gradients are read. (The model's own start a step at zero.) Returns
   // the sum of the squares of the model's gradients after it, taken in the same pass: the square of

@@ -98,8 +98,8 @@ void transpose_head(T* dst, const T* src, size_t rows, size_t cols, size_t ld) {
       ConstStridedMap<T>(src, Eigen::Index(rows), Eigen::Index(cols), Eigen::OuterStride<>(Eigen::Index(ld))).transpose();
 }
 
-// The keys one sequence's rows may attend to, as two rows of Tn for vectorised softmax loops: bias 0 for a
-// key that may be seen and -inf for padding, keep 1 and 0. Causal attention further cuts row t at t + 1.
+// The padding of one sequence's keys, as two rows of Tn for vectorised softmax loops: bias 0 for a key that
+// may be seen and -inf for padding, keep 1 and 0.
 template <class T>
 struct KeyMask {
   Eigen::Array<T, Eigen::Dynamic, 1> bias, keep;
@@ -114,32 +114,40 @@ struct KeyMask {
   }
 };
 
-// Row t of a (batch, head) score matrix, s[0..keys): the scores its products computed, of which the
-// first n are visible (n = t + 1 when causal, else keys). Replaces them by exp(s - shift) over the
-// visible, unpadded keys and 0 elsewhere; returns the sum. Padded keys are multiplied by 0 after the exp:
-// Eigen's exp of -inf is a tiny number, not 0. Without padding the exp runs on to a whole cache line
-// (whole SIMD packets: the row holds scores there too, and they are zeroed after): Eigen leaves a ragged
-// tail to scalar expf calls, and causal rows are all ragged.
+// The keys row t of a block sees: [first, end) of the keys [k0, k1) its block's products computed.
+struct RowKeys {
+  size_t first, end;
+};
+
+// Row t of a block of scores, s[0..k1 - k0) for keys k0..k1, of which keys [first, end) are visible.
+// Replaces them by exp(s - shift) over the visible, unpadded keys and 0 elsewhere; returns the sum.
+// Padded keys are multiplied by 0 after the exp: Eigen's exp of -inf is a tiny number, not 0. Without
+// padding the exp runs on to a whole cache line (whole SIMD packets: the row holds scores there too, and
+// they are zeroed after): Eigen leaves a ragged tail to scalar expf calls, and causal rows are all ragged.
 template <class T>
-T exp_row(T* s, T shift, const KeyMask<T>& mask, size_t n, size_t keys) {
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> row(s, Eigen::Index(n));
+T exp_row(T* s, T shift, const KeyMask<T>& mask, RowKeys keys, size_t k0, size_t k1) {
+  const auto n = Eigen::Index(keys.end - keys.first);
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> row(s + (keys.first - k0), n);
   if (mask.any_padding) {
-    row = (row + mask.bias.head(Eigen::Index(n)) - shift).exp() * mask.keep.head(Eigen::Index(n));
+    const auto at = Eigen::Index(keys.first);
+    row = (row + mask.bias.segment(at, n) - shift).exp() * mask.keep.segment(at, n);
   } else {
     constexpr size_t line = 64 / sizeof(T);
-    const auto whole = Eigen::Index(std::min(keys, (n + line - 1) / line * line));
-    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> padded(s, whole);
+    const size_t whole = std::min(k1, keys.first + (size_t(n) + line - 1) / line * line);
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> padded(s + (keys.first - k0), Eigen::Index(whole - keys.first));
     padded = (padded - shift).exp();
   }
-  std::fill(s + n, s + keys, T(0));
+  std::fill(s, s + (keys.first - k0), T(0));
+  std::fill(s + (keys.end - k0), s + (k1 - k0), T(0));
   return row.sum();
 }
 
-// The largest visible, unpadded score of a row (-inf when there is none).
+// The largest visible, unpadded score of a row as exp_row takes it (-inf when there is none).
 template <class T>
-T row_max(const T* s, const KeyMask<T>& mask, size_t n) {
-  const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> row(s, Eigen::Index(n));
-  return mask.any_padding ? (row + mask.bias.head(Eigen::Index(n))).maxCoeff() : row.maxCoeff();
+T row_max(const T* s, const KeyMask<T>& mask, RowKeys keys, size_t k0) {
+  const auto n = Eigen::Index(keys.end - keys.first);
+  const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> row(s + (keys.first - k0), n);
+  return mask.any_padding ? (row + mask.bias.segment(Eigen::Index(keys.first), n)).maxCoeff() : row.maxCoeff();
 }
 
 // Whether element i survives dropout under key: a SplitMix64 hash of (key, i) against p * 2^64.
@@ -156,40 +164,41 @@ uint64_t drop_threshold(T p) {
   return p <= T(0) ? 0 : uint64_t(std::ldexp(double(p), 64));
 }
 
-// Applies the dropout mask of one (batch, head) probability matrix [Tn, Tn] in place, over the keys each
-// row's products computed: row t of a block of `block` rows, [0, min(Tn, the block's end)).
+// Applies the dropout mask of one (batch, head) probability matrix [Tn, Tn] in place to a block of it:
+// rows [r0, r1) and keys [k0, k1), p's row t at p + (t - r0) * ld. The mask of element (t, j) depends on
+// (key, bh, t, j) alone, so however the rows are blocked, forward and backward drop the same elements.
 template <class T>
-void drop_probabilities(T* p, size_t Tn, size_t block, size_t bh, T dropout, uint64_t key) {
+void drop_probabilities(T* p, size_t ld, size_t r0, size_t r1, size_t k0, size_t k1, size_t Tn, size_t bh, T dropout,
+                        uint64_t key) {
   const uint64_t threshold = drop_threshold(dropout);
   const T keep_scale = T(1) / (T(1) - dropout);
-  for (size_t t = 0; t < Tn; ++t) {
-    const size_t keys = std::min(Tn, (t / block + 1) * block);
-    for (size_t j = 0; j < keys; ++j) {
-      const size_t i = t * Tn + j;
-      p[i] = kept(key, bh * Tn * Tn + i, threshold) ? p[i] * keep_scale : T(0);
-    }
+  for (size_t t = r0; t < r1; ++t) {
+    T* row = p + (t - r0) * ld - k0;
+    for (size_t j = k0; j < k1; ++j) row[j] = kept(key, (bh * Tn + t) * Tn + j, threshold) ? row[j] * keep_scale : T(0);
   }
 }
 
 }  // namespace
 
 template <class T>
-void embedding_forward(T* out, const uint32_t* tokens, const T* wte, const T* wpe, size_t N, size_t Tn, size_t C) {
+void embedding_forward(T* out, const uint32_t* tokens, const T* wte, const T* wpe, size_t N, size_t Tn, size_t C,
+                       const uint32_t* positions) {
 #pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (size_t n = 0; n < N; ++n) {
     const T* w = wte + size_t(tokens[n]) * C;
-    const T* p = wpe + (n % Tn) * C;
+    const T* p = wpe + (positions ? positions[n] : n % Tn) * C;
     T* o = out + n * C;
     for (size_t c = 0; c < C; ++c) o[c] = w[c] + p[c];
   }
 }
 
 template <class T>
-void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* tokens, size_t N, size_t Tn, size_t C) {
+void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* tokens, size_t N, size_t Tn, size_t C,
+                        const uint32_t* positions) {
   // Serial over rows: two rows with the same token add to the same embedding row.
   for (size_t n = 0; n < N; ++n) {
     T* w = dwte + size_t(tokens[n]) * C;
-    T* p = dwpe + (n % Tn) * C;
+    T* p = dwpe + (positions ? positions[n] : n % Tn) * C;
     const T* d = dout + n * C;
     for (size_t c = 0; c < C; ++c) {
       w[c] += d[c];
@@ -374,17 +383,38 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n,
   }
 }
 
-// Causal attention goes through the rows in blocks of this many: rows [r0, r1) see keys [0, r1) only, so
-// the products skip the blocks above the diagonal (at 64 positions a quarter of the work, at 1024 nearly
-// half). A multiple of a cache line's floats, so exp_row's whole-line exps stay within computed keys.
+// Attention goes through a (batch, head)'s rows in blocks, the probabilities of one block at a time. A
+// causal block of rows [r0, r1) sees keys [0, r1) only, so its products skip the keys above the diagonal
+// (at 64 positions a quarter of the work, at 1024 nearly half); a multiple of a cache line's floats, so
+// exp_row's whole-line exps stay within computed keys. An encoder's block holds up to kScoresPerBlock
+// scores: a whole 512-position matrix at once, slices of a longer one.
 constexpr size_t kCausalRowBlock = 32;
+constexpr size_t kScoresPerBlock = size_t(1) << 18;
+
+size_t row_block(bool causal, size_t Tn) {
+  return causal ? kCausalRowBlock : std::min(Tn, std::max(kCausalRowBlock, kScoresPerBlock / Tn));
+}
+
+// The keys row t of sequence b sees.
+RowKeys row_keys(const AttentionMask& mask, size_t b, size_t Tn, size_t t) {
+  if (!mask.causal) return {0, Tn};
+  const size_t back = mask.positions ? std::min<size_t>(mask.positions[b * Tn + t], t) : t;
+  return {t - back, t + 1};
+}
+
+// The keys [k0, k1) the rows [r0, r1) of sequence b see between them: the block's products compute these.
+std::pair<size_t, size_t> block_keys(const AttentionMask& mask, size_t b, size_t Tn, size_t r0, size_t r1) {
+  size_t k0 = Tn;
+  for (size_t t = r0; t < r1; ++t) k0 = std::min(k0, row_keys(mask, b, Tn, t).first);
+  return {k0, mask.causal ? r1 : Tn};
+}
 
 template <class T>
-void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, size_t B, size_t Tn, size_t C,
-                       size_t NH, bool causal, T dropout, uint64_t dropout_key) {
+void attention_forward(T* out, T* lse, const T* qkv, const AttentionMask& mask, size_t B, size_t Tn, size_t C,
+                       size_t NH, T dropout, uint64_t dropout_key) {
   const size_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
-  const size_t block = causal ? kCausalRowBlock : Tn;
+  const size_t block = row_block(mask.causal, Tn);
   // Each (batch, head) is a few small products, made straight by OpenBLAS (one thread each inside this
   // loop) with the strides of qkv: no copies of the heads' columns, and the scale in the product's alpha.
 #pragma omp parallel for schedule(dynamic, 1)
@@ -393,46 +423,45 @@ void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, si
     const T* q = qkv + b * Tn * 3 * C + h * hs;
     const T* k = q + C;
     const T* v = q + 2 * C;
-    const KeyMask<T> mask(key_mask, b, Tn);
-    Mat<T>& p = scratch<T>(kProbs);
-    p.resize(Eigen::Index(Tn), Eigen::Index(Tn));
+    const KeyMask<T> padding(mask.key_mask, b, Tn);
+    Mat<T>& p = scratch<T>(kProbs);  // a block's probabilities: row t at (t - r0) * Tn, key j at j - k0
+    p.resize(Eigen::Index(block), Eigen::Index(Tn));
     Mat<T>& kt = scratch<T>(kHeadColumns);
     kt.resize(Eigen::Index(hs), Eigen::Index(Tn));
     transpose_head(kt.data(), k, Tn, hs, 3 * C);
     T* row_lse = lse + bh * Tn;
     for (size_t r0 = 0; r0 < Tn; r0 += block) {
-      const size_t r1 = std::min(Tn, r0 + block), keys = causal ? r1 : Tn;
+      const size_t r1 = std::min(Tn, r0 + block);
+      const auto [k0, k1] = block_keys(mask, b, Tn, r0, r1);
       // scores = q k^T / sqrt(hs), the block's rows against the keys they see
-      blas_gemm(false, false, r1 - r0, keys, hs, scale, q + r0 * 3 * C, 3 * C, kt.data(), Tn, T(0), p.data() + r0 * Tn, Tn);
+      blas_gemm(false, false, r1 - r0, k1 - k0, hs, scale, q + r0 * 3 * C, 3 * C, kt.data() + k0, Tn, T(0), p.data(), Tn);
       for (size_t t = r0; t < r1; ++t) {
-        T* s = p.data() + t * Tn;
-        const size_t n = causal ? t + 1 : Tn;
-        const T m = row_max(s, mask, n);
+        T* s = p.data() + (t - r0) * Tn;
+        const RowKeys keys = row_keys(mask, b, Tn, t);
+        const T m = row_max(s, padding, keys, k0);
         if (m == -std::numeric_limits<T>::infinity()) {  // nothing to attend to (all padding): output zeros
-          std::fill(s, s + Tn, T(0));
+          std::fill(s, s + (k1 - k0), T(0));
           row_lse[t] = T(0);
           continue;
         }
-        const T sum = exp_row(s, m, mask, n, keys);
-        Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(s, Eigen::Index(n)) *= T(1) / sum;
+        const T sum = exp_row(s, m, padding, keys, k0, k1);
+        Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(s + (keys.first - k0), Eigen::Index(keys.end - keys.first)) *=
+            T(1) / sum;
         row_lse[t] = m + std::log(sum);
       }
-    }
-    if (dropout > T(0)) drop_probabilities(p.data(), Tn, block, bh, dropout, dropout_key);
-    for (size_t r0 = 0; r0 < Tn; r0 += block) {
-      const size_t r1 = std::min(Tn, r0 + block), keys = causal ? r1 : Tn;
-      blas_gemm(false, false, r1 - r0, hs, keys, T(1), p.data() + r0 * Tn, Tn, v, 3 * C, T(0),
+      if (dropout > T(0)) drop_probabilities(p.data(), Tn, r0, r1, k0, k1, Tn, bh, dropout, dropout_key);
+      blas_gemm(false, false, r1 - r0, hs, k1 - k0, T(1), p.data(), Tn, v + k0 * 3 * C, 3 * C, T(0),
                 out + (b * Tn + r0) * C + h * hs, C);  // p v
     }
   }
 }
 
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const uint8_t* key_mask,
-                        size_t B, size_t Tn, size_t C, size_t NH, bool causal, T dropout, uint64_t dropout_key) {
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const AttentionMask& mask,
+                        size_t B, size_t Tn, size_t C, size_t NH, T dropout, uint64_t dropout_key) {
   const size_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
-  const size_t block = causal ? kCausalRowBlock : Tn;
+  const size_t block = row_block(mask.causal, Tn);
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t bh = 0; bh < B * NH; ++bh) {
     const size_t b = bh / NH, h = bh % NH;
@@ -444,56 +473,58 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
     T* dq = dqkv + b * Tn * 3 * C + h * hs;
     T* dk = dq + C;
     T* dv = dq + 2 * C;
-    const KeyMask<T> mask(key_mask, b, Tn);
-    Mat<T>& p = scratch<T>(kProbs);
-    p.resize(Eigen::Index(Tn), Eigen::Index(Tn));
+    const KeyMask<T> padding(mask.key_mask, b, Tn);
+    Mat<T>& p = scratch<T>(kProbs);  // a block's, laid out as in forward
+    p.resize(Eigen::Index(block), Eigen::Index(Tn));
     Mat<T>& ds = scratch<T>(kProbGrads);
-    ds.resize(Eigen::Index(Tn), Eigen::Index(Tn));
+    ds.resize(Eigen::Index(block), Eigen::Index(Tn));
     Mat<T>& kvt = scratch<T>(kHeadColumns);  // k^T above v^T
     kvt.resize(Eigen::Index(2 * hs), Eigen::Index(Tn));
     const T* kt = kvt.data();
     const T* vt = kvt.data() + hs * Tn;
     transpose_head(kvt.data(), k, Tn, hs, 3 * C);
     transpose_head(kvt.data() + hs * Tn, v, Tn, hs, 3 * C);
+    // dk and dv add up over the blocks of rows that see each key.
+    for (size_t t = 0; t < Tn; ++t) {
+      std::fill(dk + t * 3 * C, dk + t * 3 * C + hs, T(0));
+      std::fill(dv + t * 3 * C, dv + t * 3 * C + hs, T(0));
+    }
     const T* row_lse = lse + bh * Tn;
-    // Probabilities again, from the saved log-sum-exp, and d p (after dropout) = d_o v^T, block by block.
     for (size_t r0 = 0; r0 < Tn; r0 += block) {
-      const size_t r1 = std::min(Tn, r0 + block), keys = causal ? r1 : Tn;
-      blas_gemm(false, false, r1 - r0, keys, hs, scale, q + r0 * 3 * C, 3 * C, kt, Tn, T(0), p.data() + r0 * Tn, Tn);
-      for (size_t t = r0; t < r1; ++t) exp_row(p.data() + t * Tn, row_lse[t], mask, causal ? t + 1 : Tn, keys);
-      blas_gemm(false, false, r1 - r0, keys, hs, T(1), d_o + r0 * C, C, vt, Tn, T(0), ds.data() + r0 * Tn, Tn);
-    }
-    // Forward multiplied P by the dropout mask M / (1 - p): V's gradient sees the dropped P, and the
-    // probabilities' gradient goes back through the same mask.
-    const T* p_used = p.data();
-    if (dropout > T(0)) {
-      Mat<T>& dropped = scratch<T>(kDroppedProbs);
-      dropped = p;
-      drop_probabilities(dropped.data(), Tn, block, bh, dropout, dropout_key);
-      drop_probabilities(ds.data(), Tn, block, bh, dropout, dropout_key);
-      p_used = dropped.data();
-    }
-    // The last block first: it sees every key, so its products set all of dk and dv (beta 0) and the
-    // blocks above add to their first rows.
-    for (size_t r1 = Tn; r1 > 0;) {
-      const size_t r0 = (r1 - 1) / block * block, keys = causal ? r1 : Tn;
-      const T beta = r1 == Tn ? T(0) : T(1);
-      // dv = P^T d_o
-      blas_gemm(true, false, keys, hs, r1 - r0, T(1), p_used + r0 * Tn, Tn, d_o + r0 * C, C, beta, dv, 3 * C);
+      const size_t r1 = std::min(Tn, r0 + block);
+      const auto [k0, k1] = block_keys(mask, b, Tn, r0, r1);
+      const size_t rows = r1 - r0, keys = k1 - k0;
+      // The block's probabilities again, from the saved log-sum-exp, and d p (after dropout) = d_o v^T.
+      blas_gemm(false, false, rows, keys, hs, scale, q + r0 * 3 * C, 3 * C, kt + k0, Tn, T(0), p.data(), Tn);
+      for (size_t t = r0; t < r1; ++t)
+        exp_row(p.data() + (t - r0) * Tn, row_lse[t], padding, row_keys(mask, b, Tn, t), k0, k1);
+      blas_gemm(false, false, rows, keys, hs, T(1), d_o + r0 * C, C, vt + k0, Tn, T(0), ds.data(), Tn);
+      // Forward multiplied P by the dropout mask M / (1 - p): V's gradient sees the dropped P, and the
+      // probabilities' gradient goes back through the same mask.
+      const T* p_used = p.data();
+      if (dropout > T(0)) {
+        Mat<T>& dropped = scratch<T>(kDroppedProbs);
+        dropped.resize(Eigen::Index(block), Eigen::Index(Tn));
+        for (size_t i = 0; i < rows; ++i) std::copy_n(p.data() + i * Tn, keys, dropped.data() + i * Tn);
+        drop_probabilities(dropped.data(), Tn, r0, r1, k0, k1, Tn, bh, dropout, dropout_key);
+        drop_probabilities(ds.data(), Tn, r0, r1, k0, k1, Tn, bh, dropout, dropout_key);
+        p_used = dropped.data();
+      }
+      // dv += P^T d_o
+      blas_gemm(true, false, keys, hs, rows, T(1), p_used, Tn, d_o + r0 * C, C, T(1), dv + k0 * 3 * C, 3 * C);
       // Through the softmax, elementwise per row: d score = P * (d P - sum_j P_j d P_j), and that sum is
       // the row's d_o . o.
       for (size_t t = r0; t < r1; ++t) {
         // Eigen's dot: a plain loop's float sum is one chain of dependent adds.
         using Vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
         const T dot = Vec(d_o + t * C, Eigen::Index(hs)).dot(Vec(o + t * C, Eigen::Index(hs)));
-        T* dsr = ds.data() + t * Tn;
-        const T* pr = p.data() + t * Tn;
+        T* dsr = ds.data() + (t - r0) * Tn;
+        const T* pr = p.data() + (t - r0) * Tn;
         for (size_t j = 0; j < keys; ++j) dsr[j] = pr[j] * (dsr[j] - dot);
       }
-      // dq = d score k / sqrt(hs); dk = d score^T q / sqrt(hs)
-      blas_gemm(false, false, r1 - r0, hs, keys, scale, ds.data() + r0 * Tn, Tn, k, 3 * C, T(0), dq + r0 * 3 * C, 3 * C);
-      blas_gemm(true, false, keys, hs, r1 - r0, scale, ds.data() + r0 * Tn, Tn, q + r0 * 3 * C, 3 * C, beta, dk, 3 * C);
-      r1 = r0;
+      // dq = d score k / sqrt(hs); dk += d score^T q / sqrt(hs)
+      blas_gemm(false, false, rows, hs, keys, scale, ds.data(), Tn, k + k0 * 3 * C, 3 * C, T(0), dq + r0 * 3 * C, 3 * C);
+      blas_gemm(true, false, keys, hs, rows, scale, ds.data(), Tn, q + r0 * 3 * C, 3 * C, T(1), dk + k0 * 3 * C, 3 * C);
     }
   }
 }
@@ -610,8 +641,8 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
 }
 
 #define LMPIPE_INSTANTIATE_LAYERS(T)                                                                                  \
-  template void embedding_forward<T>(T*, const uint32_t*, const T*, const T*, size_t, size_t, size_t);               \
-  template void embedding_backward<T>(T*, T*, const T*, const uint32_t*, size_t, size_t, size_t);                    \
+  template void embedding_forward<T>(T*, const uint32_t*, const T*, const T*, size_t, size_t, size_t, const uint32_t*); \
+  template void embedding_backward<T>(T*, T*, const T*, const uint32_t*, size_t, size_t, size_t, const uint32_t*);  \
   template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, T);                   \
   template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, size_t, size_t); \
   template void linear_forward<T>(T*, const T*, const T*, const T*, size_t, size_t, size_t);                         \
@@ -621,10 +652,10 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
   template void gelu_backward<T>(T*, const T*, const T*, const T*, size_t, Gelu);                                     \
   template void dropout_apply<T>(T*, size_t, T, uint64_t);                                                           \
   template void dropout_apply_rows<T>(T*, const uint32_t*, size_t, size_t, T, uint64_t);                             \
-  template void attention_forward<T>(T*, T*, const T*, const uint8_t*, size_t, size_t, size_t, size_t, bool, T,        \
+  template void attention_forward<T>(T*, T*, const T*, const AttentionMask&, size_t, size_t, size_t, size_t, T,      \
                                      uint64_t);                                                                      \
-  template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, const uint8_t*, size_t, size_t,     \
-                                      size_t, size_t, bool, T, uint64_t);                                            \
+  template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, const AttentionMask&, size_t,       \
+                                      size_t, size_t, size_t, T, uint64_t);                                          \
   template double lm_head_loss<T>(T*, T*, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T, size_t*, \
                                   size_t, const T*, T*, uint32_t*);                                                            \
   template void linear_t_forward<T>(T*, const T*, const T*, const T*, size_t, size_t, size_t);                       \

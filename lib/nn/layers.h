@@ -13,11 +13,14 @@
 
 namespace lmpipe::nn {
 
-// x[N, C] = wte[tokens[n]] + wpe[n % Tn]: token plus learned position embeddings (Tn positions per row).
+// x[N, C] = wte[tokens[n]] + wpe[position]: token plus learned position embeddings, the position of row n
+// positions[n] (sequences packed into a row of Tn, each from position 0) or, with positions null, n % Tn.
 template <class T>
-void embedding_forward(T* out, const uint32_t* tokens, const T* wte, const T* wpe, size_t N, size_t Tn, size_t C);
+void embedding_forward(T* out, const uint32_t* tokens, const T* wte, const T* wpe, size_t N, size_t Tn, size_t C,
+                       const uint32_t* positions = nullptr);
 template <class T>
-void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* tokens, size_t N, size_t Tn, size_t C);
+void embedding_backward(T* dwte, T* dwpe, const T* dout, const uint32_t* tokens, size_t N, size_t Tn, size_t C,
+                        const uint32_t* positions = nullptr);
 
 // Layer normalisation over the last dimension; mean and rstd (1/sqrt(var + eps)) are kept for backward.
 template <class T>
@@ -69,17 +72,26 @@ void dropout_apply_rows(T* x, const uint32_t* rows, size_t R, size_t C, T p, uin
 // The key of one dropout site (a layer's attention, residual, ...) within a step whose key is step_key.
 uint64_t dropout_site_key(uint64_t step_key, size_t layer, int site);
 
+// The keys each row of a sequence attends to.
+struct AttentionMask {
+  bool causal = false;                   // row t sees keys 0..t (decoders)
+  const uint8_t* key_mask = nullptr;     // [B*Tn] or null: 0 marks a padding key no row sees (encoders)
+  const uint32_t* positions = nullptr;   // [B*Tn] or null, causal only: several sequences packed into a row,
+                                         // each from position 0; row t sees keys t - positions[t]..t
+};
+
 // Multi-head self-attention on qkv[B*Tn, 3C] (q, k, v one after the other, head h in columns
-// h*hs..(h+1)*hs of each) to out[B*Tn, C]. Causal for GPT; for encoders, key_mask[B*Tn] (1: attend,
-// 0: padding) or nullptr. Only lse[B, NH, Tn], each row's log-sum-exp of scores, is kept: backward
-// recomputes the probabilities a (batch, head) at a time, so no B*NH*Tn*Tn map is ever stored.
-// dropout > 0 drops attention probabilities (after the softmax) with masks keyed by dropout_key.
+// h*hs..(h+1)*hs of each) to out[B*Tn, C], each row attending to the keys mask gives it. Only
+// lse[B, NH, Tn], each row's log-sum-exp of scores, is kept; the probabilities exist a block of rows at a
+// time (as FlashAttention tiles them), and backward recomputes them the same way, so memory grows with Tn,
+// not Tn * Tn. dropout > 0 drops attention probabilities (after the softmax) with masks keyed by
+// dropout_key.
 template <class T>
-void attention_forward(T* out, T* lse, const T* qkv, const uint8_t* key_mask, size_t B, size_t Tn, size_t C,
-                       size_t NH, bool causal, T dropout = 0, uint64_t dropout_key = 0);
+void attention_forward(T* out, T* lse, const T* qkv, const AttentionMask& mask, size_t B, size_t Tn, size_t C,
+                       size_t NH, T dropout = 0, uint64_t dropout_key = 0);
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const uint8_t* key_mask,
-                        size_t B, size_t Tn, size_t C, size_t NH, bool causal, T dropout = 0, uint64_t dropout_key = 0);
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, const AttentionMask& mask,
+                        size_t B, size_t Tn, size_t C, size_t NH, T dropout = 0, uint64_t dropout_key = 0);
 
 // Attention of R new rows against a KV cache (generation): q[R, C] with row stride q_stride, row r at
 // position P + r; kcache and vcache [P + R, C] with rows P..P+R-1 already written. Row r attends to

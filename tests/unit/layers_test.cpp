@@ -181,12 +181,13 @@ TEST_CASE("attention backward: causal, and bidirectional with padding") {
     const uint8_t* key_mask = causal ? nullptr : mask.data();
     Vec qkv = random_vec(B * Tn * 3 * C, rng), dout = random_vec(B * Tn * C, rng), out(B * Tn * C), lse(B * NH * Tn);
     const auto loss = [&] {
-      attention_forward(out.data(), lse.data(), qkv.data(), key_mask, B, Tn, C, NH, causal);
+      attention_forward(out.data(), lse.data(), qkv.data(), AttentionMask{causal, key_mask}, B, Tn, C, NH);
       return dot(out, dout);
     };
     loss();
     Vec dqkv(qkv.size());
-    attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), key_mask, B, Tn, C, NH, causal);
+    attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), AttentionMask{causal, key_mask}, B, Tn, C,
+                       NH);
     check_gradient(qkv, dqkv, loss, causal ? "causal" : "padded");
   }
 }
@@ -198,7 +199,7 @@ TEST_CASE("causal attention in row blocks: longer than a block, ragged last bloc
   for (double dropout : {0.0, 0.25}) {
     Vec qkv = random_vec(B * Tn * 3 * C, rng), dout = random_vec(B * Tn * C, rng), out(B * Tn * C), lse(B * NH * Tn);
     const auto loss = [&] {
-      attention_forward(out.data(), lse.data(), qkv.data(), nullptr, B, Tn, C, NH, true, dropout, 99);
+      attention_forward(out.data(), lse.data(), qkv.data(), AttentionMask{true}, B, Tn, C, NH, dropout, 99);
       return dot(out, dout);
     };
     loss();
@@ -227,9 +228,84 @@ TEST_CASE("causal attention in row blocks: longer than a block, ragged last bloc
       CHECK(worst < 1e-12);
     }
     Vec dqkv(qkv.size());
-    attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), nullptr, B, Tn, C, NH, true,
+    attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), AttentionMask{true}, B, Tn, C, NH,
                        dropout, 99);
     check_gradient(qkv, dqkv, loss, dropout > 0 ? "blocks, dropout" : "blocks");
+  }
+}
+
+TEST_CASE("packed sequences attend within themselves, from position 0, over several row blocks") {
+  // One row of 75 positions holding sequences of 40, 30 and 5 (the first crosses a 32-row block, the
+  // second starts inside one): each must come out as it does alone, and the gradient must be right.
+  std::mt19937 rng(9);
+  const size_t Tn = 75, C = 8, NH = 2;
+  const std::vector<size_t> lens = {40, 30, 5};
+  std::vector<uint32_t> positions;
+  for (size_t len : lens)
+    for (size_t t = 0; t < len; ++t) positions.push_back(uint32_t(t));
+  const AttentionMask packed{true, nullptr, positions.data()};
+  Vec qkv = random_vec(Tn * 3 * C, rng), dout = random_vec(Tn * C, rng), out(Tn * C), lse(NH * Tn);
+  attention_forward(out.data(), lse.data(), qkv.data(), packed, 1, Tn, C, NH);
+  size_t start = 0;
+  for (size_t len : lens) {
+    const Vec alone_qkv(qkv.begin() + long(start * 3 * C), qkv.begin() + long((start + len) * 3 * C));
+    Vec alone(len * C), alone_lse(NH * len);
+    attention_forward(alone.data(), alone_lse.data(), alone_qkv.data(), AttentionMask{true}, 1, len, C, NH);
+    double worst = 0;
+    for (size_t i = 0; i < len * C; ++i) worst = std::max(worst, std::abs(alone[i] - out[start * C + i]));
+    for (size_t h = 0; h < NH; ++h)
+      for (size_t t = 0; t < len; ++t) worst = std::max(worst, std::abs(alone_lse[h * len + t] - lse[h * Tn + start + t]));
+    CHECK(worst < 1e-12);
+    start += len;
+  }
+  for (double dropout : {0.0, 0.25}) {
+    const auto loss = [&] {
+      attention_forward(out.data(), lse.data(), qkv.data(), packed, 1, Tn, C, NH, dropout, 7);
+      return dot(out, dout);
+    };
+    loss();
+    Vec dqkv(qkv.size());
+    attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), packed, 1, Tn, C, NH, dropout, 7);
+    check_gradient(qkv, dqkv, loss, dropout > 0 ? "packed, dropout" : "packed");
+  }
+}
+
+TEST_CASE("encoder attention longer than one block of scores") {
+  // 600 positions: rows in blocks of 436 (2^18 scores / 600), the last ragged, with padding keys.
+  std::mt19937 rng(10);
+  const size_t B = 1, Tn = 600, C = 4, NH = 1;
+  std::vector<uint8_t> key_mask(Tn, 1);
+  for (size_t j = 550; j < Tn; ++j) key_mask[j] = 0;
+  Vec qkv = random_vec(B * Tn * 3 * C, rng), dout = random_vec(B * Tn * C, rng), out(B * Tn * C), lse(B * NH * Tn);
+  const AttentionMask mask{false, key_mask.data()};
+  attention_forward(out.data(), lse.data(), qkv.data(), mask, B, Tn, C, NH);
+  // Row 599 against a plain softmax over the 550 unpadded keys.
+  std::vector<double> w(550);
+  double m = -1e300, sum = 0;
+  for (size_t j = 0; j < 550; ++j) {
+    double s = 0;
+    for (size_t c = 0; c < C; ++c) s += qkv[599 * 3 * C + c] * qkv[j * 3 * C + C + c];
+    m = std::max(m, w[j] = s / 2.0);
+  }
+  for (double& x : w) sum += (x = std::exp(x - m));
+  for (size_t c = 0; c < C; ++c) {
+    double o = 0;
+    for (size_t j = 0; j < 550; ++j) o += w[j] / sum * qkv[j * 3 * C + 2 * C + c];
+    CHECK(std::abs(o - out[599 * C + c]) < 1e-12);
+  }
+  Vec dqkv(qkv.size());
+  attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), mask, B, Tn, C, NH);
+  // A few coordinates by finite differences (the whole check would take 7200 forwards).
+  for (size_t i : {size_t(5), size_t(300 * 3 * C + C + 1), size_t(560 * 3 * C + 2 * C + 3), size_t(599 * 3 * C)}) {
+    const double h = 1e-6, saved = qkv[i];
+    qkv[i] = saved + h;
+    attention_forward(out.data(), lse.data(), qkv.data(), mask, B, Tn, C, NH);
+    const double up = dot(out, dout);
+    qkv[i] = saved - h;
+    attention_forward(out.data(), lse.data(), qkv.data(), mask, B, Tn, C, NH);
+    const double down = dot(out, dout);
+    qkv[i] = saved;
+    CHECK(dqkv[i] == doctest::Approx((up - down) / (2 * h)).epsilon(1e-6));
   }
 }
 
@@ -237,9 +313,9 @@ TEST_CASE("causal attention does not look ahead") {
   std::mt19937 rng(5);
   const size_t B = 1, Tn = 6, C = 4, NH = 1;
   Vec qkv = random_vec(B * Tn * 3 * C, rng), out(B * Tn * C), lse(Tn), out2(B * Tn * C);
-  attention_forward(out.data(), lse.data(), qkv.data(), nullptr, B, Tn, C, NH, true);
+  attention_forward(out.data(), lse.data(), qkv.data(), AttentionMask{true}, B, Tn, C, NH);
   for (size_t c = 0; c < 3 * C; ++c) qkv[(Tn - 1) * 3 * C + c] += 1.0;  // change only the last position
-  attention_forward(out2.data(), lse.data(), qkv.data(), nullptr, B, Tn, C, NH, true);
+  attention_forward(out2.data(), lse.data(), qkv.data(), AttentionMask{true}, B, Tn, C, NH);
   // Earlier outputs are unchanged (to rounding: the BLAS product may sum in another order).
   for (size_t i = 0; i < (Tn - 1) * C; ++i) CHECK(std::abs(out[i] - out2[i]) < 1e-12);
   // The first position attends only to itself: its output is its value.
@@ -298,7 +374,7 @@ TEST_CASE("float agrees with double") {
   const size_t B = 2, Tn = 16, C = 32, NH = 4;
   Vec qkv = random_vec(B * Tn * 3 * C, rng), out(B * Tn * C), lse(B * NH * Tn);
   std::vector<float> qkvf(qkv.begin(), qkv.end()), outf(out.size()), lsef(lse.size());
-  attention_forward(out.data(), lse.data(), qkv.data(), nullptr, B, Tn, C, NH, true);
-  attention_forward(outf.data(), lsef.data(), qkvf.data(), nullptr, B, Tn, C, NH, true);
+  attention_forward(out.data(), lse.data(), qkv.data(), AttentionMask{true}, B, Tn, C, NH);
+  attention_forward(outf.data(), lsef.data(), qkvf.data(), AttentionMask{true}, B, Tn, C, NH);
   for (size_t i = 0; i < out.size(); ++i) CHECK(outf[i] == doctest::Approx(out[i]).epsilon(1e-4));
 }
