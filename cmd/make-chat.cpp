@@ -32,8 +32,10 @@ int main(int argc, char** argv) {
                  "\"output\"}")
       ->check(CLI::IsMember({"messages", "alpaca"}))
       ->capture_default_str();
-  app.add_option("--max-len", options.max_len, "Ids per record at most: a longer conversation is cut at the end")
-      ->check(in_range(1, double(io::kMaxPayload / (sizeof(uint32_t) + 1) - 1), true, true));
+  app.add_option("--max-len", options.max_len,
+                 "Ids per record at most (the model's positions + 1 at most): a longer conversation is cut at the end")
+      ->check(in_range(2, double(io::kMaxPayload / (sizeof(uint32_t) + 1) - 1), true, true))
+      ->capture_default_str();
   app.add_flag("--pack", options.pack,
                "Pack several conversations into each record of up to --max-len ids (each keeps its own positions "
                "and attention)");
@@ -41,10 +43,10 @@ int main(int argc, char** argv) {
   app.add_option("files", inputs, "JSON-lines files ('-' or none: stdin)")->type_name("FILE");
 
   return run_main(app, argc, argv, [&] {
-    options.format = format == "alpaca" ? data::ChatFormat::kAlpaca : data::ChatFormat::kMessages;
+    options.format = format == "alpaca" ? tok::ChatFormat::kAlpaca : tok::ChatFormat::kMessages;
     options.threads = common.thread_count();
     const auto tokenizer = tok::Tokenizer::load(vocab_spec);
-    const data::ChatMlTemplate chat_template(*tokenizer);
+    const tok::ChatMlTemplate chat_template(*tokenizer);
     OutputFile out(common.output, OutputContent::kBinary, inputs);
     io::ShardWriter writer(
         out, data::chat_header(*tokenizer, chat_template, options,

@@ -1,5 +1,7 @@
 #include "data/chat_job.h"
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -16,7 +18,7 @@ struct ChunkResult {
     size_t start = 0, length = 0;  // into tokens
     std::string error;    // non-empty: the line was bad
   };
-  ChatTokens tokens;
+  tok::ChatTokens tokens;
   std::vector<Item> items;
   size_t lines = 0;
 
@@ -34,7 +36,7 @@ std::string_view strip(std::string_view s) {
   return s;
 }
 
-void render_chunk(const tok::TextChunk& chunk, const ChatMlTemplate& chat_template, ChatFormat format,
+void render_chunk(const tok::TextChunk& chunk, const tok::ChatMlTemplate& chat_template, tok::ChatFormat format,
                   tok::Tokenizer::Session& session, ChunkResult& result) {
   result.clear();
   const std::string_view text = chunk.text;
@@ -48,7 +50,7 @@ void render_chunk(const tok::TextChunk& chunk, const ChatMlTemplate& chat_templa
     item.line = result.lines;
     item.start = result.tokens.ids.size();
     try {
-      chat_template.render(parse_conversation(line, format), session, result.tokens);
+      chat_template.render(tok::parse_conversation(line, format), session, result.tokens);
     } catch (const Error& e) {
       item.error = e.what();
       result.tokens.ids.resize(item.start);
@@ -66,7 +68,7 @@ class RecordPacker {
       : writer_(writer), options_(options), summary_(summary) {}
 
   void add(std::span<const uint32_t> ids, std::span<const uint8_t> mask) {
-    if (options_.max_len && ids.size() > options_.max_len) {
+    if (ids.size() > options_.max_len) {
       ids = ids.first(options_.max_len);
       mask = mask.first(options_.max_len);
       ++summary_.truncated;
@@ -104,7 +106,7 @@ class RecordPacker {
 
 }  // namespace
 
-io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const ChatMlTemplate& chat_template,
+io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate& chat_template,
                             const ChatOptions& options, nlohmann::json provenance) {
   const tok::Vocab& vocab = tokenizer.vocab();
   io::ShardHeader h = io::ShardHeader::make(io::RecordKind::kChat, vocab.size(), vocab.fingerprint);
@@ -113,17 +115,21 @@ io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const ChatMlTemplat
   h.extra["template"] = {{"name", "chatml"},
                          {"im_start", chat_template.start_id()},
                          {"im_end", chat_template.end_id()}};
-  h.extra["format"] = options.format == ChatFormat::kAlpaca ? "alpaca" : "messages";
+  h.extra["format"] = options.format == tok::ChatFormat::kAlpaca ? "alpaca" : "messages";
   h.extra["max_len"] = options.max_len;
   h.extra["packed"] = options.pack;
   h.extra["tokenizer"] = vocab.kind == tok::VocabKind::kByteLevelBpe ? "byte-level-bpe" : "wordpiece";
+  // Where the vocabulary was, so that pretrain can put its files (and the template's) into checkpoints.
+  std::error_code ec;
+  h.extra["vocab"] = std::filesystem::absolute(vocab.source, ec).string();
   return h;
 }
 
-ChatSummary make_chat(const tok::Tokenizer& tokenizer, const ChatMlTemplate& chat_template,
+ChatSummary make_chat(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate& chat_template,
                       const std::vector<std::string>& inputs, const ChatOptions& options, io::ShardWriter& writer,
                       Progress& progress) {
-  if (options.pack && options.max_len == 0) throw UsageError("--pack needs --max-len: the length records are packed to");
+  if (options.max_len < 2)
+    throw UsageError(fmt::format("--max-len {} is below 2: a record holds an input and its target", options.max_len));
   const int threads = std::max(1, options.threads);
   tok::TextChunker chunker(inputs, tok::TextChunker::Cut::kLines, options.chunk_bytes);
   std::vector<std::unique_ptr<tok::Tokenizer::Session>> sessions;

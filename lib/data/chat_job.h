@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/progress.h"
-#include "data/chat_template.h"
+#include "tok/chat_template.h"
 #include "io/shard_header.h"
 #include "io/shard_writer.h"
 #include "tok/tokenizer.h"
@@ -16,8 +16,8 @@
 namespace lmpipe::data {
 
 struct ChatOptions {
-  ChatFormat format = ChatFormat::kMessages;
-  size_t max_len = 0;   // 0: no limit; else a longer conversation is cut at the end
+  tok::ChatFormat format = tok::ChatFormat::kMessages;
+  size_t max_len = 1024;  // ids per record at most: a longer conversation is cut at the end
   bool pack = false;    // several conversations to a record of at most max_len ids
   bool skip_bad = false;  // count bad lines instead of stopping at the first
   int threads = 1;
@@ -31,12 +31,12 @@ struct ChatSummary {
 };
 
 // The header of the chat shard make_chat writes.
-io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const ChatMlTemplate& chat_template,
+io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate& chat_template,
                             const ChatOptions& options, nlohmann::json provenance);
 
 // Reads the JSON lines of inputs ("-": stdin; blank lines skipped) and writes their conversations.
 // A bad line is an Error "FILE:LINE: what", or with skip_bad is counted and left out.
-ChatSummary make_chat(const tok::Tokenizer& tokenizer, const ChatMlTemplate& chat_template,
+ChatSummary make_chat(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate& chat_template,
                       const std::vector<std::string>& inputs, const ChatOptions& options, io::ShardWriter& writer,
                       Progress& progress);
 

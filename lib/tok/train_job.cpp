@@ -80,7 +80,10 @@ void write_bpe(const TrainedBpe& trained, const std::vector<std::string>& specia
   const auto has = [&](const char* t) { return std::find(specials.begin(), specials.end(), t) != specials.end(); };
   const nlohmann::ordered_json byte_level = {
       {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  // GPT-2's own tokenizer.json keeps offsets untrimmed after encoding: with trimming, an assistant content that
+  // starts with a space loses its offsets and transformers' return_assistant_tokens_mask loses its tokens.
   nlohmann::ordered_json post = byte_level;
+  post["trim_offsets"] = false;
   if (has("<s>") && has("</s>")) {
     const auto id_of = [&](const char* t) {
       return uint32_t(std::find(trained.tokens.begin(), trained.tokens.end(), t) - trained.tokens.begin());

@@ -42,8 +42,10 @@ expect_eq "$(shard-cat packed.shard | jq -c '.conversation_lens')" "$(printf '[1
   "packed greedily; a conversation cut to 40 fills a record"
 expect_eq "$(shard-cat packed.shard | jq -c '.ids[]' | tr '\n' ' ')" \
   "$(make-chat -v chatml -q --max-len 40 chats.jsonl | shard-cat | jq -c '.ids[]' | tr '\n' ' ')" "packing keeps every id"
-expect_status 2 make-chat -v chatml --pack chats.jsonl -o never.shard
-expect_contains err.txt "--pack needs --max-len"
+expect_eq "$(make-chat -v chatml -q --pack chats.jsonl | shard-cat | jq -c '.conversation_lens')" "[14,45,29,11,22]" \
+  "--max-len is 1024 unless given"
+expect_status 2 make-chat -v chatml --max-len 1 chats.jsonl -o never.shard
+expect_contains err.txt "--max-len"
 
 # --- bad input -----------------------------------------------------------------------------------------------------
 bad() {  # LINE EXPECTED-MESSAGE: a file whose second line is LINE

@@ -23,7 +23,7 @@ const fuzz::ScratchDir scratch;
 
 struct Chat {
   std::unique_ptr<tok::Tokenizer> tokenizer;
-  std::unique_ptr<data::ChatMlTemplate> chat_template;
+  std::unique_ptr<tok::ChatMlTemplate> chat_template;
 };
 
 const Chat& chat() {
@@ -32,7 +32,7 @@ const Chat& chat() {
     tok::extend_vocabulary("gpt2", {"<|im_start|>", "<|im_end|>"}, true, dir);
     Chat c;
     c.tokenizer = tok::Tokenizer::load(dir);
-    c.chat_template = std::make_unique<data::ChatMlTemplate>(*c.tokenizer);
+    c.chat_template = std::make_unique<tok::ChatMlTemplate>(*c.tokenizer);
     return c;
   }();
   return loaded;
@@ -41,9 +41,9 @@ const Chat& chat() {
 void run(uint8_t mode, fuzz::Bytes bytes) {
   const Chat& c = chat();
   data::ChatOptions options;
-  options.format = mode & 1 ? data::ChatFormat::kAlpaca : data::ChatFormat::kMessages;
-  options.max_len = size_t(mode >> 3) * 4;
-  options.pack = (mode & 2) && options.max_len > 0;
+  options.format = mode & 1 ? tok::ChatFormat::kAlpaca : tok::ChatFormat::kMessages;
+  options.max_len = mode >> 3 ? size_t(mode >> 3) * 4 : 1024;
+  options.pack = mode & 2;
   options.skip_bad = mode & 4;
   options.chunk_bytes = 256;  // many chunks, so that line numbers are counted across them
   const std::string input = scratch.write("chats.jsonl", bytes);

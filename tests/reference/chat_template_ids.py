@@ -25,8 +25,9 @@ CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\
 def main():
     vocab_dir, conversations = sys.argv[1:3]
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(vocab_dir, "tokenizer.json"))
-    # The mask maps the template's character ranges to tokens by offsets; GPT-2's trimmed offsets leave a
-    # content's leading space in no token, and transformers then drops the mask of the whole conversation.
+    # The mask maps the template's character ranges to tokens by offsets: the post-processor must keep them
+    # untrimmed (as GPT-2's tokenizer.json and tok-train's do), or a content's leading space is in no token
+    # and transformers drops the mask of the whole conversation.
     tok.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     with open(conversations, encoding="utf-8") as f:
         for line in f:

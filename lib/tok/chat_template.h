@@ -7,11 +7,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tok/tokenizer.h"
 
-namespace lmpipe::data {
+namespace lmpipe::tok {
 
 struct Message {
   std::string role;  // "system", "user" or "assistant"
@@ -26,8 +27,9 @@ enum class ChatFormat {
 };
 
 // One JSON line as a conversation. Throws Error saying what is wrong (no place: the caller knows the
-// line): not JSON, no messages, an unknown role, a content that is not a string, no assistant turn.
-Conversation parse_conversation(std::string_view line, ChatFormat format);
+// line): not JSON, no messages, an unknown role, a content that is not a string, no assistant turn (when
+// needs_assistant: a conversation to learn from; a prompt has none).
+Conversation parse_conversation(std::string_view line, ChatFormat format, bool needs_assistant = true);
 
 // The ids of rendered conversations, and one loss-mask byte per id.
 struct ChatTokens {
@@ -38,24 +40,36 @@ struct ChatTokens {
 class ChatMlTemplate {
  public:
   static constexpr std::string_view kStart = "<|im_start|>", kEnd = "<|im_end|>";
+  // The template in Jinja, as transformers' apply_chat_template runs it (tokenizer_config.json's
+  // chat_template): {% generation %} marks what return_assistant_tokens_mask returns, and
+  // add_generation_prompt opens the assistant's turn.
+  static const std::string_view kJinja;
 
   // Throws Error when the vocabulary lacks the markers, with the command that adds them.
-  explicit ChatMlTemplate(const tok::Tokenizer& tokenizer);
+  explicit ChatMlTemplate(const Tokenizer& tokenizer);
 
   // Appends the conversation's ids and mask. The text of each message, "{role}\n{content}", is encoded
   // as one piece, as tokenizing the rendered template does; a token that holds bytes of an assistant's
   // content is a target even when it starts in the "\n" before it. Marker strings inside contents are
   // text (the tokenizer must not recognise special tokens in text), so no content can forge a turn.
-  void render(const Conversation& conversation, tok::Tokenizer::Session& session, ChatTokens& out) const;
+  void render(const Conversation& conversation, Tokenizer::Session& session, ChatTokens& out) const;
+
+  // Appends the ids of a prompt: the conversation, then "<|im_start|>assistant\n" for the reply to follow.
+  void render_prompt(const Conversation& conversation, Tokenizer::Session& session, std::vector<uint32_t>& ids) const;
+
+  // tokenizer_config.json and special_tokens_map.json (name, contents) for a model directory that
+  // speaks this template, so that transformers' AutoTokenizer loads its chat_template, ends replies at
+  // <|im_end|> (eos_token) and knows the markers as special.
+  std::vector<std::pair<std::string, std::string>> hf_tokenizer_files(size_t model_max_length) const;
 
   uint32_t start_id() const { return start_; }
   uint32_t end_id() const { return end_; }
 
  private:
-  const tok::Vocab& vocab_;
+  const Vocab& vocab_;
   uint32_t start_ = 0, end_ = 0;
   std::vector<uint32_t> newline_ids_;      // "\n" after <|im_end|>
   std::vector<uint32_t> token_bytes_;      // byte-level BPE: the bytes each token stands for
 };
 
-}  // namespace lmpipe::data
+}  // namespace lmpipe::tok

@@ -1,11 +1,11 @@
-#include "data/chat_template.h"
+#include "tok/chat_template.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
-namespace lmpipe::data {
+namespace lmpipe::tok {
 namespace {
 
 std::string json_quoted(std::string_view s) {
@@ -21,7 +21,13 @@ const std::string& string_field(const nlohmann::json& object, const char* key, c
 
 }  // namespace
 
-Conversation parse_conversation(std::string_view line, ChatFormat format) {
+const std::string_view ChatMlTemplate::kJinja =
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\\n' }}{% else %}{{ message['content'] + '<|im_end|>' + '\\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+Conversation parse_conversation(std::string_view line, ChatFormat format, bool needs_assistant) {
   const nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
   if (j.is_discarded()) throw Error("not JSON (a conversation is one JSON object a line)");
   if (!j.is_object()) throw Error("not a JSON object");
@@ -51,11 +57,11 @@ Conversation parse_conversation(std::string_view line, ChatFormat format) {
     conversation.push_back({role, string_field(m, "content", where.c_str())});
     assistant |= role == "assistant";
   }
-  if (!assistant) throw Error("no assistant turn: nothing to learn from");
+  if (!assistant && needs_assistant) throw Error("no assistant turn: nothing to learn from");
   return conversation;
 }
 
-ChatMlTemplate::ChatMlTemplate(const tok::Tokenizer& tokenizer) : vocab_(tokenizer.vocab()) {
+ChatMlTemplate::ChatMlTemplate(const Tokenizer& tokenizer) : vocab_(tokenizer.vocab()) {
   std::vector<std::string> missing;
   for (const auto& [marker, id] : {std::pair(kStart, &start_), std::pair(kEnd, &end_)}) {
     const auto it = vocab_.ids.find(marker);
@@ -73,13 +79,13 @@ ChatMlTemplate::ChatMlTemplate(const tok::Tokenizer& tokenizer) : vocab_(tokeniz
   }
   const auto session = tokenizer.session();
   session->encode("\n", newline_ids_);
-  if (vocab_.kind == tok::VocabKind::kByteLevelBpe) {
+  if (vocab_.kind == VocabKind::kByteLevelBpe) {
     token_bytes_.resize(vocab_.size());
     for (uint32_t id = 0; id < vocab_.size(); ++id) token_bytes_[id] = uint32_t(vocab_.token_bytes(id).size());
   }
 }
 
-void ChatMlTemplate::render(const Conversation& conversation, tok::Tokenizer::Session& session, ChatTokens& out) const {
+void ChatMlTemplate::render(const Conversation& conversation, Tokenizer::Session& session, ChatTokens& out) const {
   std::string text;
   for (const Message& m : conversation) {
     const bool target = m.role == "assistant";
@@ -111,4 +117,45 @@ void ChatMlTemplate::render(const Conversation& conversation, tok::Tokenizer::Se
   }
 }
 
-}  // namespace lmpipe::data
+void ChatMlTemplate::render_prompt(const Conversation& conversation, Tokenizer::Session& session,
+                                   std::vector<uint32_t>& ids) const {
+  ChatTokens tokens;
+  render(conversation, session, tokens);
+  ids.insert(ids.end(), tokens.ids.begin(), tokens.ids.end());
+  ids.push_back(start_);
+  session.encode("assistant\n", ids);
+}
+
+std::vector<std::pair<std::string, std::string>> ChatMlTemplate::hf_tokenizer_files(size_t model_max_length) const {
+  nlohmann::ordered_json added = nlohmann::ordered_json::object();
+  for (const uint32_t id : vocab_.added_token_ids())
+    added[std::to_string(id)] = {{"content", vocab_.tokens[id]}, {"lstrip", false}, {"normalized", false},
+                                 {"rstrip", false},          {"single_word", false}, {"special", true}};
+  const auto specials = vocab_.special_ids();
+  // GPT-2's <|endoftext|> begins and pads; a vocabulary without it (WordPiece) keeps its own roles.
+  const auto role = [&](const char* name, std::string_view fallback) -> std::string {
+    const auto it = specials.find(name);
+    return it != specials.end() ? vocab_.tokens[it->second] : std::string(fallback);
+  };
+  const std::string bos = vocab_.kind == VocabKind::kByteLevelBpe ? role("eot", kStart) : role("cls", kStart);
+  const std::string unk = vocab_.kind == VocabKind::kByteLevelBpe ? role("eot", kEnd) : role("unk", kEnd);
+  nlohmann::ordered_json config = {
+      {"tokenizer_class", vocab_.kind == VocabKind::kByteLevelBpe ? "GPT2Tokenizer" : "BertTokenizer"},
+      {"model_max_length", model_max_length},
+      {"add_bos_token", false},
+      {"bos_token", bos},
+      {"eos_token", std::string(kEnd)},
+      {"unk_token", unk},
+      {"pad_token", unk},
+      {"clean_up_tokenization_spaces", false},
+      {"added_tokens_decoder", added},
+      {"chat_template", std::string(kJinja)}};
+  const nlohmann::ordered_json special_map = {{"bos_token", bos},
+                                              {"eos_token", std::string(kEnd)},
+                                              {"unk_token", unk},
+                                              {"pad_token", unk},
+                                              {"additional_special_tokens", {std::string(kStart), std::string(kEnd)}}};
+  return {{"tokenizer_config.json", config.dump(2) + "\n"}, {"special_tokens_map.json", special_map.dump(2) + "\n"}};
+}
+
+}  // namespace lmpipe::tok
