@@ -33,9 +33,21 @@ int main(int argc, char** argv) {
   auto* fill_opt = app.add_option("--fill-mask", fill_text, "BERT/RoBERTa: the most probable tokens for each [MASK] "
                                                             "(<mask>) of TEXT, --top-k of them (default 5)")
                        ->type_name("TEXT");
+  auto* chat_opt = app.add_flag("--chat", o.chat, "A conversation with a chat model (fine-tuned on make-chat shards): "
+                                                 "each line of stdin a user turn, each reply streamed");
+  auto* messages_opt = app.add_option("--messages", o.messages_file, "Reply to the last user turn of each "
+                                                                     "conversation ({\"messages\": [...]} a line): a "
+                                                                     "JSON object each")
+                           ->type_name("FILE");
+  app.add_option("--system", o.system, "--chat, --messages: the system message")->type_name("TEXT");
   prompt_opt->excludes(file_opt)->excludes(batch_opt)->excludes(fill_opt);
   file_opt->excludes(batch_opt)->excludes(fill_opt);
   batch_opt->excludes(fill_opt);
+  for (CLI::Option* other : {prompt_opt, file_opt, batch_opt, fill_opt}) {
+    chat_opt->excludes(other);
+    messages_opt->excludes(other);
+  }
+  chat_opt->excludes(messages_opt);
   app.add_option("--shots", o.shots_file, "Few-shot examples, separated by blank lines, put before each prompt")
       ->type_name("FILE");
   app.add_option("--template", o.template_text, "Layout of an example and of the query, e.g. "
@@ -59,6 +71,10 @@ int main(int argc, char** argv) {
   app.add_option("-v,--vocab", o.vocab, "Tokenizer files (default: the checkpoint's)")->type_name("VOCAB");
 
   return run_main(app, argc, argv, [&] {
+    if (!o.system.empty() && !o.chat && o.messages_file.empty()) throw UsageError("--system needs --chat or --messages");
+    if ((o.chat || !o.messages_file.empty()) && (!o.shots_file.empty() || !o.template_text.empty() || o.json || o.echo ||
+                                                o.num_samples != 1))
+      throw UsageError("--chat and --messages take none of --shots, --template, --json, --echo, --num-samples");
     if (prompt_opt->count() > 0) o.prompt = prompt;
     if (fill_opt->count() > 0) o.fill_mask = {fill_text};
     o.seed = common.seed;

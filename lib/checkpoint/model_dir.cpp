@@ -61,15 +61,17 @@ const std::vector<std::string>& tokenizer_file_names() {
 }
 
 void write_model_dir(const std::string& dir, const nn::ModelConfig& config, const float* params,
-                     const std::string& vocab_dir) {
+                     const TokenizerFiles& tokenizer) {
   const nn::ParameterLayout layout = parameter_layout(config);
   std::vector<io::TensorToWrite> tensors;
   for (const nn::TensorInfo& t : layout.tensors())
     tensors.push_back({t.name, "F32", t.shape, params + t.offset, t.size * sizeof(float)});
   io::write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
   write_file_atomically(dir + "/config.json", to_hf_config(config).dump(2) + "\n");
-  if (vocab_dir.empty()) return;
-  const fs::path source = fs::is_directory(vocab_dir) ? fs::path(vocab_dir) : fs::path(vocab_dir).parent_path();
+  for (const auto& [name, contents] : tokenizer.extra) write_file_atomically(dir + "/" + name, contents);
+  if (tokenizer.vocab_dir.empty()) return;
+  const std::string& vocab = tokenizer.vocab_dir;
+  const fs::path source = fs::is_directory(vocab) ? fs::path(vocab) : fs::path(vocab).parent_path();
   for (const std::string& name : tokenizer_file_names())
     if (fs::is_regular_file(source / name)) write_file_atomically(dir + "/" + name, read_file((source / name).string()));
 }

@@ -5,6 +5,7 @@
 // what transformers saved. Training and generation both read models through here; what a training run
 // adds around them (step-N directories, latest, the trainer state) is lib/train/run_dir.h's.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/buffer.h"
@@ -20,10 +21,18 @@ nn::ParameterLayout parameter_layout(const nn::ModelConfig& config);
 // The tokenizer files a model directory may hold.
 const std::vector<std::string>& tokenizer_file_names();
 
-// Writes model.safetensors and config.json into the directory dir (which exists), and copies the
-// tokenizer files of vocab_dir into it when vocab_dir is not empty. Each file is written atomically.
+// The tokenizer a model directory gets: the tokenizer files of a vocabulary directory (none when
+// vocab_dir is empty), and files written beside them (name, contents), such as a chat model's
+// tokenizer_config.json.
+struct TokenizerFiles {
+  std::string vocab_dir;
+  std::vector<std::pair<std::string, std::string>> extra;
+};
+
+// Writes model.safetensors and config.json into the directory dir (which exists), and the tokenizer's
+// files. Each file is written atomically.
 void write_model_dir(const std::string& dir, const nn::ModelConfig& config, const float* params,
-                     const std::string& vocab_dir);
+                     const TokenizerFiles& tokenizer);
 
 struct LoadedModel {
   nn::ModelConfig config;

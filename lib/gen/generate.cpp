@@ -31,7 +31,7 @@ Generation generate(nn::GptDecoder<float>& decoder, const tok::Vocab& vocab, std
   };
   for (size_t i = 0; i < options.max_new_tokens; ++i) {
     const uint32_t token = sampler.next(sampled, rng);
-    if (options.end_token && token == *options.end_token) {
+    if (std::find(options.end_tokens.begin(), options.end_tokens.end(), token) != options.end_tokens.end()) {
       out.finish_reason = "end";
       break;
     }

@@ -20,13 +20,13 @@ struct GenerateOptions {
   size_t max_new_tokens = 256;
   SamplerOptions sampler;
   std::vector<std::string> stop;       // stop strings (not part of the text)
-  std::optional<uint32_t> end_token;   // <|endoftext|>: generating it ends the text
+  std::vector<uint32_t> end_tokens;    // <|endoftext|>, a chat's <|im_end|>: generating one ends the text
 };
 
 struct Generation {
   std::vector<uint32_t> ids;   // the generated tokens (the end token excluded)
   std::string text;            // their text, cut before a stop string
-  std::string finish_reason;   // "end" (end-of-text token), "stop" (a stop string) or "length"
+  std::string finish_reason;   // "end" (an end token), "stop" (a stop string) or "length"
   size_t prompt_tokens = 0;    // prompt tokens the model saw
   size_t dropped_prompt_tokens = 0;  // cut from the left of the prompt to fit the context
 };

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,15 +10,15 @@
 #include "checkpoint/model_dir.h"
 #include "core/error.h"
 #include "core/input_file.h"
+#include "gen/chat.h"
 #include "gen/fill_mask.h"
+#include "gen/generator.h"
 #include "gen/prompt.h"
 #include "nn/runtime.h"
 #include "tok/tokenizer.h"
 
 namespace lmpipe::gen {
 namespace {
-
-namespace fs = std::filesystem;
 
 // A prompt from a file or stdin without the newline that ends its last line, as $(cat FILE) reads it.
 std::string without_final_newline(std::string text) {
@@ -84,33 +83,24 @@ void run_sample(const SampleOptions& o, ByteSink& out) {
   const std::string template_text = o.template_text.empty() ? "" : parse_template(o.template_text);
   nn::set_compute_threads(o.threads);
 
-  checkpoint::LoadedModel loaded = checkpoint::load_model_dir(o.checkpoint);
-  const nn::GptConfig& config = std::get<nn::GptConfig>(loaded.config);  // model_dir_type said so
-  const std::string vocab_spec = o.vocab.empty() ? loaded.dir : o.vocab;
-  if (o.vocab.empty() && !fs::exists(fs::path(loaded.dir) / "vocab.json") && !fs::exists(fs::path(loaded.dir) / "encoder.json"))
-    throw Error(fmt::format("{}: no tokenizer files (vocab.json and merges.txt); name one with -v", o.checkpoint));
-  const auto tokenizer = tok::Tokenizer::load(vocab_spec);
-  const tok::Vocab& vocab = tokenizer->vocab();
-  if (vocab.kind != tok::VocabKind::kByteLevelBpe)
-    throw Error(fmt::format("{}: a GPT checkpoint needs a byte-level BPE tokenizer", vocab_spec));
-  if (config.vocab_size < vocab.size())
-    throw Error(fmt::format("{}: the model has {} outputs but the tokenizer {} tokens", o.checkpoint,
-                            config.vocab_size, vocab.size()));
-  nn::Gpt<float> model(config, nn::ModelBuffers::kLayout);
-  model.params() = std::move(loaded.params);
-  nn::GptDecoder<float> decoder(model);
+  Generator generator = load_generator(o.checkpoint, o.vocab);
+  if (o.chat || !o.messages_file.empty()) return run_chat(o, generator, out);
+  const std::string& vocab_spec = generator.vocab_spec;
+  const tok::Tokenizer& tokenizer = *generator.tokenizer;
+  const tok::Vocab& vocab = tokenizer.vocab();
+  nn::GptDecoder<float>& decoder = *generator.decoder;
 
   const auto specials = vocab.special_ids();
   const auto eot = specials.find("eot");
   GenerateOptions generate_options = o.generate;
-  if (eot != specials.end()) generate_options.end_token = eot->second;
+  if (eot != specials.end()) generate_options.end_tokens.push_back(eot->second);
   const bool batch = !o.batch_file.empty();
   // One answer line per prompt: the answer ends at its first newline.
   if (batch && !o.json) generate_options.stop.push_back("\n");
 
   const std::vector<Shot> shots = o.shots_file.empty() ? std::vector<Shot>{} : parse_shots(read_file(o.shots_file));
   const std::vector<Query> queries = read_queries(o);
-  const auto session = tokenizer->session();
+  const auto session = tokenizer.session();
   bool first_output = true;
   for (size_t q = 0; q < queries.size(); ++q) {
     const std::string context = build_prompt(queries[q].text, shots, o.shots_file, template_text);

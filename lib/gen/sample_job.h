@@ -21,6 +21,9 @@ struct SampleOptions {
   std::string shots_file;
   std::string template_text;          // as typed (escapes not yet applied)
   std::vector<std::string> fill_mask; // texts with mask tokens: an encoder checkpoint's job
+  bool chat = false;                  // --chat: a conversation, a user turn a line of stdin
+  std::string messages_file;          // --messages: reply to each conversation of a JSON-lines file
+  std::string system;                 // --system: the system message of each conversation
   GenerateOptions generate;
   size_t num_samples = 1;
   bool json = false;

@@ -1,8 +1,13 @@
 #include "train/model_setup.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "tok/vocab.h"
 
 namespace lmpipe::train {
 namespace {
@@ -71,6 +76,60 @@ void check_data_fits(const DataSet& data, const nn::ModelConfig& config, std::st
     throw UsageError(fmt::format("{} {}: sequences of {} positions, but the model takes {} (make the examples with "
                                  "make-pairs --max-len {})",
                                  flag, data.by_length.rbegin()->second.front(), data.max_length(), s.max_len, s.max_len));
+}
+
+bool grow_vocabulary(checkpoint::LoadedModel& model, const DataSet& data, const std::string& data_vocab_dir,
+                     bool quiet) {
+  const size_t old_vocab = nn::shape_of(model.config).vocab_size, new_vocab = data.header.vocab_size;
+  if (new_vocab <= old_vocab) return false;
+  const std::string& path = data.paths.front();
+  std::error_code ec;
+  const bool model_has_tokenizer = std::any_of(
+      checkpoint::tokenizer_file_names().begin(), checkpoint::tokenizer_file_names().end(),
+      [&](const std::string& name) { return std::filesystem::is_regular_file(model.dir + "/" + name, ec); });
+  if (model_has_tokenizer) {
+    if (data_vocab_dir.empty())
+      throw UsageError(fmt::format("--data {}: a vocabulary of {} ids, the model {}; give the data's vocabulary with -v "
+                                   "to check that it extends the model's",
+                                   path, new_vocab, old_vocab));
+    const tok::Vocab model_vocab = tok::load_vocab(model.dir), data_vocab = tok::load_vocab(data_vocab_dir);
+    const bool extends = model_vocab.size() == old_vocab && data_vocab.size() == new_vocab &&
+                         std::equal(model_vocab.tokens.begin(), model_vocab.tokens.end(), data_vocab.tokens.begin());
+    if (!extends)
+      throw UsageError(fmt::format("--data {}: made with a vocabulary of {} ids that does not extend the model's {} "
+                                   "(its first {} tokens are not the model's)",
+                                   path, new_vocab, old_vocab, old_vocab));
+  } else if (!quiet) {
+    std::fprintf(stderr, "pretrain: warning: %s has no tokenizer files to check that the data's vocabulary extends "
+                         "its own\n", model.dir.c_str());
+  }
+  nn::ModelConfig grown = model.config;
+  nn::shape_of(grown).vocab_size = new_vocab;
+  const nn::ParameterLayout from = checkpoint::parameter_layout(model.config), to = checkpoint::parameter_layout(grown);
+  nn::Buffer<float> params(to.total(), 0.0f);
+  for (const nn::TensorInfo& t : to.tensors()) {
+    const nn::TensorInfo* old = from.find(t.name);
+    const float* src = model.params.data() + old->offset;
+    float* dst = params.data() + t.offset;
+    if (old->shape == t.shape) {
+      std::copy_n(src, t.size, dst);
+      continue;
+    }
+    // A row per token: the old rows, then their mean for each new one.
+    const size_t row = old->size / old_vocab;
+    std::copy_n(src, old->size, dst);
+    std::vector<double> mean(row, 0.0);
+    for (size_t r = 0; r < old_vocab; ++r)
+      for (size_t c = 0; c < row; ++c) mean[c] += src[r * row + c];
+    for (size_t r = old_vocab; r < new_vocab; ++r)
+      for (size_t c = 0; c < row; ++c) dst[r * row + c] = float(mean[c] / double(old_vocab));
+  }
+  if (!quiet)
+    std::fprintf(stderr, "pretrain: the token embedding grows from %zu to %zu rows for the data's vocabulary (new rows: "
+                         "the mean of the old)\n", old_vocab, new_vocab);
+  model.config = grown;
+  model.params = std::move(params);
+  return true;
 }
 
 void check_same_vocabulary(const DataSet& data, const DataSet& val) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "checkpoint/model_dir.h"
 #include "nn/model_config.h"
 #include "train/pretrain.h"
 #include "train/training_data.h"
@@ -25,5 +26,13 @@ void check_data_fits(const DataSet& data, const nn::ModelConfig& config, std::st
 
 // Training and validation shards must come from one vocabulary; throws UsageError naming both.
 void check_same_vocabulary(const DataSet& data, const DataSet& val);
+
+// When the data's vocabulary has more ids than the model and extends the model's (tok-train --extend:
+// the model's tokens, then new ones), grows every tensor with a row per token (the token embedding, which
+// the LM head shares) to the data's size, the new rows the mean of the old (transformers'
+// resize_token_embeddings with mean_resizing). data_vocab_dir is the data's vocabulary ("" when unknown).
+// Throws UsageError when the data's vocabulary does not extend the model's; a model directory without
+// tokenizer files cannot say, and a warning says so (unless quiet). Returns whether the model grew.
+bool grow_vocabulary(checkpoint::LoadedModel& model, const DataSet& data, const std::string& data_vocab_dir, bool quiet);
 
 }  // namespace lmpipe::train

@@ -1,9 +1,16 @@
-// The next-token objective of GPT and GPT-2: windows shards (make-pairs --task causal) of T + 1 ids, the
-// first T the inputs and the last T their targets, the loss the mean cross-entropy over every target.
+// The next-token objective of GPT and GPT-2, on two kinds of data:
+// - windows shards (make-pairs --task causal) of T + 1 ids, the first T the inputs and the last T their
+//   targets, the loss the mean cross-entropy over every target (pretraining);
+// - chat shards (make-chat), InstructGPT's supervised fine-tuning: only the tokens the loss mask marks
+//   (what the assistant says) are targets, the loss the mean cross-entropy over those of the whole step;
+//   a micro-batch is as long as its longest record, and conversations packed into one record each start
+//   at position 0 and attend within themselves.
 // The model's threads take shares of each micro-batch's sequences (nn/gpt_replicas.h) unless
 // --thread-parallel ops.
+#include <algorithm>
 #include <cmath>
 #include <memory>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -12,6 +19,7 @@
 #include "nn/layers.h"
 #include "nn/gpt_replicas.h"
 #include "nn/runtime.h"
+#include "train/chat_batch.h"
 #include "train/objective.h"
 
 namespace lmpipe::train {
@@ -41,6 +49,8 @@ class NextToken final : public Objective {
     batch_threads_ = options_.thread_parallel == "ops" ? 1 : std::min(size_t(nn::compute_threads()), shape_.micro);
     // The step's gradient is the mean over every micro-batch of every rank.
     parts_ = shape_.accumulation * size_t(world_.size());
+    const DataSet* data = s.data ? s.data : s.val;
+    chat_ = data != nullptr && data->header.kind == io::RecordKind::kChat;
   }
 
   nlohmann::ordered_json dry_run(size_t T) const override {
@@ -73,15 +83,26 @@ class NextToken final : public Objective {
 
   void fetch(RecordLoader& loader, size_t length, uint64_t, uint64_t) override {
     T_ = length;
+    loss_ = 0;
+    if (chat_) return fetch_chat(loader, length);
     inputs_.clear();
     targets_.clear();
     append_windows(loader, shape_.share, T_, inputs_, targets_);
-    loss_ = 0;
   }
 
   void forward_backward(size_t m, uint64_t dropout_key) override {
-    const size_t rows = shape_.micro * T_;
     replicas_->set_dropout_key(dropout_key);
+    if (chat_) {
+      // Each micro-batch's mean, weighted by its share of the step's targets: the step's mean over them all.
+      const ChatRows& r = chat_rows_[m];
+      if (step_targets_ == 0) return;
+      const double weight = double(r.targets_counted) / step_targets_;
+      loss_ += replicas_->forward_backward(r.inputs.data(), r.targets.data(), shape_.micro, r.Tn, float(weight),
+                                           r.positions.data()) *
+               weight;
+      return;
+    }
+    const size_t rows = shape_.micro * T_;
     loss_ += replicas_->forward_backward(inputs_.data() + m * rows, targets_.data() + m * rows, shape_.micro, T_,
                                          1.0f / float(parts_)) /
              double(parts_);
@@ -90,11 +111,23 @@ class NextToken final : public Objective {
   std::optional<double> gather_gradients() override { return replicas_->reduce_grads(); }
   std::span<double> step_sums() override { return {&loss_, 1}; }
   double step_loss() const override { return loss_; }
-  void log_step(nlohmann::json& record) const override { record["loss"] = loss_; }
+  void log_step(nlohmann::json& record) const override {
+    record["loss"] = loss_;
+    if (chat_) record["targets"] = uint64_t(step_targets_);
+  }
 
   void eval_start() override { eval_sums_[0] = eval_sums_[1] = 0; }
 
   void eval_batch(RecordLoader& loader, size_t n, size_t length, uint64_t) override {
+    if (chat_) {
+      make_chat_rows(take_chat_records(loader, n, length), eval_chat_);
+      if (eval_chat_.targets_counted == 0) return;
+      eval_sums_[0] += replicas_->forward(eval_chat_.inputs.data(), eval_chat_.targets.data(), n, eval_chat_.Tn,
+                                          eval_chat_.positions.data()) *
+                       double(eval_chat_.targets_counted);
+      eval_sums_[1] += double(eval_chat_.targets_counted);
+      return;
+    }
     eval_inputs_.clear();
     eval_targets_.clear();
     append_windows(loader, n, length, eval_inputs_, eval_targets_);
@@ -104,7 +137,7 @@ class NextToken final : public Objective {
 
   std::span<double> eval_sums() override { return eval_sums_; }
 
-  // The mean cross-entropy over every target evaluated.
+  // The mean cross-entropy over every target evaluated (chat: the tokens the loss mask marks).
   Evaluation evaluation() const override {
     const auto tokens = uint64_t(eval_sums_[1]);
     const double loss = tokens ? eval_sums_[0] / eval_sums_[1] : 0;
@@ -116,6 +149,18 @@ class NextToken final : public Objective {
   }
 
  private:
+  // This rank's share of the step as micro-batches of chat rows, and the step's targets over every rank.
+  void fetch_chat(RecordLoader& loader, size_t length) {
+    const std::vector<ChatRecord> records = take_chat_records(loader, shape_.share, length);
+    chat_rows_.resize(shape_.accumulation);
+    step_targets_ = 0;
+    for (size_t m = 0; m < shape_.accumulation; ++m) {
+      make_chat_rows(std::span(records).subspan(m * shape_.micro, shape_.micro), chat_rows_[m]);
+      step_targets_ += double(chat_rows_[m].targets_counted);
+    }
+    world_.allreduce_sum(&step_targets_, 1);
+  }
+
   const PretrainOptions& options_;
   nn::GptConfig config_;
   StepShape shape_;
@@ -124,8 +169,12 @@ class NextToken final : public Objective {
   std::unique_ptr<nn::Gpt<float>> model_;
   std::unique_ptr<nn::GptReplicas<float>> replicas_;
 
+  bool chat_ = false;  // chat shards, else windows
   size_t T_ = 0;  // the step's window length
-  std::vector<uint32_t> inputs_, targets_;  // the step's micro-batches, one after another
+  std::vector<uint32_t> inputs_, targets_;  // the step's micro-batches, one after another (windows)
+  std::vector<ChatRows> chat_rows_;         // the step's micro-batches (chat)
+  double step_targets_ = 0;                 // chat: the targets of the step's micro-batches on every rank
+  ChatRows eval_chat_;
   double loss_ = 0;
   std::vector<uint32_t> eval_inputs_, eval_targets_;
   double eval_sums_[2] = {0, 0};  // loss x targets, targets

@@ -11,8 +11,10 @@ std::unique_ptr<Objective> make_masked_lm(const ObjectiveSetup& setup);   // tra
 
 const std::vector<ObjectiveInfo>& objectives() {
   static const std::vector<ObjectiveInfo> all{
-      {"next-token", "GPT's: predict every next token of windows shards (--arch gpt, gpt1)",
-       {io::RecordKind::kWindows}, &make_next_token},
+      {"next-token",
+       "GPT's: predict every next token of windows shards, or what the assistant says in chat shards "
+       "(supervised fine-tuning) (--arch gpt, gpt1)",
+       {io::RecordKind::kWindows, io::RecordKind::kChat}, &make_next_token},
       {"masked-lm",
        "BERT's and RoBERTa's: predict masked tokens of masked shards, or of pairs shards masked anew each time "
        "(--mask-prob, --whole-word), and BERT's next sentence (--arch bert, roberta)",

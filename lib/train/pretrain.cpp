@@ -26,6 +26,8 @@
 #include "train/run_metrics.h"
 #include "train/seq_len_schedule.h"
 #include "train/training_data.h"
+#include "tok/chat_template.h"
+#include "tok/tokenizer.h"
 
 namespace lmpipe::train {
 namespace fs = std::filesystem;
@@ -140,13 +142,20 @@ void warn_about_warmup(const Recipe& recipe, const PretrainOptions& o) {
                (unsigned long long)recipe.warmup, source.c_str(), (unsigned long long)o.steps);
 }
 
-// The tokenizer files the checkpoints get (-v, or a shipped vocabulary that matches the data's).
-std::string tokenizer_for_checkpoints(const PretrainOptions& o, const std::string& fingerprint) {
-  const std::string dir = find_tokenizer_dir(o.vocab, fingerprint);
-  if (dir.empty() && !o.quiet)
-    std::fprintf(stderr, "pretrain: warning: no tokenizer files match the data's vocabulary: checkpoints will have none "
-                         "(give the tokenizer directory with -v, or sample needs -v later)\n");
-  return dir;
+// The tokenizer the checkpoints get: the files of the data's vocabulary (vocab_dir, "" when unknown), and
+// for chat data the ChatML template's tokenizer_config.json and special_tokens_map.json.
+checkpoint::TokenizerFiles tokenizer_for_checkpoints(const PretrainOptions& o, const std::string& vocab_dir,
+                                                     const DataSet& data, const nn::ModelConfig& config) {
+  if (vocab_dir.empty()) {
+    if (!o.quiet)
+      std::fprintf(stderr, "pretrain: warning: no tokenizer files match the data's vocabulary: checkpoints will have "
+                           "none (give the tokenizer directory with -v, or sample needs -v later)\n");
+    return {};
+  }
+  checkpoint::TokenizerFiles files{vocab_dir, {}};
+  if (data.header.kind == io::RecordKind::kChat)
+    files.extra = tok::ChatMlTemplate(*tok::Tokenizer::load(vocab_dir)).hf_tokenizer_files(nn::shape_of(config).max_len);
+  return files;
 }
 
 // A step whose loss or gradient norm is not finite: throws Error naming the last good checkpoint, unless
@@ -234,8 +243,12 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   const size_t data_len = shape_source ? shape_source->max_length() : 0;
   const uint32_t data_vocab = shape_source ? shape_source->header.vocab_size : 0;
 
-  // The model: a checkpoint's (--resume, --init-from) or a new one; every shard must fit it.
+  // The model: a checkpoint's (--resume, --init-from) or a new one; every shard must fit it. A model
+  // started from grows to the training data's vocabulary when that extends its own (chat markers added).
   std::optional<checkpoint::LoadedModel> loaded = load_start(o);
+  const bool training = data && !o.eval_only;
+  const std::string vocab_dir = training ? find_tokenizer_dir(o.vocab, data->header) : "";
+  if (loaded && training && !o.resume) grow_vocabulary(*loaded, *data, vocab_dir, o.quiet);
   std::optional<TrainerState> state;
   nn::ModelConfig config = loaded ? loaded->config : model_from_flags(o, recipe.dropout, data_vocab, data_len);
   if (loaded) {
@@ -282,7 +295,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
     tokens_seen = state->tokens;
     start = state->step;
   }
-  const std::string vocab_dir = tokenizer_for_checkpoints(o, data->header.vocab_fingerprint);
+  const checkpoint::TokenizerFiles tokenizer = tokenizer_for_checkpoints(o, vocab_dir, *data, config);
   RunMetrics log(world.root() ? o.out_dir : "", start, o.log, nn::describe(config) + ": " + o.out_dir);
   warn_about_warmup(recipe, o);
   Progress progress(o.show_progress, "pretrain", o.steps, Progress::Unit::kItems);
@@ -358,7 +371,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
     // Checkpoint.
     if (world.root() && ((o.save_every && (step + 1) % o.save_every == 0) || last)) {
       TrainerStateToSave s{step + 1, tokens_seen, loaders.state(), settings, adam.m(), adam.v(), adam.steps()};
-      save_checkpoint(o.out_dir, step + 1, config, params.data(), vocab_dir, &s);
+      save_checkpoint(o.out_dir, step + 1, config, params.data(), tokenizer, &s);
     }
   }
   log.plot();

@@ -101,10 +101,10 @@ void clear_run(const std::string& run_dir) {
 }
 
 std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::ModelConfig& config, const float* params,
-                            const std::string& vocab_dir, const TrainerStateToSave* state) {
+                            const checkpoint::TokenizerFiles& tokenizer, const TrainerStateToSave* state) {
   const std::string name = "step-" + std::to_string(step), final_dir = run_dir + "/" + name;
   OutputDirectory out(final_dir);  // written beside it as .step-N.tmp-*, which RunLock cleans up after a kill
-  checkpoint::write_model_dir(out.staging(), config, params, vocab_dir);
+  checkpoint::write_model_dir(out.staging(), config, params, tokenizer);
   if (state != nullptr) write_trainer_state(out.staging(), *state);
   std::error_code ec;
   fs::remove_all(final_dir, ec);  // an older checkpoint of the same step (a rerun): replaced whole
@@ -118,15 +118,20 @@ std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn:
   return final_dir;
 }
 
-std::string find_tokenizer_dir(const std::string& vocab, const std::string& fingerprint) {
+std::string find_tokenizer_dir(const std::string& vocab, const io::ShardHeader& data) {
   if (!vocab.empty()) return tok::load_vocab(vocab).source;
-  const std::string share = fingerprint.empty() ? "" : find_share_dir();
+  const std::string& fingerprint = data.vocab_fingerprint;
+  if (fingerprint.empty()) return "";
+  std::vector<std::string> candidates;
+  if (data.extra.contains("vocab") && data.extra["vocab"].is_string()) candidates.push_back(data.extra["vocab"]);
+  const std::string share = find_share_dir();
   std::error_code ec;
-  if (share.empty() || !fs::is_directory(share + "/vocab", ec)) return "";
-  for (const auto& entry : fs::directory_iterator(share + "/vocab", ec)) {
-    if (!entry.is_directory()) continue;
+  if (!share.empty() && fs::is_directory(share + "/vocab", ec))
+    for (const auto& entry : fs::directory_iterator(share + "/vocab", ec))
+      if (entry.is_directory()) candidates.push_back(entry.path().string());
+  for (const std::string& dir : candidates) {
     try {
-      const tok::Vocab v = tok::load_vocab(entry.path().string());
+      const tok::Vocab v = tok::load_vocab(dir);
       if (v.fingerprint == fingerprint) return v.source;
     } catch (const Error&) {
     }

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/model_dir.h"
+#include "io/shard_header.h"
 #include "nn/model_config.h"
 
 namespace lmpipe::train {
@@ -54,14 +56,15 @@ std::string existing_run(const std::string& run_dir);
 // Removes a run's checkpoints, latest, metrics.jsonl and loss.svg (pretrain --overwrite).
 void clear_run(const std::string& run_dir);
 
-// Writes run_dir/step-<step>/ and points run_dir/latest at it; returns the directory. vocab_dir (may be
-// empty) holds the tokenizer files to copy; state may be null (a model only).
+// Writes run_dir/step-<step>/ and points run_dir/latest at it; returns the directory. state may be null (a
+// model only).
 std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::ModelConfig& config, const float* params,
-                            const std::string& vocab_dir, const TrainerStateToSave* state);
+                            const checkpoint::TokenizerFiles& tokenizer, const TrainerStateToSave* state);
 
-// The tokenizer files to put in the run's checkpoints: `vocab` when given, else a shipped vocabulary whose
-// fingerprint is the data's; "" when none matches.
-std::string find_tokenizer_dir(const std::string& vocab, const std::string& fingerprint);
+// The tokenizer files to put in the run's checkpoints: `vocab` when given, else the vocabulary the data's
+// header names (make-chat records its -v) or a shipped vocabulary, whichever has the data's fingerprint;
+// "" when none does.
+std::string find_tokenizer_dir(const std::string& vocab, const io::ShardHeader& data);
 
 // The trainer state of a checkpoint directory whose model has `parameters` parameters. Throws Error when
 // there is none or it does not fit the model.

@@ -39,7 +39,12 @@ DataSet inspect_data(const std::vector<std::string>& paths, const std::vector<io
         (!h.vocab_fingerprint.empty() && !set.header.vocab_fingerprint.empty() && h.vocab_fingerprint != set.header.vocab_fingerprint))
       throw Error(fmt::format("{}: made with another vocabulary than {}", path, paths.front()));
     size_t length = 0;
-    if (h.extra.contains("max_len") && h.extra["max_len"].is_number_unsigned()) {
+    if (h.kind == io::RecordKind::kChat) {
+      // Every id of a record but its last is an input.
+      if (!h.extra.contains("max_len") || !h.extra["max_len"].is_number_unsigned() || h.extra["max_len"] < 2)
+        throw Error(fmt::format("{}: a chat shard without a max_len of 2 or more (make it with make-chat --max-len)", path));
+      length = h.extra["max_len"].get<size_t>() - 1;
+    } else if (h.extra.contains("max_len") && h.extra["max_len"].is_number_unsigned()) {
       length = h.extra["max_len"].get<size_t>();
     } else if (h.kind == io::RecordKind::kWindows && !file.blocks().empty()) {
       io::Block block;  // a window shard not made by make-pairs: its first window says

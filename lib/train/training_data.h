@@ -28,7 +28,8 @@ struct DataSet {
 };
 
 // Reads the headers: every file must hold one of the kinds, all the same one, with the first file's
-// vocabulary. A file's length is its header's max_len: a window's inputs, a pair's or block's ids.
+// vocabulary. A file's length is its header's max_len: a window's inputs, a pair's or block's ids, a chat
+// record's ids but the last (its inputs).
 DataSet inspect_data(const std::vector<std::string>& paths, const std::vector<io::RecordKind>& kinds);
 
 class TrainingData {

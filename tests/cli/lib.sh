@@ -8,7 +8,7 @@ set -o pipefail
 export PATH="$LMPIPE_BIN:$LMPIPE_TEST_BIN:$PATH"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lmpipe-cli.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 cd "$WORK"
 TESTS_RUN=0
 

@@ -29,7 +29,7 @@ The version is pinned because newer transformers releases require torch 2; pip i
 """
 import argparse, json, os, shutil, sys, tempfile
 
-from programs import Programs
+from programs import Programs, Report
 
 SKIPPED = 77
 TOLERANCE = 1e-5
@@ -101,9 +101,8 @@ def hf_loss(torch, model, windows):
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1)).item()
 
 
-class Report:
-    def __init__(self):
-        self.passed, self.failed = 0, 0
+class Comparisons(Report):
+    """The report, with the comparison this check makes."""
 
     def compare(self, what, torch, ours_logits, theirs_logits, ours_loss, theirs_loss):
         ours_t = torch.tensor(ours_logits)
@@ -114,14 +113,6 @@ class Report:
         self.say(logit_err <= TOLERANCE and loss_err <= TOLERANCE,
                  f"{what}: logits max|diff|/max|logit| {logit_err:.2e} (max|logit| {scale:.3g}), "
                  f"val loss {ours_loss:.7f} vs {theirs_loss:.7f} (|diff| {loss_err:.2e})")
-
-    def say(self, ok, text):
-        self.passed += ok
-        self.failed += not ok
-        print(f"  {'ok  ' if ok else 'FAIL'} {text}", flush=True)
-
-    def note(self, text):
-        print(f"  note {text}", flush=True)
 
 
 def check_ours_in_transformers(torch, transformers, lm, report, arch, windows):
@@ -243,7 +234,7 @@ def main():
     try:
         lm = Lmpipe(args, work)
         windows = make_data(lm, args.source)
-        report = Report()
+        report = Comparisons()
         for arch in ("gpt", "gpt1"):
             check_ours_in_transformers(torch, transformers, lm, report, arch, windows)
         check_transformers_in_ours(torch, transformers, lm, report, windows)

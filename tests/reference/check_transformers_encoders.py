@@ -44,7 +44,7 @@ BERT and RoBERTa use eager attention (SDPA needs torch >= 2.1.1).
 """
 import argparse, json, os, shutil, sys, tempfile
 
-from programs import Programs
+from programs import Programs, Report
 
 SKIPPED = 77
 TOLERANCE = 1e-5
@@ -160,9 +160,8 @@ def hf_metrics(torch, model, records, arch):
     return m
 
 
-class Report:
-    def __init__(self):
-        self.passed, self.failed = 0, 0
+class Comparisons(Report):
+    """The report, with the comparison this check makes."""
 
     def compare(self, what, ours, theirs):
         """Every metric of THEIRS (transformers) against OURS (pretrain --eval-only)."""
@@ -189,14 +188,6 @@ class Report:
                 self.say(ok, f"{what}: {key:8s} ours {o:.7f} theirs {t:.7f} |diff| {diff:.2e} ({tail})")
             else:
                 self.say(diff <= TOLERANCE, f"{what}: {key:8s} ours {o:.7f} theirs {t:.7f} |diff| {diff:.2e}")
-
-    def say(self, ok, text):
-        self.passed += ok
-        self.failed += not ok
-        print(f"  {'ok  ' if ok else 'FAIL'} {text}", flush=True)
-
-    def note(self, text):
-        print(f"  note {text}", flush=True)
 
 
 def load(report, cls, path, allowed_missing):
@@ -303,7 +294,7 @@ def main():
     print(f"{NAME}: transformers {transformers.__version__}, torch {torch.__version__}, "
           f"safetensors {safetensors.__version__}, python {sys.version.split()[0]}", flush=True)
     work = tempfile.mkdtemp(prefix="lmpipe-transformers-encoders.")
-    report = Report()
+    report = Comparisons()
     try:
         lm = Lmpipe(args, work)
         make_data(lm, args.source)

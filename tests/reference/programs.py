@@ -1,5 +1,6 @@
 """The built lmpipe programs as the reference checks run them (check_transformers*.py): each in the work
-directory, stdin from bytes, and a failure stops the check with the program's stderr."""
+directory, stdin from bytes, and a failure stops the check with the program's stderr; and the checks'
+report of what matched."""
 import os, subprocess
 
 
@@ -27,3 +28,18 @@ class Programs:
         for name, *argv in stages:
             data = self.run(name, *argv, stdin=data)
         return data
+
+
+class Report:
+    """Counts the checks and prints each as it is decided."""
+
+    def __init__(self):
+        self.passed, self.failed = 0, 0
+
+    def say(self, ok, text):
+        self.passed += ok
+        self.failed += not ok
+        print(f"  {'ok  ' if ok else 'FAIL'} {text}", flush=True)
+
+    def note(self, text):
+        print(f"  note {text}", flush=True)

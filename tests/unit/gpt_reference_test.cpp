@@ -24,12 +24,7 @@ TEST_CASE("GPT-2 and GPT match PyTorch: logits, loss, gradients, three AdamW ste
     const SafetensorsFile ref(std::string(LMPIPE_TEST_DATA_DIR) + "/nn/" + arch + "_tiny.safetensors");
     GptConfig config;
     config.arch = std::string(arch) == "gpt2" ? GptArch::kGpt2 : GptArch::kGpt1;
-    config.vocab_size = meta_size(ref, "vocab_size");
-    config.max_len = meta_size(ref, "max_len");
-    config.n_layer = meta_size(ref, "n_layer");
-    config.n_head = meta_size(ref, "n_head");
-    config.d_model = meta_size(ref, "d_model");
-    config.d_ff = meta_size(ref, "d_ff");
+    read_gpt_shape(ref, config);
     Gpt<float> model(config);
     for (const TensorInfo& t : model.layout().tensors()) {
       const SafeTensor* s = ref.find(t.name);

@@ -9,12 +9,23 @@
 
 #include "finite_differences.h"
 #include "io/safetensors.h"
+#include "nn/model_config.h"
 
 inline std::string meta_text(const lmpipe::io::SafetensorsFile& f, const char* key) {
   return f.metadata()[key].get<std::string>();
 }
 inline size_t meta_size(const lmpipe::io::SafetensorsFile& f, const char* key) { return std::stoul(meta_text(f, key)); }
 inline double meta_double(const lmpipe::io::SafetensorsFile& f, const char* key) { return std::stod(meta_text(f, key)); }
+
+// A GPT's shape as the reference script wrote it into the metadata; the architecture stays the caller's.
+inline void read_gpt_shape(const lmpipe::io::SafetensorsFile& f, lmpipe::nn::GptConfig& config) {
+  config.vocab_size = meta_size(f, "vocab_size");
+  config.max_len = meta_size(f, "max_len");
+  config.n_layer = meta_size(f, "n_layer");
+  config.n_head = meta_size(f, "n_head");
+  config.d_model = meta_size(f, "d_model");
+  config.d_ff = meta_size(f, "d_ff");
+}
 
 inline std::vector<float> floats(const lmpipe::io::SafetensorsFile& f, const std::string& name) {
   const lmpipe::io::SafeTensor* t = f.find(name);
