@@ -13,6 +13,10 @@ expect_eq "$(pretrain --preset gpt3-175b --dry-run | jq '.parameters > 174000000
   "GPT-3 175B is only counted"
 expect_eq "$(pretrain --preset gpt2 --n-layer 2 --d-model 64 --n-head 4 --dry-run | jq -c '[.n_layer, .d_model, .d_ff]')" \
   "[2,64,256]" "shape flags override the preset"
+# GPT-3.5's 4,096 positions: the planned activations grow linearly with the context (no T x T attention map
+# is stored; the attention scratch, outside the plan, is a block of rows x T).
+acts=$(for T in 1024 2048 4096; do pretrain --preset gpt2 --max-len $T --batch-size 1 --dry-run | jq .bytes_activations; done | paste -sd' ')
+expect_eq "$(awk '{print ($3 - $2) == 2 * ($2 - $1)}' <<< "$acts")" "1" "activations at T 1024, 2048, 4096 on a line: $acts"
 expect_status 2 pretrain --preset gpt2 --d-model 100 --n-head 3 --dry-run
 expect_contains err.txt "not divisible"
 expect_status 2 pretrain --preset gpt9 --dry-run

@@ -3,7 +3,8 @@
 # so that what a run adds stays out of the repository), and prints a line per target: executions, their
 # rate, and the coverage reached (libFuzzer's cov: edges, ft: features) and the corpus it ended with.
 # Exits non-zero, with the end of the target's log, when a target finds an input that crashes, leaks,
-# trips a sanitizer, or allocates past -malloc_limit_mb; the input is kept in WORK/artifacts.
+# trips a sanitizer, or allocates past -malloc_limit_mb; the input is kept in WORK/artifacts. Targets run
+# FUZZ_JOBS at a time (default: one per core).
 #   tests/fuzz/run.sh BUILD_DIR SECONDS WORK [TARGET ...]   (default: every target)
 # .ci/test runs it briefly; bench/fuzz.sh for longer.
 set -euo pipefail
@@ -13,27 +14,47 @@ shift 3
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(shard-reader model-dir vocab tokenize chat)
 mkdir -p "$work/artifacts"
-printf '%-13s %12s %9s %7s %8s %9s\n' target executions exec/s cov ft corpus
-for target in "${targets[@]}"; do
-  corpus="$work/corpus-$target"
+jobs=${FUZZ_JOBS:-$(nproc)}  # each target runs on one core
+
+# fuzz TARGET: runs it; writes its line of figures to WORK/TARGET.line, or fails.
+fuzz() {
+  local target=$1 corpus="$work/corpus-$1" log="$work/$1.log"
   rm -rf "$corpus" && mkdir -p "$corpus"
   if [ "$target" = shard-reader ]; then
     tests/fuzz/make-seeds.sh "$build/tests/make-test-shard" "$corpus"
   else
     cp tests/fuzz/seeds/"$target"/* "$corpus"/
   fi
-  log="$work/$target.log"
-  if ! "$build/tests/fuzz-$target" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=512 -max_len=8192 \
-      -print_final_stats=1 -artifact_prefix="$work/artifacts/$target-" "$corpus" 2> "$log"; then
-    tail -n 60 "$log"
-    echo "fuzz-$target found a problem: $log, input in $work/artifacts/"
-    exit 1
-  fi
+  "$build/tests/fuzz-$target" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=512 -max_len=8192 \
+    -print_final_stats=1 -artifact_prefix="$work/artifacts/$target-" "$corpus" 2> "$log" || return 1
+  local done_line executions rate cov ft corpus_size
   done_line=$(grep -E '^#[0-9]+[[:space:]].* cov: ' "$log" | tail -n 1)  # the last status line
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
   cov=$(sed -E -n 's/.* cov: ([0-9]+).*/\1/p' <<< "$done_line")
   ft=$(sed -E -n 's/.* ft: ([0-9]+).*/\1/p' <<< "$done_line")
   corpus_size=$(sed -E -n 's/.* corp: ([0-9]+\/[0-9A-Za-z]+).*/\1/p' <<< "$done_line")
-  printf '%-13s %12s %9s %7s %8s %9s\n' "$target" "$executions" "$rate" "$cov" "$ft" "$corpus_size"
+  printf '%-13s %12s %9s %7s %8s %9s\n' "$target" "$executions" "$rate" "$cov" "$ft" "$corpus_size" > "$work/$target.line"
+}
+
+# The targets, `jobs` at a time; then their figures in order, or the log of the first that failed.
+pids=()
+for target in "${targets[@]}"; do
+  rm -f "$work/$target.line"
+  fuzz "$target" &
+  pids+=($!)
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
 done
+failed=()
+for i in "${!targets[@]}"; do
+  wait "${pids[$i]}" || failed+=("${targets[$i]}")
+done
+printf '%-13s %12s %9s %7s %8s %9s\n' target executions exec/s cov ft corpus
+for target in "${targets[@]}"; do
+  [ -f "$work/$target.line" ] && cat "$work/$target.line"
+done
+for target in "${failed[@]}"; do
+  tail -n 60 "$work/$target.log"
+  echo "fuzz-$target found a problem: $work/$target.log, input in $work/artifacts/"
+done
+[ ${#failed[@]} -eq 0 ]
