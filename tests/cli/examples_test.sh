@@ -69,4 +69,29 @@ expect_eq "$(make -n "${roberta[@]}" | grep -o -E '(tok-train|tok-encode|make-pa
   " 1 make-pairs , 2 pretrain , 1 tok-encode " "after touching val.txt: its blocks, the model and eval.json"
 cd ..
 
+# --- examples/chat: a base model, the ChatML vocabulary, word problems, two fine-tunings, three accuracies -------------
+chat=(-f "$LMPIPE_SOURCE/examples/chat/Makefile" BIN="$LMPIPE_BIN/" PRESET=gpt-nano VOCAB_SIZE=400 MAX_LEN=128
+      BASE_STEPS=5 SFT_STEPS=5 TRAIN=100 TEST=12 SHOTS=1 MAX_NEW_TOKENS=8)
+mkdir chat && cd chat
+make -s "${chat[@]}" > make.log 2>&1 || fail "make examples/chat: $(tail -n 20 make.log)"
+for f in chatml/tokenizer.json base/latest/model.safetensors train-steps.chat train-direct.chat \
+         sft-steps/latest/tokenizer_config.json sft-direct/latest/model.safetensors answers-fewshot.jsonl accuracy.json; do
+  [ -s "$f" ] || fail "examples/chat made no $f"
+done
+expect_eq "$(jq -c '[.[] | .total]' accuracy.json)" "[12,12,12]" "three accuracies over the 12 held-out problems"
+expect_eq "$(jq -c 'keys' accuracy.json)" '["answers-direct.jsonl","answers-fewshot.jsonl","answers-steps.jsonl"]' "what accuracy.json scores"
+expect_eq "$(jq .vocab_size sft-steps/latest/config.json)" "$(( $(jq .vocab_size base/latest/config.json) + 2 ))" \
+  "the fine-tuned models have the two markers more"
+expect_eq "$(jq -s 'map(.messages | last | .role) | unique' answers-steps.jsonl | jq -c .)" '["user"]' \
+  "sample --messages answered each test question"
+expect_eq "$(jq -r '.messages[1].content' problems/test.jsonl | sort | comm -12 - <(jq -r '.messages[1].content' problems/train-steps.jsonl | sort) | wc -l)" \
+  "0" "no held-out question is in the training split"
+# The score reads the number after the last "Answer:".
+printf '%s\n' '{"reply": "3 + 4 = 7\nAnswer: 7"}' '{"reply": "Answer: 5, no: Answer: 6"}' '{"reply": "7"}' > replies.jsonl
+printf '%s\n' '{"answer": 7}' '{"answer": 6}' '{"answer": 7}' > truth.jsonl
+expect_eq "$(python3 "$LMPIPE_SOURCE/examples/chat/problems.py" score truth.jsonl replies.jsonl | jq -c '.[] | [.correct, .total]')" \
+  "[2,3]" "problems.py score"
+make -q "${chat[@]}" || fail "a second make has work to do"
+cd ..
+
 done_testing
