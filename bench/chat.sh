@@ -30,16 +30,6 @@ with open(sys.argv[2], "w", encoding="utf-8") as out:
                                            {"role": "assistant", "content": paragraphs[i + 1]}]}) + "\n")
 EOF
 
-best() {  # best wall seconds of 3 runs
-  local b=""
-  for _ in 1 2 3; do
-    /usr/bin/time -o "$work/t" -f "%e" "$@" > /dev/null 2> /dev/null
-    local t
-    t=$(cat "$work/t")
-    if [ -z "$b" ] || awk -v a="$t" -v c="$b" 'BEGIN{exit !(a < c)}'; then b=$t; fi
-  done
-  echo "$b"
-}
 tokens_of() { $bin/shard-cat --stats "$1" | jq .tokens; }
 
 $bin/make-chat -v "$work/chatml" --max-len 1000000 --threads 1 --quiet "$work/chats.jsonl" -o "$work/chats.shard"

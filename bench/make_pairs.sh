@@ -10,19 +10,10 @@ bin=${BUILD:-build}/cmd  # BUILD: another build directory
 [ -x "$bin/make-pairs" ] || .ci/setup
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+source bench/lib.sh
 $bin/tok-encode -v bert-base-uncased --docs "$corpus" -o "$work/bert.docs"
 $bin/tok-encode -v gpt2 "$corpus" -o "$work/gpt2.docs"
 
-best() {  # best wall seconds of 3 runs
-  local b=""
-  for _ in 1 2 3; do
-    /usr/bin/time -o "$work/t" -f "%e" "$@" > /dev/null 2> /dev/null
-    local t
-    t=$(cat "$work/t")
-    if [ -z "$b" ] || awk -v a="$t" -v c="$b" 'BEGIN{exit !(a < c)}'; then b=$t; fi
-  done
-  echo "$b"
-}
 run() {  # NAME INPUT ARGS...
   local name=$1 input=$2
   shift 2
