@@ -36,8 +36,8 @@ std::string_view strip(std::string_view s) {
   return s;
 }
 
-void render_chunk(const tok::TextChunk& chunk, const tok::ChatMlTemplate& chat_template, tok::ChatFormat format,
-                  tok::Tokenizer::Session& session, ChunkResult& result) {
+void render_chunk(const tok::TextChunk& chunk, const tok::ChatMlTemplate& chat_template,
+                  tok::ConversationReader& reader, tok::Tokenizer::Session& session, ChunkResult& result) {
   result.clear();
   const std::string_view text = chunk.text;
   for (size_t pos = 0; pos < text.size(); ++result.lines) {
@@ -50,7 +50,7 @@ void render_chunk(const tok::TextChunk& chunk, const tok::ChatMlTemplate& chat_t
     item.line = result.lines;
     item.start = result.tokens.ids.size();
     try {
-      chat_template.render(tok::parse_conversation(line, format), session, result.tokens);
+      chat_template.render(reader.read(line), session, result.tokens);
     } catch (const Error& e) {
       item.error = e.what();
       result.tokens.ids.resize(item.start);
@@ -133,7 +133,11 @@ ChatSummary make_chat(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate
   const int threads = std::max(1, options.threads);
   tok::TextChunker chunker(inputs, tok::TextChunker::Cut::kLines, options.chunk_bytes);
   std::vector<std::unique_ptr<tok::Tokenizer::Session>> sessions;
-  for (int t = 0; t < threads; ++t) sessions.push_back(tokenizer.session());
+  std::vector<std::unique_ptr<tok::ConversationReader>> readers;
+  for (int t = 0; t < threads; ++t) {
+    sessions.push_back(tokenizer.session());
+    readers.push_back(std::make_unique<tok::ConversationReader>(options.format));
+  }
   std::vector<ChunkResult> results(size_t(threads) * tok::kChunksPerThread);
   ChatSummary summary;
   RecordPacker packer(writer, options, summary);
@@ -142,7 +146,7 @@ ChatSummary make_chat(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate
   tok::for_each_chunk_parallel(
       chunker, threads,
       [&](const tok::TextChunk& chunk, size_t slot, int thread) {
-        render_chunk(chunk, chat_template, options.format, *sessions[size_t(thread)], results[slot]);
+        render_chunk(chunk, chat_template, *readers[size_t(thread)], *sessions[size_t(thread)], results[slot]);
       },
       [&](const tok::TextChunk& chunk, size_t slot) {
         if (chunk.file != file) {

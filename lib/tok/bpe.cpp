@@ -26,14 +26,37 @@ uint64_t hash_key(uint64_t key) {
   return key;
 }
 
+template <typename Word>
+Word load(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// The bytes of a piece of 1 to 16 bytes as two little-endian words, zero past its end: overlapping
+// fixed-size loads instead of a copy of variable length, which costs a call per piece.
+void load_key(std::string_view piece, uint64_t key[2]) {
+  const char* p = piece.data();
+  const size_t n = piece.size();
+  if (n >= 8) {
+    key[0] = load<uint64_t>(p);
+    key[1] = n == 8 ? 0 : load<uint64_t>(p + n - 8) >> (8 * (16 - n));
+  } else if (n >= 4) {
+    key[0] = load<uint32_t>(p) | uint64_t(load<uint32_t>(p + n - 4)) >> (8 * (8 - n)) << 32;
+    key[1] = 0;
+  } else {
+    key[0] = uint64_t(uint8_t(p[0])) | uint64_t(uint8_t(p[n / 2])) << (8 * (n / 2)) |
+             uint64_t(uint8_t(p[n - 1])) << (8 * (n - 1));
+    key[1] = 0;
+  }
+}
+
 }  // namespace
 
 BpeCache::BpeCache(unsigned slot_bits) : slots_(size_t(1) << slot_bits, Slot{}), shift_(64 - slot_bits) {}
 
 size_t BpeCache::slot_of(std::string_view piece, uint64_t key[2]) const {
-  uint8_t bytes[kMaxKey] = {};
-  std::memcpy(bytes, piece.data(), piece.size());
-  std::memcpy(key, bytes, kMaxKey);
+  load_key(piece, key);
   const uint64_t h = (key[0] ^ (key[1] * 0x9E3779B97F4A7C15ULL) ^ piece.size()) * 0xff51afd7ed558ccdULL;
   return size_t(h >> shift_);
 }
@@ -48,7 +71,7 @@ bool BpeCache::find(std::string_view piece, std::vector<uint32_t>& ids) const {
   uint64_t key[2];
   const Slot& s = slots_[slot_of(piece, key)];
   if (s.len != piece.size() || s.key[0] != key[0] || s.key[1] != key[1]) return false;
-  ids.insert(ids.end(), s.ids, s.ids + s.count);
+  for (size_t i = 0; i < s.count; ++i) ids.push_back(s.ids[i]);
   return true;
 }
 

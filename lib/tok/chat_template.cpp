@@ -6,60 +6,12 @@
 #include "core/error.h"
 
 namespace lmpipe::tok {
-namespace {
-
-std::string json_quoted(std::string_view s) {
-  return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-const std::string& string_field(const nlohmann::json& object, const char* key, const char* where) {
-  const auto it = object.find(key);
-  if (it == object.end()) throw Error(fmt::format("{} has no \"{}\"", where, key));
-  if (!it->is_string()) throw Error(fmt::format("{} \"{}\" is not a string", where, key));
-  return it->get_ref<const std::string&>();
-}
-
-}  // namespace
 
 const std::string_view ChatMlTemplate::kJinja =
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
     "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
     "{{ '\\n' }}{% else %}{{ message['content'] + '<|im_end|>' + '\\n' }}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-
-Conversation parse_conversation(std::string_view line, ChatFormat format, bool needs_assistant) {
-  const nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
-  if (j.is_discarded()) throw Error("not JSON (a conversation is one JSON object a line)");
-  if (!j.is_object()) throw Error("not a JSON object");
-  Conversation conversation;
-  if (format == ChatFormat::kAlpaca) {
-    std::string instruction = string_field(j, "instruction", "the record");
-    const auto input = j.find("input");
-    if (input != j.end() && !input->is_null()) {
-      if (!input->is_string()) throw Error("the record's \"input\" is not a string");
-      if (!input->get_ref<const std::string&>().empty()) instruction += "\n\n" + input->get<std::string>();
-    }
-    conversation.push_back({"user", std::move(instruction)});
-    conversation.push_back({"assistant", string_field(j, "output", "the record")});
-    return conversation;
-  }
-  const auto messages = j.find("messages");
-  if (messages == j.end()) throw Error("no \"messages\"");
-  if (!messages->is_array()) throw Error("\"messages\" is not a list");
-  bool assistant = false;
-  for (size_t i = 0; i < messages->size(); ++i) {
-    const nlohmann::json& m = (*messages)[i];
-    const std::string where = fmt::format("message {}", i);
-    if (!m.is_object()) throw Error(where + " is not an object");
-    const std::string& role = string_field(m, "role", where.c_str());
-    if (role != "system" && role != "user" && role != "assistant")
-      throw Error(fmt::format("{} has role {}: not system, user or assistant", where, json_quoted(role)));
-    conversation.push_back({role, string_field(m, "content", where.c_str())});
-    assistant |= role == "assistant";
-  }
-  if (!assistant && needs_assistant) throw Error("no assistant turn: nothing to learn from");
-  return conversation;
-}
 
 ChatMlTemplate::ChatMlTemplate(const Tokenizer& tokenizer) : vocab_(tokenizer.vocab()) {
   std::vector<std::string> missing;

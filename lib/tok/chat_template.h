@@ -1,6 +1,5 @@
 #pragma once
-// Conversations as people store them (OpenAI / HuggingFace "messages", or Alpaca's instruction records)
-// and their layout in ChatML, the template HuggingFace chat models use:
+// Conversations (tok/conversation.h) in their layout in ChatML, the template HuggingFace chat models use:
 //   <|im_start|>{role}\n{content}<|im_end|>\n   for each message
 // with a loss mask that is 1 on what the assistant says (and the <|im_end|> closing it) and 0 on the
 // rest, as InstructGPT's supervised fine-tuning trains only on the demonstrations.
@@ -10,26 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "tok/conversation.h"
 #include "tok/tokenizer.h"
 
 namespace lmpipe::tok {
-
-struct Message {
-  std::string role;  // "system", "user" or "assistant"
-  std::string content;
-};
-using Conversation = std::vector<Message>;
-
-enum class ChatFormat {
-  kMessages,  // {"messages": [{"role": ..., "content": ...}, ...]}
-  kAlpaca,    // {"instruction": ..., "input": ..., "output": ...}: the user says the instruction (and the
-              // input after a blank line, when there is one), the assistant the output
-};
-
-// One JSON line as a conversation. Throws Error saying what is wrong (no place: the caller knows the
-// line): not JSON, no messages, an unknown role, a content that is not a string, no assistant turn (when
-// needs_assistant: a conversation to learn from; a prompt has none).
-Conversation parse_conversation(std::string_view line, ChatFormat format, bool needs_assistant = true);
 
 // The ids of rendered conversations, and one loss-mask byte per id.
 struct ChatTokens {

@@ -74,6 +74,12 @@ expect_contains err.txt "sample: error: bad.jsonl:2: message 0 has role \"robot\
 long="$(printf 'word %.0s' $(seq 40))"
 printf '%s\n' "$long" "$long" "$long" "$long" | sample sft --chat --system 'Be brief.' --max-new-tokens 8 --seed 3 > chat.txt 2> chat.err
 expect_contains chat.err "the conversation outgrew the context"
+# On a terminal (script(1) gives sample a pseudo-terminal, which echoes the typed lines): a "user> " prompt before
+# each turn and one at the end of input, the same replies as from a pipe.
+printf '%s\n' 'Hi' 'How are you?' | sample sft --chat --max-new-tokens 8 --seed 3 > piped.txt
+printf '%s\n' 'Hi' 'How are you?' | script -qec "sample sft --chat --max-new-tokens 8 --seed 3" /dev/null | tr -d '\r' > tty.txt
+expect_eq "$(grep -c '^user> ' tty.txt)" 3 "a prompt per turn on a terminal"
+expect_eq "$(sed -n 's/^user> //p' tty.txt | head -n 2)" "$(cat piped.txt)" "replies on a terminal as from a pipe"
 expect_status 2 sample sft --system 'x' --prompt 'Hi'
 expect_contains err.txt "--system needs --chat or --messages"
 expect_status 2 sample base --chat

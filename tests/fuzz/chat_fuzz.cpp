@@ -2,7 +2,8 @@
 // chat shard, which is then read back. The first input byte sets the options: bit 0 the Alpaca format,
 // bit 1 --pack, bit 2 --skip-bad, bits 3-7 --max-len (0: none, else 4 ids per step). The vocabulary is
 // GPT-2's extended with the ChatML markers. Every input must end in success or lmpipe::Error; anything
-// else is a bug.
+// else is a bug, and so is a line that ConversationReader reads otherwise than parse_conversation.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include "data/chat_job.h"
 #include "fuzz_input.h"
 #include "io/shard_reader.h"
+#include "tok/conversation.h"
 #include "tok/train_job.h"
 
 using namespace lmpipe;
@@ -38,6 +40,27 @@ const Chat& chat() {
   return loaded;
 }
 
+// The conversation, or the error, a reading gives.
+template <typename Read>
+std::pair<tok::Conversation, std::string> outcome(Read read) {
+  try {
+    return {read(), ""};
+  } catch (const Error& e) {
+    return {{}, e.what()};
+  }
+}
+
+void check_reader(tok::ChatFormat format, std::string_view text) {
+  tok::ConversationReader reader(format);
+  for (size_t pos = 0; pos <= text.size();) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (outcome([&] { return reader.read(line); }) != outcome([&] { return tok::parse_conversation(line, format); }))
+      __builtin_trap();
+  }
+}
+
 void run(uint8_t mode, fuzz::Bytes bytes) {
   const Chat& c = chat();
   data::ChatOptions options;
@@ -46,6 +69,7 @@ void run(uint8_t mode, fuzz::Bytes bytes) {
   options.pack = mode & 2;
   options.skip_bad = mode & 4;
   options.chunk_bytes = 256;  // many chunks, so that line numbers are counted across them
+  check_reader(options.format, fuzz::as_text(bytes));
   const std::string input = scratch.write("chats.jsonl", bytes);
   MemorySink shard;
   data::ChatSummary summary;

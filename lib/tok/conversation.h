@@ -1,0 +1,54 @@
+#pragma once
+// Conversations as people store them, one JSON object a line: OpenAI / HuggingFace "messages", or
+// Alpaca's instruction records.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lmpipe::tok {
+
+struct Message {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+  bool operator==(const Message&) const = default;
+};
+using Conversation = std::vector<Message>;
+
+enum class ChatFormat {
+  kMessages,  // {"messages": [{"role": ..., "content": ...}, ...]}
+  kAlpaca,    // {"instruction": ..., "input": ..., "output": ...}: the user says the instruction (and the
+              // input after a blank line, when there is one), the assistant the output
+};
+
+// One JSON line as a conversation. Throws Error saying what is wrong (no place: the caller knows the
+// line): not JSON, no messages, an unknown role, a content that is not a string, no assistant turn (when
+// needs_assistant: a conversation to learn from; a prompt has none). A key given twice counts as its last
+// value. This is the reference reading; ConversationReader gives the same results faster.
+Conversation parse_conversation(std::string_view line, ChatFormat format, bool needs_assistant = true);
+
+// Reads conversation lines as parse_conversation does, at the speed of simdjson: a line it parses into a
+// well-formed conversation is taken from there, and any other line is handed to parse_conversation, so
+// that the results and the errors are the reference's. One reader a thread (it holds simdjson's buffers).
+class ConversationReader {
+ public:
+  explicit ConversationReader(ChatFormat format, bool needs_assistant = true);
+  ~ConversationReader();
+  ConversationReader(const ConversationReader&) = delete;
+  ConversationReader& operator=(const ConversationReader&) = delete;
+
+  // The line's conversation, valid until the next call. Throws Error as parse_conversation does.
+  const Conversation& read(std::string_view line);
+
+ private:
+  struct Simd;
+  // Fills conversation_ and returns true when the line is a well-formed conversation.
+  bool read_fast(std::string_view line);
+
+  ChatFormat format_;
+  bool needs_assistant_;
+  std::unique_ptr<Simd> simd_;
+  Conversation conversation_;
+};
+
+}  // namespace lmpipe::tok
