@@ -2,8 +2,11 @@
 """Multi-step arithmetic word problems as chat data, and the score of a model's answers to them.
 
   problems.py make --seed S --train N --test M --shots K -o DIR
-      DIR/train-steps.jsonl   conversations whose answers work the steps out, one operation a line, then
-                              "Answer: N" (what a model that reasons in steps learns from)
+      DIR/train-steps.jsonl   conversations whose answers work the steps out, then "Answer: N" (what a
+                              model that reasons in steps learns from): the question's first sentence,
+                              then a line per operation that repeats its sentence and computes it
+                              ("Anna buys 7 more apples. 12 + 7 = 19"), so that each step copies its
+                              operand from beside the words it repeated
       DIR/train-direct.jsonl  the same problems answered at once: "Answer: N"
       DIR/test.jsonl          held-out problems (none of them in the training split): the user's question
                               and, under "answer", the number
@@ -53,11 +56,11 @@ def problem(rng):
             if not 0 <= new <= 99:
                 break
             sentences.append(sentence)
-            steps.append(f"{count} {op} {n} = {new}")
+            steps.append(f"{sentence} {count} {op} {n} = {new}")
             count = new
         else:
             question = " ".join(sentences) + f" How many {thing} does {name} have now?"
-            return question, steps, count
+            return question, [sentences[0]] + steps, count
 
 
 def conversation(question, answer):

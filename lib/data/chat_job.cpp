@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/input_file.h"
+#include "data/line_chunks.h"
 #include "tok/text_chunker.h"
 
 namespace lmpipe::data {
@@ -30,24 +31,12 @@ struct ChunkResult {
   }
 };
 
-std::string_view strip(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
-void render_chunk(const tok::TextChunk& chunk, const tok::ChatMlTemplate& chat_template,
+void render_chunk(std::string_view text, const tok::ChatMlTemplate& chat_template,
                   tok::ConversationReader& reader, tok::Tokenizer::Session& session, ChunkResult& result) {
   result.clear();
-  const std::string_view text = chunk.text;
-  for (size_t pos = 0; pos < text.size(); ++result.lines) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = strip(text.substr(pos, end - pos));
-    pos = end + 1;
-    if (line.empty()) continue;
+  result.lines = tok::for_each_record_line(text, [&](size_t index, std::string_view line) {
     ChunkResult::Item item;
-    item.line = result.lines;
+    item.line = index;
     item.start = result.tokens.ids.size();
     try {
       chat_template.render(reader.read(line), session, result.tokens);
@@ -58,7 +47,7 @@ void render_chunk(const tok::TextChunk& chunk, const tok::ChatMlTemplate& chat_t
     }
     item.length = result.tokens.ids.size() - item.start;
     result.items.push_back(std::move(item));
-  }
+  });
 }
 
 // Collects conversations into records: one each, or packed up to max_len ids.
@@ -106,22 +95,28 @@ class RecordPacker {
 
 }  // namespace
 
-io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate& chat_template,
-                            const ChatOptions& options, nlohmann::json provenance) {
+io::ShardHeader template_header(io::RecordKind kind, const tok::Tokenizer& tokenizer,
+                                const tok::ChatMlTemplate& chat_template, nlohmann::json provenance) {
   const tok::Vocab& vocab = tokenizer.vocab();
-  io::ShardHeader h = io::ShardHeader::make(io::RecordKind::kChat, vocab.size(), vocab.fingerprint);
+  io::ShardHeader h = io::ShardHeader::make(kind, vocab.size(), vocab.fingerprint);
   h.special_ids = vocab.special_ids();
   h.provenance = std::move(provenance);
   h.extra["template"] = {{"name", "chatml"},
                          {"im_start", chat_template.start_id()},
                          {"im_end", chat_template.end_id()}};
-  h.extra["format"] = options.format == tok::ChatFormat::kAlpaca ? "alpaca" : "messages";
-  h.extra["max_len"] = options.max_len;
-  h.extra["packed"] = options.pack;
   h.extra["tokenizer"] = vocab.kind == tok::VocabKind::kByteLevelBpe ? "byte-level-bpe" : "wordpiece";
   // Where the vocabulary was, so that pretrain can put its files (and the template's) into checkpoints.
   std::error_code ec;
   h.extra["vocab"] = std::filesystem::absolute(vocab.source, ec).string();
+  return h;
+}
+
+io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate& chat_template,
+                            const ChatOptions& options, nlohmann::json provenance) {
+  io::ShardHeader h = template_header(io::RecordKind::kChat, tokenizer, chat_template, std::move(provenance));
+  h.extra["format"] = options.format == tok::ChatFormat::kAlpaca ? "alpaca" : "messages";
+  h.extra["max_len"] = options.max_len;
+  h.extra["packed"] = options.pack;
   return h;
 }
 
@@ -131,41 +126,22 @@ ChatSummary make_chat(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate
   if (options.max_len < 2)
     throw UsageError(fmt::format("--max-len {} is below 2: a record holds an input and its target", options.max_len));
   const int threads = std::max(1, options.threads);
-  tok::TextChunker chunker(inputs, tok::TextChunker::Cut::kLines, options.chunk_bytes);
   std::vector<std::unique_ptr<tok::Tokenizer::Session>> sessions;
   std::vector<std::unique_ptr<tok::ConversationReader>> readers;
   for (int t = 0; t < threads; ++t) {
     sessions.push_back(tokenizer.session());
     readers.push_back(std::make_unique<tok::ConversationReader>(options.format));
   }
-  std::vector<ChunkResult> results(size_t(threads) * tok::kChunksPerThread);
   ChatSummary summary;
   RecordPacker packer(writer, options, summary);
-  size_t file = 0;
-  uint64_t lines_before = 0;  // in the current file, before the chunk
-  tok::for_each_chunk_parallel(
-      chunker, threads,
-      [&](const tok::TextChunk& chunk, size_t slot, int thread) {
-        render_chunk(chunk, chat_template, *readers[size_t(thread)], *sessions[size_t(thread)], results[slot]);
+  summary.skipped = for_each_line_chunk<ChunkResult>(
+      inputs, options.chunk_bytes, threads, options.skip_bad, progress,
+      [&](std::string_view text, int thread, ChunkResult& result) {
+        render_chunk(text, chat_template, *readers[size_t(thread)], *sessions[size_t(thread)], result);
       },
-      [&](const tok::TextChunk& chunk, size_t slot) {
-        if (chunk.file != file) {
-          file = chunk.file;
-          lines_before = 0;
-        }
-        const ChunkResult& r = results[slot];
-        for (const ChunkResult::Item& item : r.items) {
-          if (!item.error.empty()) {
-            if (!options.skip_bad)
-              throw Error(fmt::format("{}:{}: {}", chunker.path(chunk.file), lines_before + item.line + 1, item.error));
-            ++summary.skipped;
-            continue;
-          }
-          packer.add(std::span<const uint32_t>(r.tokens.ids).subspan(item.start, item.length),
-                     std::span<const uint8_t>(r.tokens.loss_mask).subspan(item.start, item.length));
-        }
-        lines_before += r.lines;
-        progress.update(chunker.bytes_read());
+      [&](const ChunkResult& r, const ChunkResult::Item& item) {
+        packer.add(std::span<const uint32_t>(r.tokens.ids).subspan(item.start, item.length),
+                   std::span<const uint8_t>(r.tokens.loss_mask).subspan(item.start, item.length));
       });
   packer.flush();
   return summary;

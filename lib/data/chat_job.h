@@ -30,6 +30,11 @@ struct ChatSummary {
   uint64_t skipped = 0;    // bad lines, with skip_bad
 };
 
+// A header of that kind for records in the chat template: the template's marker ids, the tokenizer, and
+// where the vocabulary is (pretrain puts its files into checkpoints).
+io::ShardHeader template_header(io::RecordKind kind, const tok::Tokenizer& tokenizer,
+                                const tok::ChatMlTemplate& chat_template, nlohmann::json provenance);
+
 // The header of the chat shard make_chat writes.
 io::ShardHeader chat_header(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate& chat_template,
                             const ChatOptions& options, nlohmann::json provenance);

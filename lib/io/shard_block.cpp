@@ -102,6 +102,18 @@ void prefix_offsets(const std::vector<uint32_t>& counts, uint64_t total, std::ve
 
 }  // namespace
 
+PrefsParts prefs_parts(const RecordView& r) {
+  PrefsParts parts;
+  size_t at = r.sentence_lens[0];
+  parts.prompt = r.ids.first(at);
+  for (size_t s = 1; s + 1 < r.sentence_lens.size(); s += 2) {
+    const size_t chosen = r.sentence_lens[s], rejected = r.sentence_lens[s + 1];
+    parts.pairs.push_back({r.ids.subspan(at, chosen), r.ids.subspan(at + chosen, rejected)});
+    at += chosen + rejected;
+  }
+  return parts;
+}
+
 RecordView Block::record(size_t i) const {
   RecordView r;
   r.ids = std::span<const uint32_t>(tokens).subspan(token_start[i], token_start[i + 1] - token_start[i]);
@@ -120,9 +132,11 @@ RecordView Block::record(size_t i) const {
       r.len_a = len_a[i];
       r.is_next = is_next[i];
       break;
+    case RecordKind::kPrefs:
     case RecordKind::kChat:
       r.sentence_lens = std::span<const uint32_t>(sentence_lens)
                             .subspan(sentence_start[i], sentence_start[i + 1] - sentence_start[i]);
+      if (kind == RecordKind::kPrefs) break;
       r.loss_mask = std::span<const uint8_t>(loss_mask).subspan(token_start[i], token_start[i + 1] - token_start[i]);
       break;
     case RecordKind::kWindows:
@@ -145,6 +159,7 @@ size_t BlockBuilder::record_bytes(const RecordView& r) const {
       bytes += 4 + d * conversations + r.ids.size();
       break;
     }
+    case RecordKind::kPrefs: bytes += 4 + d * r.sentence_lens.size(); break;
     case RecordKind::kPairs: bytes += 4 + 1; break;
     case RecordKind::kMasked: bytes += 4 + 1 + 4 + (4 + d) * r.positions.size(); break;
     case RecordKind::kWindows: break;
@@ -165,6 +180,7 @@ uint32_t BlockBuilder::add(const RecordView& r) {
     case RecordKind::kChat:
       loss_mask_.insert(loss_mask_.end(), r.loss_mask.begin(), r.loss_mask.end());
       [[fallthrough]];
+    case RecordKind::kPrefs:
     case RecordKind::kDocs:
       if (r.sentence_lens.empty()) {
         n_sent_.push_back(r.ids.empty() ? 0 : 1);
@@ -212,10 +228,11 @@ void BlockBuilder::assemble(ByteBuffer& payload) const {
       payload.insert(payload.end(), is_next_.begin(), is_next_.end());
       break;
     case RecordKind::kChat:
+    case RecordKind::kPrefs:
       append_u32(payload, n_sent_);
       payload.insert(payload.end(), sentence_len_bytes_.begin(), sentence_len_bytes_.end());
       payload.insert(payload.end(), token_bytes_.begin(), token_bytes_.end());
-      payload.insert(payload.end(), loss_mask_.begin(), loss_mask_.end());
+      payload.insert(payload.end(), loss_mask_.begin(), loss_mask_.end());  // empty but in chat blocks
       break;
     case RecordKind::kWindows:
       payload.insert(payload.end(), token_bytes_.begin(), token_bytes_.end());
@@ -253,8 +270,9 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
     case RecordKind::kWindows: break;
     case RecordKind::kMasked: expected += 4 * n + 4 * n + (4 + d) * items + n; break;
     case RecordKind::kChat: expected += 4 * n + d * items + tokens; break;
+    case RecordKind::kPrefs: expected += 4 * n + d * items; break;
   }
-  if (items != 0 && kind != RecordKind::kDocs && kind != RecordKind::kMasked && kind != RecordKind::kChat)
+  if (items != 0 && (kind == RecordKind::kPairs || kind == RecordKind::kWindows))
     throw Error(fmt::format("a {} block cannot have items (it says {})", kind_name(kind), items));
   if (expected != payload.size())
     throw Error(fmt::format("records overrun their block: the counts in the block header need {} payload bytes, "
@@ -283,7 +301,8 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
                                 block.len_a[i], block.token_start[i + 1] - block.token_start[i]));
   };
 
-  // Docs and chat records are cut into parts (sentences, conversations) whose lengths add up to the record's.
+  // Docs, chat and prefs records are cut into parts (sentences, conversations, prompt and completions)
+  // whose lengths add up to the record's.
   const auto read_parts = [&](const char* what) {
     cur.u32(n, counts);
     prefix_offsets(counts, items, block.sentence_start, fmt::format("{} counts", what).c_str());
@@ -333,6 +352,19 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
       }
       break;
     }
+    case RecordKind::kPrefs:
+      read_parts("part");
+      for (uint64_t i = 0; i < n; ++i) {
+        const uint64_t first = block.sentence_start[i], parts = block.sentence_start[i + 1] - first;
+        if (parts < 3 || parts % 2 == 0)
+          throw Error(fmt::format("record {}: {} parts, not a prompt and pairs of completions", block.first_record + i,
+                                  parts));
+        for (uint64_t s = first + 1; s < first + parts; ++s)
+          if (block.sentence_lens[s] == 0)
+            throw Error(fmt::format("record {}: completion {} is empty", block.first_record + i, s - first));
+      }
+      read_ids(cur, dtype, tokens, vocab_size, block.tokens, block.token_start, block.first_record, "token id");
+      break;
     case RecordKind::kMasked: {
       cur.u32(n, block.len_a);
       check_len_a();

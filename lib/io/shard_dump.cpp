@@ -51,6 +51,7 @@ void dump_stats(ShardReader& reader, ByteSink& out, Progress& progress) {
   j["tokens"] = t.tokens;
   if (h.kind == RecordKind::kDocs) j["sentences"] = t.items;
   if (h.kind == RecordKind::kMasked) j["masked"] = t.items;
+  if (h.kind == RecordKind::kPrefs) j["pairs"] = (t.items - t.records) / 2;
   if (h.kind == RecordKind::kChat) {
     j["conversations"] = t.items;
     j["loss_tokens"] = trained;
@@ -93,6 +94,9 @@ void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Pro
         case RecordKind::kChat:
           fmt::format_to(std::back_inserter(buf), ",\"loss_mask\":[{}]", fmt::join(r.loss_mask, ","));
           append_ids(buf, "conversation_lens", r.sentence_lens);
+          break;
+        case RecordKind::kPrefs:
+          append_ids(buf, "part_lens", r.sentence_lens);
           break;
         case RecordKind::kWindows:
           break;

@@ -16,13 +16,14 @@ std::string_view kind_name(RecordKind kind) {
     case RecordKind::kWindows: return "windows";
     case RecordKind::kMasked: return "masked";
     case RecordKind::kChat: return "chat";
+    case RecordKind::kPrefs: return "prefs";
   }
   return "?";
 }
 
 std::optional<RecordKind> parse_kind(std::string_view name) {
   for (RecordKind k : {RecordKind::kDocs, RecordKind::kPairs, RecordKind::kWindows, RecordKind::kMasked,
-                       RecordKind::kChat})
+                       RecordKind::kChat, RecordKind::kPrefs})
     if (kind_name(k) == name) return k;
   return std::nullopt;
 }

@@ -41,7 +41,7 @@ inline constexpr std::array<uint8_t, 4> kBlockTag = {'B', 'L', 'C', 'K'};
 inline constexpr std::array<uint8_t, 4> kEndTag = {'E', 'N', 'D', 'S'};
 inline constexpr std::array<uint8_t, 4> kFooterTag = {'L', 'M', 'I', 'X'};
 
-enum class RecordKind : uint8_t { kDocs, kPairs, kWindows, kMasked, kChat };
+enum class RecordKind : uint8_t { kDocs, kPairs, kWindows, kMasked, kChat, kPrefs };
 enum class TokenDtype : uint8_t { kU16, kU32 };
 
 std::string_view kind_name(RecordKind kind);

@@ -23,6 +23,8 @@ inline constexpr int8_t kNoLabel = -1;
 //   masked:  ids (after masking), len_a, is_next, positions (ascending), labels (original ids there)
 //   chat:    ids, loss_mask (one 0 or 1 per id: 1 on what the assistant says), sentence_lens = the
 //            lengths of the conversations packed into the record (empty when writing means one)
+//   prefs:   ids = a prompt, then the chosen and the rejected completion of each of its pairs;
+//            sentence_lens = their lengths [prompt, chosen 1, rejected 1, chosen 2, ...] (see PrefsParts)
 struct RecordView {
   std::span<const uint32_t> ids;
   std::span<const uint32_t> sentence_lens;
@@ -34,6 +36,17 @@ struct RecordView {
   std::span<const uint8_t> loss_mask;
 };
 
+// The parts of a prefs record: the prompt's ids and each pair's chosen and rejected completion.
+struct PrefsParts {
+  std::span<const uint32_t> prompt;
+  struct Pair {
+    std::span<const uint32_t> chosen, rejected;
+  };
+  std::vector<Pair> pairs;
+};
+// Splits a prefs record (one the reader or writer has checked: 1 + 2k parts, k >= 1).
+PrefsParts prefs_parts(const RecordView& r);
+
 // A block's records, decoded. The vectors keep their capacity from block to block.
 struct Block {
   RecordKind kind = RecordKind::kDocs;
@@ -41,7 +54,7 @@ struct Block {
   std::vector<uint32_t> tokens;
   std::vector<uint64_t> token_start;  // records + 1 offsets into tokens
   std::vector<uint32_t> sentence_lens;
-  std::vector<uint64_t> sentence_start;  // docs, chat: records + 1 offsets into sentence_lens
+  std::vector<uint64_t> sentence_start;  // docs, chat, prefs: records + 1 offsets into sentence_lens
   std::vector<uint8_t> doc_flags;
   std::vector<uint32_t> len_a;
   std::vector<int8_t> is_next;

@@ -49,7 +49,7 @@ void ShardWriter::check(const RecordView& r) const {
     throw Error(fmt::format("shard writer: record {}: {}", records_, what));
   };
   const RecordKind kind = header_.kind;
-  const bool has_parts = kind == RecordKind::kDocs || kind == RecordKind::kChat;
+  const bool has_parts = kind == RecordKind::kDocs || kind == RecordKind::kChat || kind == RecordKind::kPrefs;
   if ((!has_parts && !r.sentence_lens.empty()) || (kind != RecordKind::kDocs && r.doc_flags != 0))
     fail(fmt::format("sentence fields in a {} shard", kind_name(kind)));
   if (kind != RecordKind::kChat && !r.loss_mask.empty()) fail(fmt::format("a loss mask in a {} shard", kind_name(kind)));
@@ -62,8 +62,19 @@ void ShardWriter::check(const RecordView& r) const {
     uint64_t sum = 0;
     for (uint32_t len : r.sentence_lens) sum += len;
     if (sum != r.ids.size())
-      fail(fmt::format("{} lengths add up to {}, not {}", kind == RecordKind::kDocs ? "sentence" : "conversation", sum,
+      fail(fmt::format("{} lengths add up to {}, not {}",
+                       kind == RecordKind::kDocs ? "sentence" : kind == RecordKind::kChat ? "conversation" : "part", sum,
                        r.ids.size()));
+  }
+  if (kind == RecordKind::kPrefs) {
+    const size_t parts = r.sentence_lens.size();
+    if (parts < 3 || parts % 2 == 0) fail(fmt::format("{} parts, not a prompt and pairs of completions", parts));
+    for (size_t s = 1; s < parts; ++s)
+      if (r.sentence_lens[s] == 0) fail(fmt::format("completion {} is empty", s));
+    for (uint32_t len : r.sentence_lens)
+      if (len > dtype_max_sentence(header_.dtype))
+        fail(fmt::format("a part of {} ids is longer than a {} shard stores ({})", len, dtype_name(header_.dtype),
+                         dtype_max_sentence(header_.dtype)));
   }
   if (kind == RecordKind::kChat) {
     if (r.loss_mask.size() != r.ids.size())

@@ -78,6 +78,12 @@ void ChatMlTemplate::render_prompt(const Conversation& conversation, Tokenizer::
   session.encode("assistant\n", ids);
 }
 
+void ChatMlTemplate::render_reply(std::string_view content, Tokenizer::Session& session,
+                                  std::vector<uint32_t>& ids) const {
+  session.encode(content, ids);
+  ids.push_back(end_);
+}
+
 std::vector<std::pair<std::string, std::string>> ChatMlTemplate::hf_tokenizer_files(size_t model_max_length) const {
   nlohmann::ordered_json added = nlohmann::ordered_json::object();
   for (const uint32_t id : vocab_.added_token_ids())

@@ -40,6 +40,11 @@ class ChatMlTemplate {
   // Appends the ids of a prompt: the conversation, then "<|im_start|>assistant\n" for the reply to follow.
   void render_prompt(const Conversation& conversation, Tokenizer::Session& session, std::vector<uint32_t>& ids) const;
 
+  // Appends the ids of an assistant's reply to a render_prompt prompt: its content, then <|im_end|>, where a
+  // generated reply ends (the "\n" the template puts after it belongs to the next turn). The content
+  // encodes on its own, as TRL tokenizes a completion apart from its prompt.
+  void render_reply(std::string_view content, Tokenizer::Session& session, std::vector<uint32_t>& ids) const;
+
   // tokenizer_config.json and special_tokens_map.json (name, contents) for a model directory that
   // speaks this template, so that transformers' AutoTokenizer loads its chat_template, ends replies at
   // <|im_end|> (eos_token) and knows the markers as special.

@@ -1,5 +1,7 @@
 #include "tok/conversation.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
@@ -21,6 +23,21 @@ const std::string& string_field(const nlohmann::json& object, const char* key, c
 }
 
 bool known_role(std::string_view role) { return role == "system" || role == "user" || role == "assistant"; }
+
+// A JSON list of {"role", "content"} objects; what names one message in errors ("message 3").
+Conversation messages_of(const nlohmann::json& messages, const char* what) {
+  Conversation conversation;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const nlohmann::json& m = messages[i];
+    const std::string where = fmt::format("{} {}", what, i);
+    if (!m.is_object()) throw Error(where + " is not an object");
+    const std::string& role = string_field(m, "role", where.c_str());
+    if (!known_role(role))
+      throw Error(fmt::format("{} has role {}: not system, user or assistant", where, json_quoted(role)));
+    conversation.push_back({role, string_field(m, "content", where.c_str())});
+  }
+  return conversation;
+}
 
 // The value of key in object: its last one, as in nlohmann::json's reading of a repeated key.
 bool last_field(simdjson::dom::object object, std::string_view key, simdjson::dom::element& value) {
@@ -62,19 +79,43 @@ Conversation parse_conversation(std::string_view line, ChatFormat format, bool n
   const auto messages = j.find("messages");
   if (messages == j.end()) throw Error("no \"messages\"");
   if (!messages->is_array()) throw Error("\"messages\" is not a list");
-  bool assistant = false;
-  for (size_t i = 0; i < messages->size(); ++i) {
-    const nlohmann::json& m = (*messages)[i];
-    const std::string where = fmt::format("message {}", i);
-    if (!m.is_object()) throw Error(where + " is not an object");
-    const std::string& role = string_field(m, "role", where.c_str());
-    if (!known_role(role))
-      throw Error(fmt::format("{} has role {}: not system, user or assistant", where, json_quoted(role)));
-    conversation.push_back({role, string_field(m, "content", where.c_str())});
-    assistant |= role == "assistant";
-  }
+  conversation = messages_of(*messages, "message");
+  const bool assistant =
+      std::any_of(conversation.begin(), conversation.end(), [](const Message& m) { return m.role == "assistant"; });
   if (!assistant && needs_assistant) throw Error("no assistant turn: nothing to learn from");
   return conversation;
+}
+
+PreferencePair parse_preference(std::string_view line, bool prompt_only) {
+  const nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+  if (j.is_discarded()) throw Error("not JSON (a preference pair is one JSON object a line)");
+  if (!j.is_object()) throw Error("not a JSON object");
+  PreferencePair pair;
+  const auto prompt = j.find("prompt");
+  if (prompt == j.end()) throw Error("no \"prompt\"");
+  if (prompt->is_string())
+    pair.prompt.push_back({"user", prompt->get<std::string>()});
+  else if (prompt->is_array())
+    pair.prompt = messages_of(*prompt, "prompt message");
+  else
+    throw Error("\"prompt\" is neither a string nor a list of messages");
+  if (prompt_only) return pair;
+  // A completion: the assistant's text, or TRL's conversational layout, a list of that one assistant message.
+  const auto completion = [&](const char* key) {
+    const auto it = j.find(key);
+    if (it == j.end()) throw Error(fmt::format("no \"{}\"", key));
+    if (it->is_string()) return it->get<std::string>();
+    if (!it->is_array()) throw Error(fmt::format("\"{}\" is neither a string nor a list of messages", key));
+    const Conversation c = messages_of(*it, fmt::format("{} message", key).c_str());
+    if (c.size() != 1 || c[0].role != "assistant")
+      throw Error(fmt::format("\"{}\" is not one assistant message (it has {} messages{})", key, c.size(),
+                              c.size() == 1 ? fmt::format(", a {} one", c[0].role) : ""));
+    return c[0].content;
+  };
+  pair.chosen = completion("chosen");
+  pair.rejected = completion("rejected");
+  if (pair.chosen == pair.rejected) throw Error("\"chosen\" and \"rejected\" are the same: nothing to prefer");
+  return pair;
 }
 
 struct ConversationReader::Simd {

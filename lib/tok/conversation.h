@@ -27,6 +27,20 @@ enum class ChatFormat {
 // value. This is the reference reading; ConversationReader gives the same results faster.
 Conversation parse_conversation(std::string_view line, ChatFormat format, bool needs_assistant = true);
 
+// A preference pair as TRL's preference data sets (and Anthropic's HH-RLHF, split) store it:
+//   {"prompt": P, "chosen": C, "rejected": R}
+// P a string (the user's turn) or a list of messages; C and R strings (the assistant's reply) or lists
+// of that one assistant message.
+struct PreferencePair {
+  Conversation prompt;
+  std::string chosen, rejected;
+};
+
+// One JSON line as a preference pair. Throws Error saying what is wrong: as parse_conversation, a prompt
+// or completion of another type, a completion of other messages than one assistant's, chosen and
+// rejected the same. prompt_only: only the prompt is read (chosen and rejected may be absent).
+PreferencePair parse_preference(std::string_view line, bool prompt_only = false);
+
 // Reads conversation lines as parse_conversation does, at the speed of simdjson: a line it parses into a
 // well-formed conversation is taken from there, and any other line is handed to parse_conversation, so
 // that the results and the errors are the reference's. One reader a thread (it holds simdjson's buffers).

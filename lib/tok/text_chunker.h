@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <omp.h>
@@ -46,6 +47,23 @@ class TextChunker {
   uint64_t carry_offset_ = 0;
   uint64_t done_bytes_ = 0;
 };
+
+// Calls fn(index, line) on each line of a chunk cut at lines (Cut::kLines) that holds more than spaces,
+// tabs and CRs, without those at its ends; index counts every line from 0. Returns the number of lines.
+template <class Fn>
+size_t for_each_record_line(std::string_view text, Fn&& fn) {
+  size_t index = 0;
+  for (size_t pos = 0; pos < text.size(); ++index) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos) continue;
+    line = line.substr(first, line.find_last_not_of(" \t\r") + 1 - first);
+    fn(index, line);
+  }
+  return index;
+}
 
 // Reads the chunker's chunks in batches of a few per thread, runs work(chunk, slot, thread) on a batch in
 // parallel, then done(chunk, slot) on each in input order: bounded memory, ordered output, and results

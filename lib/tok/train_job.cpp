@@ -63,9 +63,13 @@ nlohmann::ordered_json added_tokens(const std::vector<std::string>& tokens, cons
   return list;
 }
 
+// Token -> id in id order. The tokens are distinct, so entries are appended as they are: ordered_json's
+// operator[] searches its entries one by one, quadratic in a 50,000-token vocabulary.
 nlohmann::ordered_json vocab_object(const std::vector<std::string>& tokens) {
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
-  for (uint32_t id = 0; id < tokens.size(); ++id) vocab[tokens[id]] = id;
+  auto& entries = vocab.get_ref<nlohmann::ordered_json::object_t&>();
+  entries.reserve(tokens.size());
+  for (uint32_t id = 0; id < tokens.size(); ++id) entries.emplace_back(tokens[id], id);
   return vocab;
 }
 

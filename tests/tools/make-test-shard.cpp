@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   uint32_t vocab_size = 0;
   size_t block_target = io::kDefaultBlockTarget;
   add_common_options(app, common, "Write the shard to FILE instead of stdout");
-  app.add_option("--kind", kind, "docs, pairs, windows, masked or chat")->capture_default_str();
+  app.add_option("--kind", kind, "docs, pairs, windows, masked, chat or prefs")->capture_default_str();
   app.add_option("--vocab-size", vocab_size, "Vocabulary size")->required();
   app.add_option("--dtype", dtype, "u16 or u32 (default: what the vocabulary needs)");
   app.add_option("--fingerprint", fingerprint, "Vocabulary fingerprint to record");
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
 
   return run_main(app, argc, argv, [&] {
     const auto parsed_kind = io::parse_kind(kind);
-    if (!parsed_kind) throw UsageError("--kind must be docs, pairs, windows, masked or chat");
+    if (!parsed_kind) throw UsageError("--kind must be docs, pairs, windows, masked, chat or prefs");
     io::ShardHeader header = io::ShardHeader::make(*parsed_kind, vocab_size, fingerprint);
     if (!dtype.empty()) {
       const auto parsed = io::parse_dtype(dtype);
@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
       const auto conversation_lens = j.value("conversation_lens", std::vector<uint32_t>{});
       io::RecordView r;
       r.ids = ids;
-      r.sentence_lens = j.contains("conversation_lens") ? conversation_lens : sentence_lens;
+      const auto part_lens = j.value("part_lens", std::vector<uint32_t>{});
+      r.sentence_lens = j.contains("conversation_lens") ? conversation_lens : j.contains("part_lens") ? part_lens : sentence_lens;
       r.loss_mask = loss_mask;
       r.positions = positions;
       r.labels = labels;

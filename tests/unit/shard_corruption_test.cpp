@@ -252,6 +252,57 @@ TEST_CASE("kind-specific fields are checked") {
   }
 }
 
+TEST_CASE("prefs records: a prompt and pairs of non-empty completions whose lengths add up") {
+  const ShardHeader h = small_header(RecordKind::kPrefs);
+  // One record of 4 u16 ids cut into the given parts.
+  const auto make = [](std::vector<uint16_t> parts) {
+    RawBlock b;
+    b.header = {1, uint32_t(parts.size()), 4, 0, 0};
+    put_u32(b.payload, 4);  // len
+    put_u32(b.payload, uint32_t(parts.size()));
+    for (uint16_t p : parts) { b.payload.push_back(uint8_t(p)); b.payload.push_back(0); }
+    for (int i = 0; i < 8; ++i) b.payload.push_back(0);  // 4 u16 ids
+    return b;
+  };
+  CHECK(test::read_error(raw_shard(h, {make({2, 1, 1})})).empty());
+  CHECK(test::read_error(raw_shard(h, {make({0, 1, 1, 1, 1})})).empty());
+  CHECK(test::read_error(raw_shard(h, {make({2, 2})})).ends_with("record 0: 2 parts, not a prompt and pairs of completions"));
+  CHECK(test::read_error(raw_shard(h, {make({1, 1, 1, 1})})).ends_with("record 0: 4 parts, not a prompt and pairs of completions"));
+  CHECK(test::read_error(raw_shard(h, {make({4, 0, 0})})).ends_with("record 0: completion 1 is empty"));
+  CHECK(test::read_error(raw_shard(h, {make({1, 1, 1})})).ends_with("record 0: part lengths add up to 3, the record has 4 ids"));
+  // The writer refuses the same.
+  const auto write_error = [&](std::vector<uint32_t> parts) {
+    const std::vector<uint32_t> ids = {1, 2, 3, 4};
+    RecordView r;
+    r.ids = ids;
+    r.sentence_lens = parts;
+    try {
+      MemorySink sink;
+      ShardWriter writer(sink, h);
+      writer.write(r);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(write_error({2, 1, 1}).empty());
+  CHECK(write_error({}) == "shard writer: record 0: 0 parts, not a prompt and pairs of completions");
+  CHECK(write_error({2, 2, 0, 0}) == "shard writer: record 0: 4 parts, not a prompt and pairs of completions");
+  CHECK(write_error({3, 1, 0}) == "shard writer: record 0: completion 2 is empty");
+  CHECK(write_error({2, 1, 2}) == "shard writer: record 0: part lengths add up to 5, not 4");
+  const std::vector<uint32_t> ids = {7, 8, 9, 10, 11, 12}, lens = {1, 2, 1, 1, 1};
+  RecordView r;
+  r.ids = ids;
+  r.sentence_lens = lens;
+  const PrefsParts parts = prefs_parts(r);
+  CHECK(std::vector<uint32_t>(parts.prompt.begin(), parts.prompt.end()) == std::vector<uint32_t>{7});
+  REQUIRE(parts.pairs.size() == 2);
+  CHECK(std::vector<uint32_t>(parts.pairs[0].chosen.begin(), parts.pairs[0].chosen.end()) == std::vector<uint32_t>{8, 9});
+  CHECK(std::vector<uint32_t>(parts.pairs[0].rejected.begin(), parts.pairs[0].rejected.end()) == std::vector<uint32_t>{10});
+  CHECK(parts.pairs[1].chosen[0] == 11);
+  CHECK(parts.pairs[1].rejected[0] == 12);
+}
+
 TEST_CASE("what the program asked for: kind, vocabulary fingerprint and size") {
   const auto bytes = small_shard();
   ReaderOptions want_windows;

@@ -90,6 +90,21 @@ inline std::vector<OwnedRecord> random_records(io::RecordKind kind, uint32_t voc
         for (uint8_t& m : r.loss_mask) m = uint8_t(uniform(2));
         break;
       }
+      case io::RecordKind::kPrefs: {
+        // A prompt (maybe empty), then pairs of non-empty completions.
+        const size_t pairs = 1 + uniform(3);
+        r.ids.resize(len + 2 * pairs);
+        for (uint32_t& id : r.ids) id = uint32_t(uniform(vocab_size));
+        size_t left = r.ids.size() - 2 * pairs;
+        r.sentence_lens.push_back(uint32_t(uniform(left + 1)));
+        left -= r.sentence_lens.back();
+        for (size_t c = 0; c < 2 * pairs; ++c) {
+          const size_t extra = c + 1 == 2 * pairs ? left : uniform(left + 1);
+          r.sentence_lens.push_back(uint32_t(1 + extra));
+          left -= extra;
+        }
+        break;
+      }
       case io::RecordKind::kWindows:
         break;
     }
