@@ -17,6 +17,7 @@ double shortest(float x) { return std::stod(fmt::format("{}", x)); }
 class ConfigReader {
  public:
   ConfigReader(const nlohmann::json& j, const std::string& where) : j_(j), where_(where) {}
+  const nlohmann::json& json() const { return j_; }
 
   bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
 
@@ -68,7 +69,10 @@ class ConfigReader {
 nlohmann::ordered_json gpt_config(const nn::GptConfig& c) {
   const bool gpt2 = c.arch == nn::GptArch::kGpt2;
   const double p = c.dropout;
-  nlohmann::ordered_json j = {{"architectures", {gpt2 ? "GPT2LMHeadModel" : "OpenAIGPTLMHeadModel"}},
+  const bool score = c.head == nn::GptHead::kScore;
+  const char* architecture = score ? (gpt2 ? "GPT2ForSequenceClassification" : "OpenAIGPTForSequenceClassification")
+                                   : (gpt2 ? "GPT2LMHeadModel" : "OpenAIGPTLMHeadModel");
+  nlohmann::ordered_json j = {{"architectures", {architecture}},
                               {"model_type", gpt2 ? "gpt2" : "openai-gpt"},
                               {"vocab_size", c.vocab_size},
                               {"n_positions", c.max_len}};
@@ -87,6 +91,11 @@ nlohmann::ordered_json gpt_config(const nn::GptConfig& c) {
   j["attn_pdrop"] = p;
   j["layer_norm_epsilon"] = shortest(c.ln_eps);
   j["initializer_range"] = 0.02;
+  if (score) {  // one label: a scalar reward
+    j["id2label"] = {{"0", "LABEL_0"}};
+    j["label2id"] = {{"LABEL_0", 0}};
+    j["pad_token_id"] = c.pad_token_id;
+  }
   j["tie_word_embeddings"] = true;
   j["torch_dtype"] = "float32";
   j["lmpipe_version"] = LMPIPE_VERSION;
@@ -147,6 +156,19 @@ nn::GptConfig read_gpt(const ConfigReader& r, const std::string& type) {
     r.fail("asks for an attention variant (scale_attn_weights false, scale_attn_by_inverse_layer_idx or "
            "reorder_and_upcast_attn) that lmpipe does not compute");
   if (type == "openai-gpt" && c.d_ff != 4 * c.d_model) r.fail("describes an openai-gpt model whose MLP is not 4 x n_embd wide");
+  // A sequence classifier is a reward model when it has one label.
+  const auto architectures = r.json().find("architectures");
+  if (architectures != r.json().end() && architectures->is_array() && !architectures->empty() &&
+      (*architectures)[0].is_string() && (*architectures)[0].get<std::string>().ends_with("ForSequenceClassification")) {
+    const auto labels = r.json().find("id2label");
+    if (labels != r.json().end() && labels->is_object() && labels->size() != 1)
+      r.fail(fmt::format("describes a classifier of {} labels; lmpipe's score head has one (a reward model)",
+                         labels->size()));
+    c.head = nn::GptHead::kScore;
+    const size_t pad = r.size_or("pad_token_id", 0, 0);
+    if (pad >= c.vocab_size) r.fail(fmt::format("\"pad_token_id\" is {}, past the vocabulary's {} ids", pad, c.vocab_size));
+    c.pad_token_id = uint32_t(pad);
+  }
   return c;
 }
 

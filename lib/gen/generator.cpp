@@ -13,6 +13,10 @@ Generator load_generator(const std::string& checkpoint, const std::string& vocab
   namespace fs = std::filesystem;
   checkpoint::LoadedModel loaded = checkpoint::load_model_dir(checkpoint);
   const nn::GptConfig& config = std::get<nn::GptConfig>(loaded.config);  // the caller checked the model type
+  if (config.head != nn::GptHead::kLm)
+    throw Error(fmt::format("{}: a reward model (a score head, GPT2ForSequenceClassification), not a language model to "
+                            "generate from",
+                            checkpoint));
   Generator g;
   g.vocab_spec = vocab.empty() ? loaded.dir : vocab;
   if (vocab.empty() && !fs::exists(fs::path(loaded.dir) / "vocab.json") && !fs::exists(fs::path(loaded.dir) / "encoder.json"))

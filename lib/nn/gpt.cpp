@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "core/rng.h"
 #include "nn/layers.h"
@@ -45,6 +47,7 @@ Gpt<T>::Gpt(GptConfig config, ModelBuffers buffers) : config_(std::move(config))
     lnf_w_ = layout_.add("transformer.ln_f.weight", {C}, false);
     lnf_b_ = layout_.add("transformer.ln_f.bias", {C}, false);
   }
+  if (config_.head == GptHead::kScore) score_w_ = layout_.add("score.weight", {1, C}, true);
   if (buffers != ModelBuffers::kLayout) params_.assign(layout_.total(), T(0));
   if (buffers == ModelBuffers::kTraining) grads_.assign(layout_.total(), T(0));
 }
@@ -194,7 +197,14 @@ void Gpt<T>::run_forward(const uint32_t* inputs, const uint32_t* positions, size
 }
 
 template <class T>
+void Gpt<T>::require_head(GptHead head, const char* what) const {
+  if (config_.head != head)
+    throw Error(fmt::format("Gpt::{} on a model with {} head", what, config_.head == GptHead::kLm ? "an LM" : "a score"));
+}
+
+template <class T>
 double Gpt<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, const uint32_t* positions) {
+  require_head(GptHead::kLm, "forward");
   run_forward(inputs, positions, B, Tn, false);
   const size_t N = B * Tn;
   const T* head_in = config_.arch == GptArch::kGpt2 ? a(lnf_) : a(layer_acts_.back().ln2);
@@ -208,22 +218,65 @@ template <class T>
 double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale,
                                 const uint32_t* positions) {
   if (grads_.size() != layout_.total()) throw Error("Gpt::forward_backward on a model made without gradients");
+  require_head(GptHead::kLm, "forward_backward");
   run_forward(inputs, positions, B, Tn, true);
   const size_t N = B * Tn, C = config_.d_model;
   const size_t counted_targets = size_t(std::count_if(targets, targets + N, [](uint32_t t) { return t != kIgnore; }));
   const T scale = counted_targets ? grad_scale / T(counted_targets) : T(0);
-  const bool gpt2 = config_.arch == GptArch::kGpt2;
-  const T* head_in = gpt2 ? a(lnf_) : a(layer_acts_.back().ln2);
-  // The head's gradient with respect to its input lands in dtmp_ (GPT-2: the final norm's output).
-  T* dhead = gpt2 ? dtmp_.data() : dres_.data();
+  const T* head_in = head_input();
   size_t counted = 0;
-  const double total = lm_head_loss<T>(dhead, g(wte_), a(losses_), head_in, p(wte_), targets, N, C,
+  const double total = lm_head_loss<T>(dhead_buffer(), g(wte_), a(losses_), head_in, p(wte_), targets, N, C,
                                        config_.vocab_size, scale, &counted);
-  if (gpt2)
-    layernorm_backward(dres_.data(), g(lnf_w_), g(lnf_b_), dhead, a(layer_acts_.back().res3), p(lnf_w_), a(lnf_mean_),
-                       a(lnf_rstd_), N, C);
-  run_backward(inputs, positions, B, Tn);
+  backward_from_head(inputs, positions, B, Tn);
   return counted ? total / double(counted) : 0.0;
+}
+
+template <class T>
+void Gpt<T>::backward_from_head(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn) {
+  const size_t N = B * Tn, C = config_.d_model;
+  if (config_.arch == GptArch::kGpt2)
+    layernorm_backward(dres_.data(), g(lnf_w_), g(lnf_b_), dhead_buffer(), a(layer_acts_.back().res3), p(lnf_w_),
+                       a(lnf_mean_), a(lnf_rstd_), N, C);
+  run_backward(inputs, positions, B, Tn);
+}
+
+// score = h[last] . w, h the head's input (GPT-2: the final layer norm's output), as transformers'
+// GPT2ForSequenceClassification computes it (score = nn.Linear(n_embd, 1, bias=False), pooled at the last
+// token).
+template <class T>
+void Gpt<T>::score(T* out, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn, bool train) {
+  require_head(GptHead::kScore, "score");
+  if (train && grads_.size() != layout_.total()) throw Error("Gpt::score for training on a model made without gradients");
+  run_forward(inputs, nullptr, B, Tn, train);
+  const size_t C = config_.d_model;
+  const T* w = p(score_w_);
+  for (size_t b = 0; b < B; ++b) {
+    if (last[b] >= Tn) throw Error(fmt::format("Gpt::score: last token {} of a sequence of {}", last[b], Tn));
+    const T* h = head_input() + (b * Tn + last[b]) * C;
+    double s = 0;
+    for (size_t c = 0; c < C; ++c) s += double(h[c]) * double(w[c]);
+    out[b] = T(s);
+  }
+}
+
+template <class T>
+void Gpt<T>::score_backward(const T* dscores, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn) {
+  require_head(GptHead::kScore, "score_backward");
+  if (!train_ || B != planned_B_ || Tn != planned_T_) throw Error("Gpt::score_backward without score(..., train) before");
+  const size_t N = B * Tn, C = config_.d_model;
+  T* dhead = dhead_buffer();
+  std::fill(dhead, dhead + N * C, T(0));
+  const T* w = p(score_w_);
+  T* dw = g(score_w_);
+  for (size_t b = 0; b < B; ++b) {
+    const size_t row = (b * Tn + last[b]) * C;
+    const T* h = head_input() + row;
+    for (size_t c = 0; c < C; ++c) {
+      dw[c] += dscores[b] * h[c];
+      dhead[row + c] = dscores[b] * w[c];
+    }
+  }
+  backward_from_head(inputs, nullptr, B, Tn);
 }
 
 template <class T>
@@ -289,6 +342,7 @@ void Gpt<T>::run_backward(const uint32_t* inputs, const uint32_t* positions, siz
 
 template <class T>
 void Gpt<T>::last_logits(T* out, const uint32_t* inputs, size_t B, size_t Tn) {
+  require_head(GptHead::kLm, "last_logits");
   run_forward(inputs, nullptr, B, Tn, false);
   const size_t C = config_.d_model;
   const T* head_in = config_.arch == GptArch::kGpt2 ? a(lnf_) : a(layer_acts_.back().ln2);

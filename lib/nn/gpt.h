@@ -44,6 +44,13 @@ class Gpt {
   // to grads() (grad_scale = 1 / micro-batches makes accumulated gradients those of the whole batch).
   double forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale = T(1),
                           const uint32_t* positions = nullptr);
+  // A score head's model (GptHead::kScore): each sequence's scalar, read at its last token last[b] (the
+  // sequences are padded to Tn after it; causal attention keeps padding out of the score). train: with
+  // dropout, keeping what score_backward needs.
+  void score(T* out, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn, bool train);
+  // After score(..., train): adds the gradients of a loss whose derivatives by the B scores are dscores.
+  void score_backward(const T* dscores, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn);
+
   // Logits of the last position of each of the B sequences: out[B, vocab].
   void last_logits(T* out, const uint32_t* inputs, size_t B, size_t Tn);
   // The LM head's input of the last forward pass, [B * Tn, d_model] (GPT-2: the final layer norm's output;
@@ -64,6 +71,11 @@ class Gpt {
   void plan(size_t B, size_t Tn);
   void run_forward(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn, bool train);
   void run_backward(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn);
+  // The backward pass from the gradient of the head's input, already in dhead_buffer(): through the final
+  // layer norm (GPT-2), then the blocks.
+  T* dhead_buffer() { return config_.arch == GptArch::kGpt2 ? dtmp_.data() : dres_.data(); }
+  void backward_from_head(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn);
+  void require_head(GptHead head, const char* what) const;
   const T* block_input(size_t layer) const;
   const T* p(size_t offset) const { return (params_owner_ ? params_owner_->params_ : params_).data() + offset; }
   T* g(size_t offset) { return grads_.data() + offset; }
@@ -72,7 +84,7 @@ class Gpt {
 
   GptConfig config_;
   ParameterLayout layout_;
-  size_t wte_ = 0, wpe_ = 0, lnf_w_ = 0, lnf_b_ = 0;
+  size_t wte_ = 0, wpe_ = 0, lnf_w_ = 0, lnf_b_ = 0, score_w_ = 0;
   std::vector<LayerOffsets> layers_;
   Buffer<T> params_, grads_;
   const Gpt* params_owner_ = nullptr;  // a replica's: whose parameters it reads

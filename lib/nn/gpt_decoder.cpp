@@ -18,6 +18,7 @@ const T* GptDecoder<T>::tensor(const Gpt<T>& model, const std::string& name) con
 
 template <class T>
 GptDecoder<T>::GptDecoder(const Gpt<T>& model) : config_(model.config()) {
+  if (config_.head != GptHead::kLm) throw Error("GptDecoder: the model has a score head, not an LM head to generate with");
   if (model.params().size() != model.layout().total()) throw Error("decoder: the model has no weights");
   const bool gpt2 = config_.arch == GptArch::kGpt2;
   wte_ = tensor(model, gpt2 ? "transformer.wte.weight" : "transformer.tokens_embed.weight");

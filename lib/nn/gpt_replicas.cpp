@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "nn/layers.h"
 
@@ -13,6 +14,32 @@ namespace lmpipe::nn {
 template <class T>
 GptReplicas<T>::GptReplicas(Gpt<T>& model, size_t threads) : model_(model) {
   for (size_t t = 1; t < threads; ++t) replicas_.push_back(Gpt<T>::replica_of(model));
+}
+
+template <class T>
+void GptReplicas<T>::run_shares(size_t B, size_t unit, const std::function<void(Gpt<T>&, size_t, size_t)>& run) {
+  if (unit == 0 || B % unit != 0) throw Error("GptReplicas::run_shares: the batch is not whole units");
+  const size_t units = B / unit, shares = std::min(threads(), units);
+  if (shares <= 1) {
+    model_.set_dropout_key(dropout_key_);
+    return run(model_, 0, B);
+  }
+  std::vector<std::exception_ptr> errors(shares);
+  // One replica per share, so a thread given two shares (OMP_DYNAMIC, a thread limit) still computes right.
+#pragma omp parallel for schedule(static, 1) num_threads(int(shares))
+  for (size_t s = 0; s < shares; ++s) {
+    try {
+      Gpt<T>& replica = s == 0 ? model_ : *replicas_[s - 1];
+      uint64_t key_state = dropout_key_ ^ (s * 0xD1B54A32D192ED03ULL);
+      replica.set_dropout_key(s == 0 ? dropout_key_ : splitmix64(key_state));
+      const size_t first = units * s / shares * unit, end = units * (s + 1) / shares * unit;
+      run(replica, first, end - first);
+    } catch (...) {
+      errors[s] = std::current_exception();  // an exception may not leave a parallel region
+    }
+  }
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 // run(replica, first sequence, sequences, weight) on each share of the B sequences, a share per thread;
@@ -35,22 +62,11 @@ double GptReplicas<T>::split(const uint32_t* targets, size_t B, size_t Tn, const
     total += counted[s];
   }
   std::vector<double> losses(shares, 0.0);
-  std::vector<std::exception_ptr> errors(shares);
-  // One replica per share, so a thread given two shares (OMP_DYNAMIC, a thread limit) still computes right.
-#pragma omp parallel for schedule(static, 1) num_threads(int(shares))
-  for (size_t s = 0; s < shares; ++s) {
-    try {
-      Gpt<T>& replica = s == 0 ? model_ : *replicas_[s - 1];
-      uint64_t key_state = dropout_key_ ^ (s * 0xD1B54A32D192ED03ULL);
-      replica.set_dropout_key(s == 0 ? dropout_key_ : splitmix64(key_state));
-      const double weight = total ? double(counted[s]) / double(total) : 0.0;
-      losses[s] = weight * run(replica, first[s], first[s + 1] - first[s], weight);
-    } catch (...) {
-      errors[s] = std::current_exception();  // an exception may not leave a parallel region
-    }
-  }
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
+  run_shares(B, 1, [&](Gpt<T>& replica, size_t b0, size_t n) {
+    const size_t s = size_t(std::upper_bound(first.begin(), first.end(), b0) - first.begin()) - 1;
+    const double weight = total ? double(counted[s]) / double(total) : 0.0;
+    losses[s] = weight * run(replica, b0, n, weight);
+  });
   double loss = 0;
   for (double l : losses) loss += l;
   return loss;

@@ -7,6 +7,7 @@
 // our OpenMP loops run on the calling thread inside a parallel region. The gradients are summed into the
 // model's once per step (reduce_grads), as ranks' are by an allreduce.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -37,6 +38,12 @@ class GptReplicas {
   // the sum of the squares of the model's gradients after it, taken in the same pass: the square of
   // grad_norm's, up to rounding, without a pass and a wake of the thread team of its own.
   double reduce_grads();
+
+  // run(model, first, count) on each thread's share of B sequences, in parallel: share 0 on the model,
+  // the others on replicas, each with the dropout key forward_backward would give it. Shares are cut at
+  // multiples of `unit` sequences (B is one), so that sequences a loss couples (a preference pair's two)
+  // stay on one thread. For objectives with their own heads and losses (Gpt::score).
+  void run_shares(size_t B, size_t unit, const std::function<void(Gpt<T>&, size_t, size_t)>& run);
 
  private:
   template <class Run>

@@ -114,12 +114,13 @@ uint64_t GptConfig::parameter_count() const {
   const uint64_t C = d_model, F = d_ff;
   const uint64_t per_layer = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * F + F) + (F * C + C);
   const uint64_t final_ln = arch == GptArch::kGpt2 ? 2 * C : 0;
-  return vocab_size * C + max_len * C + n_layer * per_layer + final_ln;
+  const uint64_t score = head == GptHead::kScore ? C : 0;
+  return vocab_size * C + max_len * C + n_layer * per_layer + final_ln + score;
 }
 
 uint64_t GptConfig::training_flops_per_token(size_t Tn) const {
   const uint64_t C = d_model, F = d_ff;
-  const uint64_t matrices = n_layer * (C * 3 * C + C * C + 2 * C * F) + vocab_size * C;
+  const uint64_t matrices = n_layer * (C * 3 * C + C * C + 2 * C * F) + (head == GptHead::kLm ? vocab_size * C : 0);
   // Q K^T and A V: 2 Tn C multiply-adds per token forward over the full matrix, half of it causal;
   // backward twice the forward.
   const uint64_t attention = n_layer * 3 * (2 * Tn * C);
@@ -183,8 +184,8 @@ std::string model_type(const ModelConfig& config) {
 std::string describe(const ModelConfig& config) {
   const TransformerShape& s = shape_of(config);
   if (const auto* gpt = std::get_if<GptConfig>(&config))
-    return fmt::format("{} {}x{}, {} heads, context {}", gpt->arch == GptArch::kGpt2 ? "GPT-2" : "GPT", s.n_layer,
-                       s.d_model, s.n_head, s.max_len);
+    return fmt::format("{} {}x{}, {} heads, context {}{}", gpt->arch == GptArch::kGpt2 ? "GPT-2" : "GPT", s.n_layer,
+                       s.d_model, s.n_head, s.max_len, gpt->head == GptHead::kScore ? ", scalar head" : "");
   return fmt::format("{} {}x{}, {} heads", std::get<BertConfig>(config).nsp() ? "BERT" : "RoBERTa", s.n_layer, s.d_model,
                      s.n_head);
 }

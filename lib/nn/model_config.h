@@ -33,9 +33,18 @@ struct TransformerShape {
 // layer norm after each residual addition, none at the end.
 enum class GptArch { kGpt2, kGpt1 };
 
+// What a decoder's last hidden states feed: the LM head (the token embedding transposed:
+// GPT2LMHeadModel), or one scalar per sequence read at its last token (a reward model: transformers'
+// GPT2ForSequenceClassification with num_labels 1, score.weight [1, d_model] and no bias).
+enum class GptHead { kLm, kScore };
+
 // A decoder-only transformer; the defaults are GPT-2 124M's.
 struct GptConfig : TransformerShape {
   GptArch arch = GptArch::kGpt2;
+  GptHead head = GptHead::kLm;
+  // kScore: the id config.json names as padding, which transformers' GPT2ForSequenceClassification looks
+  // for to find each sequence's last token; it must not occur inside the sequences it scores.
+  uint32_t pad_token_id = 0;
 
   GptConfig() : TransformerShape{50257, 1024, 12, 12, 768, 3072, 0.0f, 1e-5f} {}
   // Parameters, the LM head tied to the token embedding (counted once).

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "tok/vocab.h"
 
 namespace lmpipe::train {
@@ -130,6 +131,35 @@ bool grow_vocabulary(checkpoint::LoadedModel& model, const DataSet& data, const 
   model.config = grown;
   model.params = std::move(params);
   return true;
+}
+
+uint32_t padding_id(const io::ShardHeader& header) {
+  for (const char* role : {"eot", "pad", "unk"}) {
+    const auto it = header.special_ids.find(role);
+    if (it != header.special_ids.end()) return it->second;
+  }
+  throw UsageError("a reward model pads with the vocabulary's <|endoftext|>, padding or unknown token, and the data's "
+                   "vocabulary has none");
+}
+
+void attach_score_head(checkpoint::LoadedModel& model, uint32_t pad_token_id, uint64_t seed) {
+  auto& gpt = std::get<nn::GptConfig>(model.config);
+  nn::GptConfig scored = gpt;
+  scored.head = nn::GptHead::kScore;
+  scored.pad_token_id = pad_token_id;
+  const nn::ParameterLayout from = checkpoint::parameter_layout(model.config), to = checkpoint::parameter_layout(scored);
+  nn::Buffer<float> params(to.total(), 0.0f);
+  Rng rng(seed, {0x73636f7265ULL});  // "score"
+  for (const nn::TensorInfo& t : to.tensors()) {
+    float* dst = params.data() + t.offset;
+    if (const nn::TensorInfo* old = from.find(t.name)) {
+      std::copy_n(model.params.data() + old->offset, t.size, dst);
+    } else {
+      for (size_t i = 0; i < t.size; ++i) dst[i] = float(rng.normal() * 0.02);
+    }
+  }
+  gpt = scored;
+  model.params = std::move(params);
 }
 
 void check_same_vocabulary(const DataSet& data, const DataSet& val) {

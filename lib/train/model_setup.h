@@ -24,6 +24,15 @@ void check_arch(const nn::ModelConfig& config, const std::string& arch, const st
 // throws UsageError naming the flag (--data, --val) and the file.
 void check_data_fits(const DataSet& data, const nn::ModelConfig& config, std::string_view flag);
 
+// The id a reward model pads with (config.json's pad_token_id): the data vocabulary's <|endoftext|>, else
+// its padding or unknown token; UsageError when it has none of them.
+uint32_t padding_id(const io::ShardHeader& header);
+
+// A language model made a reward model, as InstructGPT starts its reward model from the SFT model with
+// the unembedding removed: the decoder's weights kept, a score head N(0, 0.02) drawn from seed (as
+// transformers initialises GPT2ForSequenceClassification's score).
+void attach_score_head(checkpoint::LoadedModel& model, uint32_t pad_token_id, uint64_t seed);
+
 // Training and validation shards must come from one vocabulary; throws UsageError naming both.
 void check_same_vocabulary(const DataSet& data, const DataSet& val);
 

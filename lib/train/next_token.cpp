@@ -20,6 +20,7 @@
 #include "nn/gpt_replicas.h"
 #include "nn/runtime.h"
 #include "train/chat_batch.h"
+#include "train/gpt_trainee.h"
 #include "train/objective.h"
 
 namespace lmpipe::train {
@@ -45,6 +46,9 @@ class NextToken final : public Objective {
       throw UsageError(fmt::format("--objective next-token trains a decoder (--arch gpt or gpt1), not a {} model",
                                    nn::model_type(s.config)));
     config_ = *config;
+    if (config_.head != nn::GptHead::kLm)
+      throw UsageError("--objective next-token trains a language model; this one has a score head (a reward model: "
+                       "--objective reward)");
     // --thread-parallel batch (the default): a share of each micro-batch's sequences per thread.
     batch_threads_ = options_.thread_parallel == "ops" ? 1 : std::min(size_t(nn::compute_threads()), shape_.micro);
     // The step's gradient is the mean over every micro-batch of every rank.
@@ -69,17 +73,11 @@ class NextToken final : public Objective {
   }
 
   void build(std::optional<nn::Buffer<float>> loaded, uint64_t seed) override {
-    model_ = std::make_unique<nn::Gpt<float>>(config_);
-    if (loaded) {
-      model_->params() = std::move(*loaded);
-    } else {
-      model_->init(seed);
-    }
-    replicas_ = std::make_unique<nn::GptReplicas<float>>(*model_, batch_threads_);
+    gpt_.build(config_, std::move(loaded), seed, batch_threads_);
   }
-  nn::Buffer<float>& params() override { return model_->params(); }
-  nn::Buffer<float>& grads() override { return model_->grads(); }
-  const nn::ParameterLayout& layout() const override { return model_->layout(); }
+  nn::Buffer<float>& params() override { return gpt_.model->params(); }
+  nn::Buffer<float>& grads() override { return gpt_.model->grads(); }
+  const nn::ParameterLayout& layout() const override { return gpt_.model->layout(); }
 
   void fetch(RecordLoader& loader, size_t length, uint64_t, uint64_t) override {
     T_ = length;
@@ -91,24 +89,24 @@ class NextToken final : public Objective {
   }
 
   void forward_backward(size_t m, uint64_t dropout_key) override {
-    replicas_->set_dropout_key(dropout_key);
+    gpt_.replicas->set_dropout_key(dropout_key);
     if (chat_) {
       // Each micro-batch's mean, weighted by its share of the step's targets: the step's mean over them all.
       const ChatRows& r = chat_rows_[m];
       if (step_targets_ == 0) return;
       const double weight = double(r.targets_counted) / step_targets_;
-      loss_ += replicas_->forward_backward(r.inputs.data(), r.targets.data(), shape_.micro, r.Tn, float(weight),
+      loss_ += gpt_.replicas->forward_backward(r.inputs.data(), r.targets.data(), shape_.micro, r.Tn, float(weight),
                                            r.positions.data()) *
                weight;
       return;
     }
     const size_t rows = shape_.micro * T_;
-    loss_ += replicas_->forward_backward(inputs_.data() + m * rows, targets_.data() + m * rows, shape_.micro, T_,
+    loss_ += gpt_.replicas->forward_backward(inputs_.data() + m * rows, targets_.data() + m * rows, shape_.micro, T_,
                                          1.0f / float(parts_)) /
              double(parts_);
   }
 
-  std::optional<double> gather_gradients() override { return replicas_->reduce_grads(); }
+  std::optional<double> gather_gradients() override { return gpt_.replicas->reduce_grads(); }
   std::span<double> step_sums() override { return {&loss_, 1}; }
   double step_loss() const override { return loss_; }
   void log_step(nlohmann::json& record) const override {
@@ -122,7 +120,7 @@ class NextToken final : public Objective {
     if (chat_) {
       make_chat_rows(take_chat_records(loader, n, length), eval_chat_);
       if (eval_chat_.targets_counted == 0) return;
-      eval_sums_[0] += replicas_->forward(eval_chat_.inputs.data(), eval_chat_.targets.data(), n, eval_chat_.Tn,
+      eval_sums_[0] += gpt_.replicas->forward(eval_chat_.inputs.data(), eval_chat_.targets.data(), n, eval_chat_.Tn,
                                           eval_chat_.positions.data()) *
                        double(eval_chat_.targets_counted);
       eval_sums_[1] += double(eval_chat_.targets_counted);
@@ -131,7 +129,7 @@ class NextToken final : public Objective {
     eval_inputs_.clear();
     eval_targets_.clear();
     append_windows(loader, n, length, eval_inputs_, eval_targets_);
-    eval_sums_[0] += replicas_->forward(eval_inputs_.data(), eval_targets_.data(), n, length) * double(n * length);
+    eval_sums_[0] += gpt_.replicas->forward(eval_inputs_.data(), eval_targets_.data(), n, length) * double(n * length);
     eval_sums_[1] += double(n * length);
   }
 
@@ -166,8 +164,7 @@ class NextToken final : public Objective {
   StepShape shape_;
   Distributed& world_;
   size_t batch_threads_ = 1, parts_ = 1;
-  std::unique_ptr<nn::Gpt<float>> model_;
-  std::unique_ptr<nn::GptReplicas<float>> replicas_;
+  GptTrainee gpt_;
 
   bool chat_ = false;  // chat shards, else windows
   size_t T_ = 0;  // the step's window length

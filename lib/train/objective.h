@@ -98,6 +98,7 @@ struct ObjectiveInfo {
   std::string_view summary;
   std::vector<io::RecordKind> kinds;
   std::unique_ptr<Objective> (*make)(const ObjectiveSetup& setup);
+  bool score_head = false;  // trains a decoder with a scalar head (nn::GptHead::kScore), not an LM head
 };
 
 // --dry-run's JSON for a model: its shape and the bytes a training step needs (weights; gradients and

@@ -8,6 +8,7 @@ namespace lmpipe::train {
 
 std::unique_ptr<Objective> make_next_token(const ObjectiveSetup& setup);  // train/next_token.cpp
 std::unique_ptr<Objective> make_masked_lm(const ObjectiveSetup& setup);   // train/masked_lm.cpp
+std::unique_ptr<Objective> make_reward_model(const ObjectiveSetup& setup);  // train/reward_model.cpp
 
 const std::vector<ObjectiveInfo>& objectives() {
   static const std::vector<ObjectiveInfo> all{
@@ -19,6 +20,11 @@ const std::vector<ObjectiveInfo>& objectives() {
        "BERT's and RoBERTa's: predict masked tokens of masked shards, or of pairs shards masked anew each time "
        "(--mask-prob, --whole-word), and BERT's next sentence (--arch bert, roberta)",
        {io::RecordKind::kPairs, io::RecordKind::kMasked}, &make_masked_lm},
+      {"reward",
+       "InstructGPT's reward model: a scalar at the last token of prompt + reply, chosen above rejected "
+       "(-log sigmoid of the difference) on prefs shards; --init-from a language model replaces its head "
+       "(--arch gpt)",
+       {io::RecordKind::kPrefs}, &make_reward_model, true},
   };
   return all;
 }

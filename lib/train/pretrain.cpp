@@ -153,7 +153,7 @@ checkpoint::TokenizerFiles tokenizer_for_checkpoints(const PretrainOptions& o, c
     return {};
   }
   checkpoint::TokenizerFiles files{vocab_dir, {}};
-  if (data.header.kind == io::RecordKind::kChat)
+  if (data.header.kind == io::RecordKind::kChat || data.header.kind == io::RecordKind::kPrefs)
     files.extra = tok::ChatMlTemplate(*tok::Tokenizer::load(vocab_dir)).hf_tokenizer_files(nn::shape_of(config).max_len);
   return files;
 }
@@ -250,7 +250,16 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   const std::string vocab_dir = training ? find_tokenizer_dir(o.vocab, data->header) : "";
   if (loaded && training && !o.resume) grow_vocabulary(*loaded, *data, vocab_dir, o.quiet);
   std::optional<TrainerState> state;
+  // A reward model starts from a language model with its head replaced, or from nothing with a score head.
+  if (info.score_head && loaded && std::holds_alternative<nn::GptConfig>(loaded->config) &&
+      std::get<nn::GptConfig>(loaded->config).head == nn::GptHead::kLm)
+    attach_score_head(*loaded, shape_source ? padding_id(shape_source->header) : 0, o.seed);
   nn::ModelConfig config = loaded ? loaded->config : model_from_flags(o, recipe.dropout, data_vocab, data_len);
+  if (info.score_head && !loaded && std::holds_alternative<nn::GptConfig>(config)) {
+    auto& gpt = std::get<nn::GptConfig>(config);
+    gpt.head = nn::GptHead::kScore;
+    if (shape_source) gpt.pad_token_id = padding_id(shape_source->header);
+  }
   if (loaded) {
     check_arch(config, o.arch, loaded->dir);
     nn::shape_of(config).dropout = recipe.dropout;

@@ -12,8 +12,14 @@
               trainer builds them with assistant_only_loss) equals `pretrain --eval-only` on the chat shard.
   generation  `sample --messages --greedy` replies with the ids of greedy decoding in transformers from
               apply_chat_template(..., add_generation_prompt=True), ending at <|im_end|>.
+  preferences make-prefs's prompt ids are apply_chat_template(prompt, add_generation_prompt=True), and a
+              reply's are the tokenizer's ids of its content and <|im_end|>, for tests/data/chat/prefs.jsonl;
+              a reward model trained from the SFT checkpoint (`pretrain --objective reward`) loads with
+              GPT2ForSequenceClassification.from_pretrained, and its rewards, read from right-padded batches
+              as transformers pools them (the last token before pad_token_id), give `pretrain --eval-only`'s
+              loss (-log sigmoid of the margin), accuracy and mean margin.
 
-Tolerance: losses |ours - theirs| at most 1e-5; ids and masks exact.
+Tolerance: losses and margins |ours - theirs| at most 1e-5; ids, masks and accuracies exact.
 
 Run with Debian's python (torch from python3-torch), like check_transformers.py:
   /usr/bin/python3 tests/reference/check_transformers_chat.py [--bin build/cmd] [--keep]
@@ -149,6 +155,65 @@ def check_generation(torch, lm, report, ckpt, tok, model):
                          + ("same ids" if same else f"{o['ids']} vs {theirs}"))
 
 
+def completion_content(value):
+    return value if isinstance(value, str) else value[0]["content"]
+
+
+def check_preferences(torch, transformers, lm, report, source, tok):
+    pairs_file = os.path.join(source, "tests", "data", "chat", "prefs.jsonl")
+    with open(pairs_file, encoding="utf-8") as f:
+        pairs = [json.loads(line) for line in f if line.strip()]
+    lm.run("make-prefs", "-v", "chatml", "-q", "--group", "1", "--max-len", "128", pairs_file, "-o", "prefs.shard")
+    ours = records(lm, "prefs.shard")
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    same = 0
+    for pair, record in zip(pairs, ours):
+        prompt = pair["prompt"] if isinstance(pair["prompt"], list) else [{"role": "user", "content": pair["prompt"]}]
+        want = tok.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True)
+        for key in ("chosen", "rejected"):
+            want = want + tok.encode(completion_content(pair[key]), add_special_tokens=False) + [end]
+        same += want == record["ids"]
+    report.say(same == len(pairs) == len(ours),
+               f"make-prefs = apply_chat_template(prompt, add_generation_prompt=True) + the replies' ids and <|im_end|>: "
+               f"{same} of {len(pairs)} pairs")
+
+    lm.run("pretrain", "--arch", "gpt", "--objective", "reward", "--init-from", "sft", "--data", "prefs.shard",
+           "--batch-size", "2", "--lr", "3e-3", "--steps", "4", "--threads", "1", "-o", "rm", "--quiet")
+    ckpt = os.path.join(lm.work, "rm", "latest")
+    try:
+        model, info = transformers.GPT2ForSequenceClassification.from_pretrained(ckpt, output_loading_info=True)
+    except Exception as e:
+        report.say(False, f"GPT2ForSequenceClassification.from_pretrained: {type(e).__name__}: {e}")
+        return
+    untidy = {k: v for k, v in info.items() if v}
+    report.say(not untidy and model.config.num_labels == 1 and model.config.pad_token_id is not None,
+               f"GPT2ForSequenceClassification.from_pretrained loads the reward model: num_labels "
+               f"{model.config.num_labels}, pad_token_id {model.config.pad_token_id}"
+               f"{f', loading info {untidy}' if untidy else ''}")
+    model.eval()
+    pad = model.config.pad_token_id
+    sequences = []
+    for record in ours:
+        prompt = record["part_lens"][0]
+        chosen = record["ids"][: prompt + record["part_lens"][1]]
+        rejected = record["ids"][:prompt] + record["ids"][prompt + record["part_lens"][1]:]
+        sequences += [chosen, rejected]
+    longest = max(len(s) for s in sequences)
+    batch = torch.tensor([s + [pad] * (longest - len(s)) for s in sequences])
+    with torch.no_grad():
+        rewards = model(batch).logits[:, 0].double()
+    margins = rewards[0::2] - rewards[1::2]
+    loss = float(torch.nn.functional.softplus(-margins).mean())
+    accuracy = float((margins > 0).double().mean())
+    margin = float(margins.mean())
+    ev = json.loads(lm.run("pretrain", "--arch", "gpt", "--objective", "reward", "--init-from", ckpt, "--eval-only",
+                           "--val", "prefs.shard", "--batch-size", "2", "--threads", "1"))
+    ok = (abs(ev["loss"] - loss) <= TOLERANCE and ev["accuracy"] == accuracy and abs(ev["margin"] - margin) <= TOLERANCE
+          and ev["pairs"] == len(ours))
+    report.say(ok, f"rewards: pretrain --eval-only loss {ev['loss']:.7f}, accuracy {ev['accuracy']}, margin "
+                   f"{ev['margin']:.7f} over {ev['pairs']} pairs; transformers {loss:.7f}, {accuracy}, {margin:.7f}")
+
+
 def main():
     args = parse_args()
     try:
@@ -165,7 +230,8 @@ def main():
     work = tempfile.mkdtemp(prefix="lmpipe-transformers-chat.")
     try:
         paths = {name: os.path.join(args.bin, name)
-                 for name in ("pretrain", "tok-train", "tok-encode", "make-pairs", "make-chat", "shard-cat", "sample")}
+                 for name in ("pretrain", "tok-train", "tok-encode", "make-pairs", "make-chat", "make-prefs", "shard-cat",
+                              "sample")}
         lm = Programs("check_transformers_chat", work, paths)
         report = Report()
         ckpt, messages = make_checkpoint(lm, args.source)
@@ -173,6 +239,7 @@ def main():
         model = check_model(torch, transformers, lm, report, ckpt)
         if model is not None:
             check_generation(torch, lm, report, ckpt, tok, model)
+        check_preferences(torch, transformers, lm, report, args.source, tok)
     finally:
         if args.keep:
             print(f"check_transformers_chat: kept {work}")

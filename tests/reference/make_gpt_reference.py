@@ -25,6 +25,12 @@ def layer_norm(x, w, b):
 
 
 def gpt(p, cfg, idx):
+    wte = p["transformer.wte.weight" if cfg["arch"] == "gpt2" else "transformer.tokens_embed.weight"]
+    return hidden(p, cfg, idx) @ wte.t()
+
+
+def hidden(p, cfg, idx):
+    """The LM head's input: the final layer norm's output (GPT-2), the last block's (GPT)."""
     B, T = idx.shape
     C, H, L, gpt2 = cfg["d_model"], cfg["n_head"], cfg["n_layer"], cfg["arch"] == "gpt2"
     wte = p["transformer.wte.weight" if gpt2 else "transformer.tokens_embed.weight"]
@@ -51,7 +57,7 @@ def gpt(p, cfg, idx):
             x = layer_norm(x + mlp(x), h("ln_2.weight"), h("ln_2.bias"))
     if gpt2:
         x = layer_norm(x, p["transformer.ln_f.weight"], p["transformer.ln_f.bias"])
-    return x @ wte.t()
+    return x
 
 
 def parameters(cfg):

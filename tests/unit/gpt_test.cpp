@@ -40,6 +40,60 @@ TEST_CASE("every parameter's gradient matches finite differences") {
   }
 }
 
+TEST_CASE("a score head: gradients by finite differences, read at each sequence's last token") {
+  for (GptArch arch : {GptArch::kGpt2, GptArch::kGpt1}) {
+    for (float dropout : {0.0f, 0.2f}) {
+      CAPTURE(int(arch));
+      CAPTURE(dropout);
+      GptConfig config = tiny_gpt(arch, dropout);
+      config.head = GptHead::kScore;
+      Gpt<double> model(config);
+      CHECK(model.layout().find("score.weight") != nullptr);
+      CHECK(model.layout().total() == config.parameter_count());
+      model.init(3);
+      std::mt19937 rng(9);
+      std::normal_distribution<double> d(0, 0.1);
+      for (double& x : model.params()) x += d(rng);
+      const size_t B = 3, Tn = 5;
+      const std::vector<uint32_t> inputs = {1, 4, 7, 2, 10, 3, 3, 0, 9, 5, 8, 8, 2, 1, 6};
+      const std::vector<uint32_t> last = {4, 2, 0};
+      const std::vector<double> weights = {0.7, -1.3, 0.4};  // a loss: sum of weight x score
+      const auto loss = [&](bool backward) {
+        std::vector<double> scores(B);
+        model.set_dropout_key(77);
+        model.score(scores.data(), inputs.data(), last.data(), B, Tn, true);
+        if (backward) model.score_backward(weights.data(), inputs.data(), last.data(), B, Tn);
+        double l = 0;
+        for (size_t b = 0; b < B; ++b) l += weights[b] * scores[b];
+        return l;
+      };
+      model.zero_grad();
+      loss(true);
+      const std::vector<double> analytic(model.grads().begin(), model.grads().end());
+      const GradientError e = check_gradients(model.params(), analytic, [&] { return loss(false); });
+      CAPTURE(e.at);
+      CHECK(e.worst < 1e-6);
+      // Tokens after the last one (padding) do not change a score.
+      if (dropout == 0.0f) {
+        std::vector<double> before(B), after(B);
+        model.score(before.data(), inputs.data(), last.data(), B, Tn, false);
+        std::vector<uint32_t> padded = inputs;
+        padded[3] = padded[4] = 0;  // sequence 0 ends at 4: unchanged positions 0..4 except these
+        padded[5 + 3] = padded[5 + 4] = 0;
+        padded[10 + 1] = 9;
+        model.score(after.data(), padded.data(), last.data(), B, Tn, false);
+        CHECK(after[1] == before[1]);
+        CHECK(after[2] == before[2]);
+        CHECK(after[0] != before[0]);
+      }
+    }
+  }
+  Gpt<double> lm(tiny_gpt());
+  std::vector<double> out(1);
+  const uint32_t ids[2] = {1, 2}, last[1] = {1};
+  CHECK_THROWS_WITH(lm.score(out.data(), ids, last, 1, 2, false), "Gpt::score on a model with an LM head");
+}
+
 TEST_CASE("parameter counts of the papers' models") {
   const std::pair<const char*, uint64_t> expected[] = {
       {"gpt", 116534784},          {"gpt2", 124439808},       {"gpt2-medium", 354823168}, {"gpt2-large", 774030080},

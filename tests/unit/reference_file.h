@@ -10,6 +10,7 @@
 #include "finite_differences.h"
 #include "io/safetensors.h"
 #include "nn/model_config.h"
+#include "nn/parameters.h"
 
 inline std::string meta_text(const lmpipe::io::SafetensorsFile& f, const char* key) {
   return f.metadata()[key].get<std::string>();
@@ -25,6 +26,13 @@ inline void read_gpt_shape(const lmpipe::io::SafetensorsFile& f, lmpipe::nn::Gpt
   config.n_head = meta_size(f, "n_head");
   config.d_model = meta_size(f, "d_model");
   config.d_ff = meta_size(f, "d_ff");
+}
+
+// Sets every parameter of model from the reference file's tensor of the same name.
+template <class Model>
+void load_reference_params(const lmpipe::io::SafetensorsFile& f, Model& model) {
+  for (const lmpipe::nn::TensorInfo& t : model.layout().tensors())
+    f.read_floats(*f.find(t.name), model.params().data() + t.offset);
 }
 
 inline std::vector<float> floats(const lmpipe::io::SafetensorsFile& f, const std::string& name) {
@@ -43,4 +51,13 @@ inline std::vector<float> floats(const lmpipe::io::SafetensorsFile& f, const std
 // a layer norm). A wrong gradient is off by about the RMS itself, 1e5 times the tolerance.
 inline double worst_gradient_error(const float* ours, const std::vector<float>& ref) {
   return worst_scaled_error(ours, ref.data(), ref.size(), 0.1, 1e-3);
+}
+
+// The worst worst_gradient_error over every tensor of model, against the file's "grad." + name.
+template <class Model>
+double worst_model_gradient(const lmpipe::io::SafetensorsFile& f, Model& model) {
+  double worst = 0;
+  for (const lmpipe::nn::TensorInfo& t : model.layout().tensors())
+    worst = std::max(worst, worst_gradient_error(model.grads().data() + t.offset, floats(f, "grad." + t.name)));
+  return worst;
 }

@@ -41,17 +41,6 @@ struct SftReference {
       records.push_back(std::move(c));
     }
   }
-
-  void load(Gpt<float>& model) const {
-    for (const TensorInfo& t : model.layout().tensors()) ref.read_floats(*ref.find(t.name), model.params().data() + t.offset);
-  }
-
-  double worst_gradient(Gpt<float>& model) const {
-    double worst = 0;
-    for (const TensorInfo& t : model.layout().tensors())
-      worst = std::max(worst, worst_gradient_error(model.grads().data() + t.offset, floats(ref, "grad." + t.name)));
-    return worst;
-  }
 };
 
 }  // namespace
@@ -76,12 +65,12 @@ TEST_CASE("the masked loss and its gradients match PyTorch, packed conversations
   train::make_chat_rows(s.records, rows);
   const double want = floats(s.ref, "loss")[0];
   Gpt<float> model(s.config);
-  s.load(model);
+  load_reference_params(s.ref, model);
   model.zero_grad();
   const double loss = model.forward_backward(rows.inputs.data(), rows.targets.data(), s.records.size(), rows.Tn, 1.0f,
                                              rows.positions.data());
   CHECK(std::abs(loss - want) / want < 1e-5);
-  CHECK(s.worst_gradient(model) < 1e-4);
+  CHECK(worst_model_gradient(s.ref, model) < 1e-4);
 
   SUBCASE("in micro-batches weighted by their targets, on threads: the step's mean over all targets") {
     // As the next-token objective accumulates a step: micro-batch m's gradient scaled by its share of
@@ -101,6 +90,6 @@ TEST_CASE("the masked loss and its gradients match PyTorch, packed conversations
     }
     replicas.reduce_grads();
     CHECK(std::abs(accumulated - want) / want < 1e-5);
-    CHECK(s.worst_gradient(model) < 1e-4);
+    CHECK(worst_model_gradient(s.ref, model) < 1e-4);
   }
 }

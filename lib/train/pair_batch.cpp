@@ -1,0 +1,77 @@
+#include "train/pair_batch.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace lmpipe::train {
+
+std::vector<PrefsRecord> take_prefs_records(RecordLoader& loader, size_t count, size_t max_len) {
+  std::vector<PrefsRecord> records;
+  loader.next(count, [&](const io::RecordView& r, const std::string& path) {
+    const io::PrefsParts parts = io::prefs_parts(r);
+    for (const auto& pair : parts.pairs)
+      if (parts.prompt.size() + std::max(pair.chosen.size(), pair.rejected.size()) > max_len)
+        throw Error(fmt::format("{}: a prompt and reply of {} ids, more than the header's max_len {}", path,
+                                parts.prompt.size() + std::max(pair.chosen.size(), pair.rejected.size()), max_len));
+    records.push_back({{r.ids.begin(), r.ids.end()}, {r.sentence_lens.begin(), r.sentence_lens.end()}});
+  });
+  return records;
+}
+
+namespace {
+
+// -log sigmoid(d) = log(1 + e^-d), without overflow either way.
+double neg_log_sigmoid(double d) { return d > 0 ? std::log1p(std::exp(-d)) : -d + std::log1p(std::exp(d)); }
+double sigmoid(double d) { return d >= 0 ? 1 / (1 + std::exp(-d)) : std::exp(d) / (1 + std::exp(d)); }
+
+}  // namespace
+
+PairSums reward_loss(const PairRows& rows, const float* scores, double scale, float* dscores, size_t first,
+                     size_t count) {
+  PairSums sums;
+  for (size_t s = first; s < first + count; s += 2) {
+    const double margin = double(scores[s]) - double(scores[s + 1]);
+    const double weight = scale * rows.pair_weight[s / 2];
+    if (dscores != nullptr) {
+      const double g = -weight * sigmoid(-margin);  // d (-log sigmoid(margin)) / d margin = -sigmoid(-margin)
+      dscores[s] = float(g);
+      dscores[s + 1] = float(-g);
+    }
+    sums.add({weight * neg_log_sigmoid(margin), margin > 0 ? 1.0 : 0.0, margin, 1});
+  }
+  return sums;
+}
+
+void make_pair_rows(std::span<const PrefsRecord> records, uint32_t pad, PairRows& rows) {
+  size_t pairs = 0, longest = 1;
+  for (const PrefsRecord& r : records) {
+    pairs += (r.part_lens.size() - 1) / 2;
+    for (size_t p = 1; p < r.part_lens.size(); ++p) longest = std::max<size_t>(longest, r.part_lens[0] + r.part_lens[p]);
+  }
+  rows.Tn = longest;
+  rows.pairs = pairs;
+  rows.inputs.assign(2 * pairs * longest, pad);
+  rows.last.assign(2 * pairs, 0);
+  rows.reply_start.assign(2 * pairs, 0);
+  rows.pair_weight.assign(pairs, 0.0);
+  size_t s = 0;
+  for (const PrefsRecord& r : records) {
+    const size_t prompt = r.part_lens[0], record_pairs = (r.part_lens.size() - 1) / 2;
+    size_t at = prompt;  // where the next reply starts in r.ids
+    for (size_t p = 1; p < r.part_lens.size(); ++p, ++s) {
+      uint32_t* row = rows.inputs.data() + s * longest;
+      std::copy_n(r.ids.begin(), prompt, row);
+      std::copy_n(r.ids.begin() + ptrdiff_t(at), r.part_lens[p], row + prompt);
+      at += r.part_lens[p];
+      rows.last[s] = uint32_t(prompt + r.part_lens[p] - 1);
+      rows.reply_start[s] = uint32_t(prompt);
+      if (p % 2 == 1) rows.pair_weight[s / 2] = 1.0 / double(record_pairs);
+    }
+  }
+}
+
+}  // namespace lmpipe::train

@@ -1,0 +1,58 @@
+#pragma once
+// Preference records (make-prefs's shards) as sequences for the objectives that compare two replies (a
+// reward model, DPO): each pair becomes two sequences, prompt + chosen then prompt + rejected, padded to
+// the micro-batch's longest. A record holds a prompt's pairs; each pair weighs 1 / (pairs of its record),
+// so a record counts once however many comparisons it has (InstructGPT trains on all of a prompt's
+// comparisons as one batch element).
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "train/record_loader.h"
+
+namespace lmpipe::train {
+
+// A prefs record, copied out of its block.
+struct PrefsRecord {
+  std::vector<uint32_t> ids, part_lens;  // part_lens: prompt, chosen 1, rejected 1, ...
+};
+
+// Sequence 2k is pair k's prompt + chosen, 2k + 1 its prompt + rejected.
+struct PairRows {
+  size_t Tn = 0, pairs = 0;
+  std::vector<uint32_t> inputs;       // [2 pairs, Tn], padding after each sequence's last token
+  std::vector<uint32_t> last;         // [2 pairs]: the position of each sequence's last token
+  std::vector<uint32_t> reply_start;  // [2 pairs]: the position of each reply's first token
+  std::vector<double> pair_weight;    // [pairs]: 1 / (pairs of the pair's record)
+};
+
+// The next `count` records of loader; throws Error naming the file for one whose prompt and longest reply
+// exceed max_len (the shard header's).
+std::vector<PrefsRecord> take_prefs_records(RecordLoader& loader, size_t count, size_t max_len);
+
+void make_pair_rows(std::span<const PrefsRecord> records, uint32_t pad, PairRows& rows);
+
+// Sums over pairs, added across shares, micro-batches and ranks.
+struct PairSums {
+  double loss = 0;     // the loss's part (weighted as asked)
+  double correct = 0;  // pairs whose chosen reply scores higher
+  double margin = 0;   // sum of r_chosen - r_rejected
+  double pairs = 0;
+  void add(const PairSums& o) {
+    loss += o.loss;
+    correct += o.correct;
+    margin += o.margin;
+    pairs += o.pairs;
+  }
+};
+
+// InstructGPT's reward-model loss (Ouyang et al. 2022, eq. 1; TRL 0.12's RewardTrainer per pair:
+// -logsigmoid(r_chosen - r_rejected)) for the pairs of sequences [first, first + count) of rows, given
+// their scores: each pair's -log sigmoid(margin) times scale x its pair_weight (scale = 1 / the step's
+// records makes a step's sum its mean over records). dscores, when given, gets d loss / d score for those
+// sequences. Indices are sequences of rows (first even).
+PairSums reward_loss(const PairRows& rows, const float* scores, double scale, float* dscores, size_t first,
+                     size_t count);
+
+}  // namespace lmpipe::train

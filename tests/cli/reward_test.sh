@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The reward model (pretrain --objective reward on prefs shards): a language model's head is replaced by a
+# score head (the vocabulary grown to ChatML's), training logs accuracy and margin, --eval-only reports
+# them, checkpoints are GPT2ForSequenceClassification with a pad_token_id, --resume is exact, and the
+# wrong data or model for each objective is refused.
+source "$(dirname "$0")/lib.sh"
+samples="$LMPIPE_SOURCE/tests/data/tok"
+export OMP_WAIT_POLICY=PASSIVE
+
+tok-encode -v gpt2 "$samples/tinyshakespeare.txt" | make-pairs --task causal --max-len 64 --quiet -o text.shard
+pretrain --preset gpt-nano --max-len 128 --data text.shard --batch-size 4 --steps 3 --threads 2 -v gpt2 -o base -q
+tok-train --extend gpt2 --add-special '<|im_start|>' --add-special '<|im_end|>' -o chatml 2> /dev/null
+for i in 1 2 3 4; do cat "$LMPIPE_SOURCE/tests/data/chat/prefs.jsonl"; done > prefs.jsonl
+make-prefs -v chatml -q --max-len 128 prefs.jsonl -o train.prefs
+expect_eq "$(shard-cat --stats train.prefs | jq -c '[.records, .pairs]')" "[12,16]" "the first prompt's pairs grouped"
+
+# --- training from a language model --------------------------------------------------------------------------------
+pretrain --arch gpt --objective reward --init-from base --data train.prefs --val train.prefs --batch-size 4 --steps 6 \
+  --lr 3e-3 --eval-every 3 --threads 2 -o rm --log rm.log 2> rm.err
+expect_contains rm.err "the token embedding grows from 50257 to 50259 rows"
+expect_eq "$(jq -c 'select(.step == 6 and .loss != null) | [(.loss | type), (.accuracy >= 0 and .accuracy <= 1), (.margin | type), (.pairs >= 4)]' rm.log)" \
+  '["number",true,"number",true]' "a step logs loss, accuracy, margin and its pairs (4 records, 1 or 2 pairs each)"
+expect_eq "$(jq -c 'select(.val_loss != null) | [(.val_accuracy | type), (.val_margin | type)]' rm.log | head -n 1)" \
+  '["number","number"]' "evaluations log accuracy and margin"
+expect_eq "$(jq -c '[.architectures[0], .pad_token_id, .id2label]' rm/latest/config.json)" \
+  '["GPT2ForSequenceClassification",50256,{"0":"LABEL_0"}]' "a sequence classifier of one label, padded with <|endoftext|>"
+eval=$(pretrain --arch gpt --objective reward --init-from rm --eval-only --val train.prefs --batch-size 4 --threads 2)
+expect_eq "$(jq -c '[.pairs, (.accuracy | type), (.loss > 0)]' <<< "$eval")" '[16,"number",true]' "--eval-only: loss, accuracy, margin"
+rounded='[(.loss * 1e5 | round), .accuracy, (.margin * 1e5 | round), .pairs]'
+expect_eq "$(pretrain --arch gpt --objective reward --init-from rm --eval-only --val train.prefs --batch-size 2 --threads 1 | jq -c "$rounded")" \
+  "$(jq -c "$rounded" <<< "$eval")" "the evaluation does not depend on batch or threads (but for rounding)"
+
+# --- --resume continues exactly (a run stopped after its step-3 checkpoint, the same --steps) ---------------------------
+common=(--arch gpt --objective reward --data train.prefs --batch-size 4 --steps 6 --lr 3e-3 --threads 2 -q)
+pretrain "${common[@]}" --init-from base --save-every 3 -o full
+mkdir split && cp -r full/step-3 split/ && ln -s step-3 split/latest
+pretrain "${common[@]}" --resume -o split
+expect_eq "$(jq -c 'select(.step > 3 and .loss != null) | [.loss, .accuracy]' split/metrics.jsonl)" \
+  "$(jq -c 'select(.step > 3 and .loss != null) | [.loss, .accuracy]' full/metrics.jsonl)" "the losses of a run that never stopped"
+cmp -s full/step-6/model.safetensors split/step-6/model.safetensors || fail "resumed weights differ"
+
+# --- the wrong data or model ------------------------------------------------------------------------------------------
+make-chat -v chatml -q --max-len 129 "$LMPIPE_SOURCE/tests/data/chat/conversations.jsonl" -o chat.shard
+expect_status 1 pretrain --arch gpt --objective reward --init-from base --data chat.shard --steps 1 -o never
+expect_contains err.txt "reads prefs shards, not chat"
+expect_status 2 pretrain --arch gpt --init-from rm --data chat.shard --steps 1 -o never
+expect_contains err.txt "this one has a score head"
+expect_status 1 sample rm --prompt "Hi"
+expect_contains err.txt "a reward model"
+
+done_testing
