@@ -86,6 +86,11 @@ expect_eq "$(jq -s 'map(.messages | last | .role) | unique' answers-steps.jsonl 
   "sample --messages answered each test question"
 expect_eq "$(jq -r '.messages[1].content' problems/test.jsonl | sort | comm -12 - <(jq -r '.messages[1].content' problems/train-steps.jsonl | sort) | wc -l)" \
   "0" "no held-out question is in the training split"
+# A worked answer repeats the question's first sentence, then each of the others followed by its arithmetic.
+expect_eq "$(jq -r '.messages as $m | $m[1].content | startswith($m[2].content | split("\n")[0])' problems/train-steps.jsonl | sort -u)" \
+  "true" "worked steps start with the question's first sentence"
+expect_eq "$(jq -r '.messages[2].content | split("\n")[1:-1][]' problems/train-steps.jsonl | grep -cvE '^[A-Z][^.]*\. [0-9]+ [-+*] [0-9]+ = [0-9]+$')" \
+  "0" "worked steps: a sentence of the question, then its arithmetic"
 # The score reads the number after the last "Answer:".
 printf '%s\n' '{"reply": "3 + 4 = 7\nAnswer: 7"}' '{"reply": "Answer: 5, no: Answer: 6"}' '{"reply": "7"}' > replies.jsonl
 printf '%s\n' '{"answer": 7}' '{"answer": 6}' '{"answer": 7}' > truth.jsonl
