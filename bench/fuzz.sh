@@ -11,7 +11,8 @@ if [ "${1:-}" = --seconds ]; then
   seconds=$2
   shift 2
 fi
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMPIPE_FUZZ=ON -DLMPIPE_NATIVE=OFF > /dev/null
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g -DNDEBUG" -DLMPIPE_FUZZ=ON -DLMPIPE_NATIVE=OFF > /dev/null
 cmake --build build-fuzz -j"$(nproc)" --target fuzz-shard-reader fuzz-model-dir fuzz-vocab fuzz-tokenize fuzz-chat make-test-shard > /dev/null
 echo "fuzzing ${seconds}s per target"
 tests/fuzz/run.sh build-fuzz "$seconds" build-fuzz/bench "$@"

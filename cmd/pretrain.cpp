@@ -100,6 +100,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(in_range(0, 1, false, true));
   app.add_flag("--whole-word", o.whole_word, "Dynamic masking: mask whole words (needs -v)");
+  app.add_option("--beta", o.beta, "DPO: how far the policy may move from the reference (the implicit reward's scale)")
+      ->capture_default_str()
+      ->check(in_range(0, 1e6, false, true));
+  app.add_option("--ref", o.ref, "DPO: the frozen reference model (default: --init-from; needed with --resume)")
+      ->type_name("DIR");
   app.add_option("--eval-every", o.eval_every, "Validate every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--eval-iters", o.eval_iters,
                  "Validate on the first N batches of --batch-size records, the same ones each time (0: all)")

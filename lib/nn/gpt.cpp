@@ -55,7 +55,7 @@ Gpt<T>::Gpt(GptConfig config, ModelBuffers buffers) : config_(std::move(config))
 template <class T>
 std::unique_ptr<Gpt<T>> Gpt<T>::replica_of(const Gpt& owner) {
   auto replica = std::make_unique<Gpt>(owner.config_, ModelBuffers::kLayout);
-  replica->grads_.assign(replica->layout_.total(), T(0));
+  if (owner.grads_.size() == owner.layout_.total()) replica->grads_.assign(replica->layout_.total(), T(0));
   replica->params_owner_ = owner.params_owner_ ? owner.params_owner_ : &owner;
   return replica;
 }
@@ -229,6 +229,29 @@ double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets,
                                        config_.vocab_size, scale, &counted);
   backward_from_head(inputs, positions, B, Tn);
   return counted ? total / double(counted) : 0.0;
+}
+
+template <class T>
+void Gpt<T>::forward_train(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn) {
+  if (grads_.size() != layout_.total()) throw Error("Gpt::forward_train on a model made without gradients");
+  require_head(GptHead::kLm, "forward_train");
+  run_forward(inputs, nullptr, B, Tn, true);
+  size_t counted = 0;
+  lm_head_loss<T>(nullptr, nullptr, a(losses_), head_input(), p(wte_), targets, B * Tn, config_.d_model,
+                  config_.vocab_size, T(0), &counted);
+}
+
+// The head's logits are computed again (they are never kept whole): the backward costs one more product of
+// the head than forward_backward's.
+template <class T>
+void Gpt<T>::backward_weighted(const T* row_scale, const uint32_t* inputs, const uint32_t* targets, size_t B,
+                               size_t Tn) {
+  require_head(GptHead::kLm, "backward_weighted");
+  if (!train_ || B != planned_B_ || Tn != planned_T_) throw Error("Gpt::backward_weighted without forward_train before");
+  size_t counted = 0;
+  lm_head_loss<T>(dhead_buffer(), g(wte_), a(losses_), head_input(), p(wte_), targets, B * Tn, config_.d_model,
+                  config_.vocab_size, T(0), &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, row_scale);
+  backward_from_head(inputs, nullptr, B, Tn);
 }
 
 template <class T>

@@ -16,8 +16,9 @@ template <class T>
 class Gpt {
  public:
   explicit Gpt(GptConfig config, ModelBuffers buffers = ModelBuffers::kTraining);
-  // A replica for data parallelism between threads (GptReplicas): gradients and activations of its own,
-  // owner's parameters read in place (owner must outlive it; its parameter buffer may be reassigned).
+  // A replica for data parallelism between threads (GptReplicas): gradients (unless the owner has none: a
+  // frozen model) and activations of its own, owner's parameters read in place (owner must outlive it; its
+  // parameter buffer may be reassigned).
   static std::unique_ptr<Gpt> replica_of(const Gpt& owner);
 
   const GptConfig& config() const { return config_; }
@@ -50,6 +51,15 @@ class Gpt {
   void score(T* out, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn, bool train);
   // After score(..., train): adds the gradients of a loss whose derivatives by the B scores are dscores.
   void score_backward(const T* dscores, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn);
+
+  // The training step in two halves, for losses that weigh each target by what the forward pass gave (DPO
+  // weighs a sequence's targets by its log-probability's place in the loss): forward_train computes every
+  // target's cross-entropy (token_losses(): [B * Tn], 0 at kIgnore) with dropout, keeping the activations;
+  // backward_weighted then adds the gradient of sum_t row_scale[t] * loss_t to grads().
+  void forward_train(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
+  void backward_weighted(const T* row_scale, const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
+  // Each target's cross-entropy from the last forward, forward_train or forward_backward.
+  const T* token_losses() const { return acts_.data() + losses_; }
 
   // Logits of the last position of each of the B sequences: out[B, vocab].
   void last_logits(T* out, const uint32_t* inputs, size_t B, size_t Tn);

@@ -9,6 +9,7 @@ namespace lmpipe::train {
 std::unique_ptr<Objective> make_next_token(const ObjectiveSetup& setup);  // train/next_token.cpp
 std::unique_ptr<Objective> make_masked_lm(const ObjectiveSetup& setup);   // train/masked_lm.cpp
 std::unique_ptr<Objective> make_reward_model(const ObjectiveSetup& setup);  // train/reward_model.cpp
+std::unique_ptr<Objective> make_dpo(const ObjectiveSetup& setup);           // train/dpo.cpp
 
 const std::vector<ObjectiveInfo>& objectives() {
   static const std::vector<ObjectiveInfo> all{
@@ -25,6 +26,10 @@ const std::vector<ObjectiveInfo>& objectives() {
        "(-log sigmoid of the difference) on prefs shards; --init-from a language model replaces its head "
        "(--arch gpt)",
        {io::RecordKind::kPrefs}, &make_reward_model, true},
+      {"dpo",
+       "Direct preference optimization: a language model learns the chosen reply over the rejected one against "
+       "a frozen reference (--init-from, or --ref), on prefs shards (--beta) (--arch gpt)",
+       {io::RecordKind::kPrefs}, &make_dpo},
   };
   return all;
 }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "nn/layers.h"
 
 namespace lmpipe::train {
 
@@ -30,12 +31,12 @@ double sigmoid(double d) { return d >= 0 ? 1 / (1 + std::exp(-d)) : std::exp(d) 
 
 }  // namespace
 
-PairSums reward_loss(const PairRows& rows, const float* scores, double scale, float* dscores, size_t first,
-                     size_t count) {
+PairSums reward_loss(const PairRows& rows, const float* scores, PairWeighting weighting, double scale,
+                     float* dscores, size_t first, size_t count) {
   PairSums sums;
   for (size_t s = first; s < first + count; s += 2) {
     const double margin = double(scores[s]) - double(scores[s + 1]);
-    const double weight = scale * rows.pair_weight[s / 2];
+    const double weight = weighting == PairWeighting::kByRecord ? scale * rows.pair_weight[s / 2] : scale;
     if (dscores != nullptr) {
       const double g = -weight * sigmoid(-margin);  // d (-log sigmoid(margin)) / d margin = -sigmoid(-margin)
       dscores[s] = float(g);
@@ -44,6 +45,49 @@ PairSums reward_loss(const PairRows& rows, const float* scores, double scale, fl
     sums.add({weight * neg_log_sigmoid(margin), margin > 0 ? 1.0 : 0.0, margin, 1});
   }
   return sums;
+}
+
+DpoSums dpo_loss(const PairRows& rows, const double* policy_logp, const double* reference_logp, double beta,
+                 PairWeighting weighting, double scale, double* dlogp, size_t first, size_t count) {
+  DpoSums sums;
+  for (size_t s = first; s < first + count; s += 2) {
+    const double chosen = beta * (policy_logp[s] - reference_logp[s]);
+    const double rejected = beta * (policy_logp[s + 1] - reference_logp[s + 1]);
+    const double margin = chosen - rejected;
+    const double weight = weighting == PairWeighting::kByRecord ? scale * rows.pair_weight[s / 2] : scale;
+    if (dlogp != nullptr) {
+      const double g = -weight * sigmoid(-margin) * beta;
+      dlogp[s] = g;
+      dlogp[s + 1] = -g;
+    }
+    sums.pairs.add({weight * neg_log_sigmoid(margin), margin > 0 ? 1.0 : 0.0, margin, 1});
+    sums.chosen_reward += chosen;
+    sums.rejected_reward += rejected;
+  }
+  return sums;
+}
+
+void make_reply_targets(const PairRows& rows, ReplyTargets& out) {
+  const size_t S = 2 * rows.pairs, T = rows.Tn > 1 ? rows.Tn - 1 : 1;
+  out.Tn = T;
+  out.inputs.assign(S * T, 0);
+  out.targets.assign(S * T, nn::kIgnore);
+  for (size_t s = 0; s < S; ++s) {
+    const uint32_t* seq = rows.inputs.data() + s * rows.Tn;
+    std::copy_n(seq, std::min(T, rows.Tn), out.inputs.data() + s * T);
+    // Input i predicts id i + 1: a target when that id is in the reply.
+    for (size_t i = rows.reply_start[s] > 0 ? rows.reply_start[s] - 1 : 0; i < rows.last[s]; ++i)
+      out.targets[s * T + i] = seq[i + 1];
+  }
+}
+
+void reply_logps(const float* losses, const ReplyTargets& targets, size_t first, size_t count, double* logps) {
+  for (size_t s = first; s < first + count; ++s) {
+    double sum = 0;
+    for (size_t i = 0; i < targets.Tn; ++i)
+      if (targets.targets[s * targets.Tn + i] != nn::kIgnore) sum += double(losses[(s - first) * targets.Tn + i]);
+    logps[s] = -sum;
+  }
 }
 
 void make_pair_rows(std::span<const PrefsRecord> records, uint32_t pad, PairRows& rows) {

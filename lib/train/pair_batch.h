@@ -33,6 +33,19 @@ std::vector<PrefsRecord> take_prefs_records(RecordLoader& loader, size_t count, 
 
 void make_pair_rows(std::span<const PrefsRecord> records, uint32_t pad, PairRows& rows);
 
+// The pairs' sequences as next-token rows for a policy (DPO): a sequence's ids but its last are inputs
+// (Tn = rows.Tn - 1 a row), and the next id is a target only inside the reply (kIgnore elsewhere), so the
+// targets' cross-entropies add up to minus the reply's log-probability.
+struct ReplyTargets {
+  size_t Tn = 0;
+  std::vector<uint32_t> inputs, targets;
+};
+void make_reply_targets(const PairRows& rows, ReplyTargets& out);
+
+// Each sequence's reply log-probability, -sum of its targets' losses, for sequences [first, first + count)
+// of losses laid out as ReplyTargets rows (token_losses() of a model run on them from sequence first).
+void reply_logps(const float* losses, const ReplyTargets& targets, size_t first, size_t count, double* logps);
+
 // Sums over pairs, added across shares, micro-batches and ranks.
 struct PairSums {
   double loss = 0;     // the loss's part (weighted as asked)
@@ -47,12 +60,34 @@ struct PairSums {
   }
 };
 
+// How a loss sums its pairs: training weighs each by scale x its pair_weight (scale = 1 / the step's
+// records makes a step's sum its mean over records); evaluation counts each pair once.
+enum class PairWeighting { kByRecord, kEach };
+
 // InstructGPT's reward-model loss (Ouyang et al. 2022, eq. 1; TRL 0.12's RewardTrainer per pair:
 // -logsigmoid(r_chosen - r_rejected)) for the pairs of sequences [first, first + count) of rows, given
-// their scores: each pair's -log sigmoid(margin) times scale x its pair_weight (scale = 1 / the step's
-// records makes a step's sum its mean over records). dscores, when given, gets d loss / d score for those
-// sequences. Indices are sequences of rows (first even).
-PairSums reward_loss(const PairRows& rows, const float* scores, double scale, float* dscores, size_t first,
-                     size_t count);
+// their scores: each pair's -log sigmoid(margin), weighted as asked. dscores, when given, gets d loss /
+// d score for those sequences. Indices are sequences of rows (first even).
+PairSums reward_loss(const PairRows& rows, const float* scores, PairWeighting weighting, double scale,
+                     float* dscores, size_t first, size_t count);
+
+// DPO's sums: as PairSums (margin: the implicit rewards' difference), and the implicit rewards themselves.
+struct DpoSums {
+  PairSums pairs;
+  double chosen_reward = 0, rejected_reward = 0;  // sums of beta (log pi - log ref) of each reply
+  void add(const DpoSums& o) {
+    pairs.add(o.pairs);
+    chosen_reward += o.chosen_reward;
+    rejected_reward += o.rejected_reward;
+  }
+};
+
+// DPO's loss (Rafailov et al. 2023, eq. 7; TRL 0.12's DPOTrainer, loss_type "sigmoid") for the pairs of
+// sequences [first, first + count): with implicit rewards r = beta (log pi(reply) - log ref(reply)) from
+// the policy's and the reference's reply log-probabilities, each pair's -log sigmoid(r_chosen - r_rejected),
+// weighted as asked. dlogp, when given, gets d loss / d log pi for
+// those sequences.
+DpoSums dpo_loss(const PairRows& rows, const double* policy_logp, const double* reference_logp, double beta,
+                 PairWeighting weighting, double scale, double* dlogp, size_t first, size_t count);
 
 }  // namespace lmpipe::train

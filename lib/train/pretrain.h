@@ -34,6 +34,9 @@ struct PretrainOptions {
   // Dynamic masking of pairs shards (encoders): the share of tokens to predict, whole words or pieces.
   double mask_prob = 0.15;
   bool whole_word = false;
+  // DPO: the strength of the reference (beta) and the reference model (default: --init-from).
+  double beta = 0.1;
+  std::string ref;
   uint64_t eval_every = 0, save_every = 0;
   // Evaluate on the first eval_iters x batch_size validation records, the same ones every time (nanoGPT's
   // and Megatron's eval_iters): a cheap estimate on a large set. 0: every record.

@@ -76,7 +76,8 @@ class RewardModel final : public Objective {
       const uint32_t* inputs = r.inputs.data() + first * r.Tn;
       const uint32_t* last = r.last.data() + first;
       model.score(scores_.data() + first, inputs, last, n, r.Tn, true);
-      shares[first] = reward_loss(r, scores_.data(), 1.0 / step_records_, dscores_.data(), first, n);
+      shares[first] = reward_loss(r, scores_.data(), PairWeighting::kByRecord, 1.0 / step_records_, dscores_.data(),
+                                  first, n);
       model.score_backward(dscores_.data() + first, inputs, last, n, r.Tn);
     });
     for (const PairSums& p : shares) step_.add(p);
@@ -101,7 +102,7 @@ class RewardModel final : public Objective {
     gpt_.replicas->run_shares(2 * r.pairs, 2, [&](nn::Gpt<float>& model, size_t first, size_t count) {
       model.score(scores_.data() + first, r.inputs.data() + first * r.Tn, r.last.data() + first, count, r.Tn, false);
     });
-    eval_.add(reward_loss(r, scores_.data(), 1.0, nullptr, 0, 2 * r.pairs));
+    eval_.add(reward_loss(r, scores_.data(), PairWeighting::kEach, 1.0, nullptr, 0, 2 * r.pairs));
   }
 
   std::span<double> eval_sums() override { return {&eval_.loss, 4}; }

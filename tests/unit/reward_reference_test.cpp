@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 #include "nn/gpt.h"
 #include "nn/gpt_replicas.h"
+#include "prefs_reference.h"
 #include "reference_file.h"
 #include "train/pair_batch.h"
 
@@ -29,19 +30,7 @@ struct RewardReference {
     read_gpt_shape(ref, config);
     config.head = GptHead::kScore;
     config.pad_token_id = uint32_t(meta_size(ref, "pad_token_id"));
-    const auto ids = ref.read_ids(*ref.find("ids")), lens = ref.read_ids(*ref.find("part_lens"));
-    const auto parts = ref.read_ids(*ref.find("record_parts"));
-    size_t at = 0, part = 0;
-    for (const uint32_t n : parts) {
-      train::PrefsRecord r;
-      r.part_lens.assign(lens.begin() + long(part), lens.begin() + long(part + n));
-      size_t length = 0;
-      for (const uint32_t l : r.part_lens) length += l;
-      r.ids.assign(ids.begin() + long(at), ids.begin() + long(at + length));
-      at += length;
-      part += n;
-      records.push_back(std::move(r));
-    }
+    records = reference_prefs_records(ref);
   }
 };
 
@@ -78,7 +67,8 @@ TEST_CASE("rewards, the reward-model loss and its gradients match PyTorch") {
     std::vector<train::PairSums> shares(S);
     replicas.run_shares(S, 2, [&](Gpt<float>& m, size_t first, size_t n) {
       m.score(scores.data() + first, rows.inputs.data() + first * rows.Tn, rows.last.data() + first, n, rows.Tn, true);
-      shares[first] = train::reward_loss(rows, scores.data(), 1.0 / double(s.records.size()), dscores.data(), first, n);
+      shares[first] = train::reward_loss(rows, scores.data(), train::PairWeighting::kByRecord,
+                                         1.0 / double(s.records.size()), dscores.data(), first, n);
       m.score_backward(dscores.data() + first, rows.inputs.data() + first * rows.Tn, rows.last.data() + first, n,
                        rows.Tn);
     });
@@ -90,4 +80,12 @@ TEST_CASE("rewards, the reward-model loss and its gradients match PyTorch") {
     CHECK(sums.pairs == 4);
     CHECK(worst_model_gradient(s.ref, model) < 1e-4);
   }
+  // Evaluation counts each pair once, whatever its record.
+  double each = 0;
+  for (size_t p = 0; p < rows.pairs; ++p)
+    each += std::log1p(std::exp(-(double(want_rewards[2 * p]) - double(want_rewards[2 * p + 1]))));
+  const train::PairSums evaluated =
+      train::reward_loss(rows, want_rewards.data(), train::PairWeighting::kEach, 1.0, nullptr, 0, 2 * rows.pairs);
+  CHECK(std::abs(evaluated.loss - each) < 1e-9);
+  CHECK(evaluated.pairs == 4);
 }

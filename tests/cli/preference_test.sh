@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The reward model (pretrain --objective reward on prefs shards): a language model's head is replaced by a
-# score head (the vocabulary grown to ChatML's), training logs accuracy and margin, --eval-only reports
-# them, checkpoints are GPT2ForSequenceClassification with a pad_token_id, --resume is exact, and the
-# wrong data or model for each objective is refused.
+# Training on preference pairs (prefs shards). The reward model (--objective reward): a language model's
+# head is replaced by a score head (the vocabulary grown to ChatML's), training logs accuracy and margin,
+# --eval-only reports them, checkpoints are GPT2ForSequenceClassification with a pad_token_id, --resume is
+# exact, and the wrong data or model is refused. DPO (--objective dpo): against the --init-from model the
+# first loss is log 2, rewards are logged, --resume with --ref is exact, a reference is required.
 source "$(dirname "$0")/lib.sh"
 samples="$LMPIPE_SOURCE/tests/data/tok"
 export OMP_WAIT_POLICY=PASSIVE
@@ -47,5 +48,26 @@ expect_status 2 pretrain --arch gpt --init-from rm --data chat.shard --steps 1 -
 expect_contains err.txt "this one has a score head"
 expect_status 1 sample rm --prompt "Hi"
 expect_contains err.txt "a reward model"
+
+# --- DPO from an SFT model: the policy starts as its reference -----------------------------------------------------------
+pretrain --arch gpt --init-from base --data chat.shard --batch-size 2 --steps 2 --threads 2 -o sft -q
+dpo=(--arch gpt --objective dpo --data train.prefs --batch-size 4 --steps 4 --lr 1e-3 --beta 0.1 --threads 2 -q)
+pretrain "${dpo[@]}" --init-from sft --save-every 2 -o dpo
+expect_eq "$(jq -c 'select(.step == 1) | [(.loss * 1e6 | round), .chosen_reward, .rejected_reward, .margin]' dpo/metrics.jsonl)" \
+  "[693147,0,0,0]" "the first step: policy = reference, rewards 0, loss log 2"
+expect_eq "$(jq -c 'select(.step == 4) | [(.loss | type), (.accuracy | type), (.chosen_reward | type), (.pairs >= 4)]' dpo/metrics.jsonl)" \
+  '["number","number","number",true]' "later steps log loss, accuracy, implicit rewards, pairs"
+expect_eq "$(pretrain --arch gpt --objective dpo --init-from sft --eval-only --val train.prefs --batch-size 4 --threads 2 |
+             jq -c '[(.loss * 1e6 | round), .margin, .pairs]')" "[693147,0,16]" "--eval-only of the reference itself"
+expect_eq "$(jq -r '.architectures[0]' dpo/latest/config.json)" "GPT2LMHeadModel" "the policy is a language model"
+[ -s dpo/latest/tokenizer_config.json ] || fail "DPO checkpoints carry the chat template"
+mkdir dpo-split && cp -r dpo/step-2 dpo-split/ && ln -s step-2 dpo-split/latest
+pretrain "${dpo[@]}" --resume --ref sft -o dpo-split
+expect_eq "$(jq -c 'select(.step > 2) | .loss' dpo-split/metrics.jsonl)" "$(jq -c 'select(.step > 2) | .loss' dpo/metrics.jsonl)" \
+  "--resume --ref continues exactly"
+expect_status 2 pretrain "${dpo[@]}" --resume -o dpo-split
+expect_contains err.txt "--objective dpo needs its reference model"
+expect_status 2 pretrain "${dpo[@]}" --init-from sft --ref base -o never
+expect_contains err.txt "the reference must be a language model of the policy's vocabulary (50259 ids)"
 
 done_testing

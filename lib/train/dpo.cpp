@@ -1,0 +1,202 @@
+// Direct preference optimization (Rafailov et al. 2023, arXiv 2305.18290): the policy, a language model
+// started from the SFT model, learns from prefs shards (make-prefs) without a reward model, against a
+// frozen reference (the --init-from model, or --ref):
+//   r(x, y) = beta (log pi(y | x) - log ref(y | x)),  loss = -log sigmoid(r(x, y_chosen) - r(x, y_rejected))
+// as TRL's DPOTrainer computes it (trl 0.12, loss_type "sigmoid"), over the reply's tokens only. Pairs are
+// weighted as the reward objective weighs them: the mean over a record's pairs, then over the step's
+// records (one pair a record: TRL's mean over pairs). The reference's log-probabilities are computed once
+// per step, before the policy's micro-batches, without gradients. --batch-size counts records.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <span>
+
+#include <fmt/format.h>
+
+#include "checkpoint/model_dir.h"
+#include "core/error.h"
+#include "nn/gpt.h"
+#include "nn/gpt_replicas.h"
+#include "nn/runtime.h"
+#include "train/gpt_trainee.h"
+#include "train/objective.h"
+#include "train/pair_batch.h"
+
+namespace lmpipe::train {
+namespace {
+
+// A micro-batch: the pairs' sequences, their next-token rows, and the reference's reply log-probabilities.
+struct DpoBatch {
+  PairRows rows;
+  ReplyTargets targets;
+  std::vector<double> reference_logp;
+};
+
+class Dpo final : public Objective {
+ public:
+  explicit Dpo(const ObjectiveSetup& s) : shape_(s.shape), world_(s.world), beta_(s.options.beta) {
+    const auto* config = std::get_if<nn::GptConfig>(&s.config);
+    if (config == nullptr || config->head != nn::GptHead::kLm)
+      throw UsageError("--objective dpo trains a language model (--arch gpt, --init-from the SFT model)");
+    config_ = *config;
+    reference_dir_ = !s.options.ref.empty() ? s.options.ref : s.options.resume ? "" : s.options.init_from;
+    if (reference_dir_.empty())
+      throw UsageError("--objective dpo needs its reference model: --init-from the SFT model (it is also the "
+                       "reference), or --ref DIR (always with --resume)");
+    batch_threads_ = s.options.thread_parallel == "ops" ? 1 : size_t(nn::compute_threads());
+    const DataSet* data = s.data ? s.data : s.val;
+    max_len_ = data ? data->max_length() : config_.max_len;
+  }
+
+  nlohmann::ordered_json dry_run(size_t T) const override {
+    // A record of one pair is two sequences; the reference runs the same shapes without gradients.
+    const size_t sequences = 2 * shape_.micro, threads = std::min(batch_threads_, sequences / 2);
+    const uint64_t activations = 2 * config_.activation_floats(sequences, T) * 4 +
+                                 2 * threads * uint64_t(std::min(nn::kHeadRowsPerChunk, sequences * T)) *
+                                     config_.vocab_size * 4;
+    nlohmann::ordered_json j = dry_run_json(config_, config_.parameter_count(), sequences, T, activations);
+    const uint64_t replica_grads = (threads - 1) * config_.parameter_count() * 4;
+    const uint64_t reference = config_.parameter_count() * 4;
+    j["batch_threads"] = threads;
+    j["bytes_replica_grads"] = replica_grads;
+    j["bytes_reference"] = reference;
+    j["bytes_total"] = j["bytes_total"].get<uint64_t>() + replica_grads + reference;
+    return j;
+  }
+
+  void build(std::optional<nn::Buffer<float>> loaded, uint64_t seed) override {
+    gpt_.build(config_, std::move(loaded), seed, batch_threads_);
+    checkpoint::LoadedModel ref = checkpoint::load_model_dir(reference_dir_);
+    const auto* ref_config = std::get_if<nn::GptConfig>(&ref.config);
+    if (ref_config == nullptr || ref_config->head != nn::GptHead::kLm || ref_config->vocab_size != config_.vocab_size ||
+        ref_config->max_len < max_len_)
+      throw UsageError(fmt::format("--ref {}: the reference must be a language model of the policy's vocabulary ({} "
+                                   "ids) and at least {} positions",
+                                   reference_dir_, config_.vocab_size, max_len_));
+    nn::GptConfig frozen = *ref_config;
+    frozen.dropout = 0;
+    reference_ = std::make_unique<nn::Gpt<float>>(frozen, nn::ModelBuffers::kLayout);
+    reference_->params() = std::move(ref.params);
+    reference_replicas_ = std::make_unique<nn::GptReplicas<float>>(*reference_, batch_threads_);
+  }
+  nn::Buffer<float>& params() override { return gpt_.model->params(); }
+  nn::Buffer<float>& grads() override { return gpt_.model->grads(); }
+  const nn::ParameterLayout& layout() const override { return gpt_.model->layout(); }
+
+  void fetch(RecordLoader& loader, size_t, uint64_t, uint64_t) override {
+    const std::vector<PrefsRecord> records = take_prefs_records(loader, shape_.share, max_len_);
+    batches_.resize(shape_.accumulation);
+    for (size_t m = 0; m < shape_.accumulation; ++m)
+      prepare(std::span(records).subspan(m * shape_.micro, shape_.micro), batches_[m]);
+    step_ = {};
+    step_records_ = double(shape_.share) * world_.size();
+  }
+
+  void forward_backward(size_t m, uint64_t dropout_key) override {
+    gpt_.replicas->set_dropout_key(dropout_key);
+    const DpoBatch& b = batches_[m];
+    const size_t S = 2 * b.rows.pairs, T = b.targets.Tn;
+    policy_logp_.assign(S, 0.0);
+    dlogp_.assign(S, 0.0);
+    row_scale_.assign(S * T, 0.0f);
+    std::vector<DpoSums> shares(S);  // at each share's first sequence, added in order afterwards
+    gpt_.replicas->run_shares(S, 2, [&](nn::Gpt<float>& model, size_t first, size_t n) {
+      const uint32_t* inputs = b.targets.inputs.data() + first * T;
+      const uint32_t* targets = b.targets.targets.data() + first * T;
+      model.forward_train(inputs, targets, n, T);
+      reply_logps(model.token_losses(), b.targets, first, n, policy_logp_.data());
+      shares[first] = dpo_loss(b.rows, policy_logp_.data(), b.reference_logp.data(), beta_, PairWeighting::kByRecord,
+                               1.0 / step_records_, dlogp_.data(), first, n);
+      // log pi = -sum of the reply's cross-entropies: each target's weight is -d loss / d log pi.
+      for (size_t s = first; s < first + n; ++s)
+        for (size_t i = 0; i < T; ++i)
+          if (b.targets.targets[s * T + i] != nn::kIgnore) row_scale_[s * T + i] = float(-dlogp_[s]);
+      model.backward_weighted(row_scale_.data() + first * T, inputs, targets, n, T);
+    });
+    for (const DpoSums& p : shares) step_.add(p);
+  }
+
+  std::optional<double> gather_gradients() override { return gpt_.replicas->reduce_grads(); }
+  std::span<double> step_sums() override { return {&step_.pairs.loss, 6}; }
+  double step_loss() const override { return step_.pairs.loss; }
+  void log_step(nlohmann::json& record) const override {
+    const double pairs = step_.pairs.pairs;
+    record["loss"] = step_.pairs.loss;
+    record["accuracy"] = pairs ? step_.pairs.correct / pairs : 0.0;
+    record["chosen_reward"] = pairs ? step_.chosen_reward / pairs : 0.0;
+    record["rejected_reward"] = pairs ? step_.rejected_reward / pairs : 0.0;
+    record["margin"] = pairs ? step_.pairs.margin / pairs : 0.0;
+    record["pairs"] = uint64_t(pairs);
+  }
+
+  void eval_start() override { eval_ = {}; }
+
+  void eval_batch(RecordLoader& loader, size_t n, size_t, uint64_t) override {
+    prepare(take_prefs_records(loader, n, max_len_), eval_batch_);
+    const DpoBatch& b = eval_batch_;
+    std::vector<double> policy;
+    logps(*gpt_.replicas, b, policy);
+    eval_.add(dpo_loss(b.rows, policy.data(), b.reference_logp.data(), beta_, PairWeighting::kEach, 1.0, nullptr, 0,
+                           2 * b.rows.pairs));
+  }
+
+  std::span<double> eval_sums() override { return {&eval_.pairs.loss, 6}; }
+
+  // Over every pair evaluated, each counted once: the mean loss, the share of pairs whose implicit reward
+  // orders them as the labeller did, and the mean implicit rewards and margin.
+  Evaluation evaluation() const override {
+    const double pairs = eval_.pairs.pairs;
+    const auto mean = [&](double sum) { return pairs ? sum / pairs : 0.0; };
+    Evaluation e;
+    e.summary = {{"loss", mean(eval_.pairs.loss)},         {"accuracy", mean(eval_.pairs.correct)},
+                 {"chosen_reward", mean(eval_.chosen_reward)}, {"rejected_reward", mean(eval_.rejected_reward)},
+                 {"margin", mean(eval_.pairs.margin)},         {"pairs", uint64_t(pairs)}};
+    e.logged = {{"val_loss", mean(eval_.pairs.loss)}, {"val_accuracy", mean(eval_.pairs.correct)},
+                {"val_margin", mean(eval_.pairs.margin)}};
+    e.text = fmt::format("val loss {:.4f}, accuracy {:.3f}, margin {:.3f}", mean(eval_.pairs.loss),
+                         mean(eval_.pairs.correct), mean(eval_.pairs.margin));
+    return e;
+  }
+
+ private:
+  // The micro-batch's rows and targets, and the reference's reply log-probabilities (no dropout).
+  void prepare(std::span<const PrefsRecord> records, DpoBatch& b) {
+    make_pair_rows(records, 0, b.rows);
+    make_reply_targets(b.rows, b.targets);
+    logps(*reference_replicas_, b, b.reference_logp);
+  }
+
+  // Reply log-probabilities of the batch's sequences under a model, without dropout or gradients.
+  static void logps(nn::GptReplicas<float>& replicas, const DpoBatch& b, std::vector<double>& out) {
+    const size_t S = 2 * b.rows.pairs, T = b.targets.Tn;
+    out.assign(S, 0.0);
+    replicas.run_shares(S, 2, [&](nn::Gpt<float>& model, size_t first, size_t n) {
+      model.forward(b.targets.inputs.data() + first * T, b.targets.targets.data() + first * T, n, T);
+      reply_logps(model.token_losses(), b.targets, first, n, out.data());
+    });
+  }
+
+  nn::GptConfig config_;
+  StepShape shape_;
+  Distributed& world_;
+  double beta_;
+  std::string reference_dir_;
+  size_t batch_threads_ = 1, max_len_ = 0;
+  GptTrainee gpt_;
+  std::unique_ptr<nn::Gpt<float>> reference_;
+  std::unique_ptr<nn::GptReplicas<float>> reference_replicas_;
+  std::vector<DpoBatch> batches_;  // the step's micro-batches
+  DpoBatch eval_batch_;
+  std::vector<double> policy_logp_, dlogp_;
+  std::vector<float> row_scale_;
+  double step_records_ = 1;  // records of the step on every rank
+  DpoSums step_, eval_;
+};
+
+static_assert(sizeof(DpoSums) == 6 * sizeof(double), "step_sums hands DpoSums out as 6 doubles");
+
+}  // namespace
+
+std::unique_ptr<Objective> make_dpo(const ObjectiveSetup& setup) { return std::make_unique<Dpo>(setup); }
+
+}  // namespace lmpipe::train
