@@ -4,8 +4,10 @@
 //   r(x, y) = beta (log pi(y | x) - log ref(y | x)),  loss = -log sigmoid(r(x, y_chosen) - r(x, y_rejected))
 // as TRL's DPOTrainer computes it (trl 0.12, loss_type "sigmoid"), over the reply's tokens only. Pairs are
 // weighted as the reward objective weighs them: the mean over a record's pairs, then over the step's
-// records (one pair a record: TRL's mean over pairs). The reference's log-probabilities are computed once
-// per step, before the policy's micro-batches, without gradients. --batch-size counts records.
+// records (one pair a record: TRL's mean over pairs). The reference is the policy as it starts (the
+// --init-from weights, grown to the data's vocabulary like the policy's) unless --ref names another model;
+// its log-probabilities are computed once per step, before the policy's micro-batches, without gradients.
+// --batch-size counts records.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -39,8 +41,8 @@ class Dpo final : public Objective {
     if (config == nullptr || config->head != nn::GptHead::kLm)
       throw UsageError("--objective dpo trains a language model (--arch gpt, --init-from the SFT model)");
     config_ = *config;
-    reference_dir_ = !s.options.ref.empty() ? s.options.ref : s.options.resume ? "" : s.options.init_from;
-    if (reference_dir_.empty())
+    reference_dir_ = s.options.ref;
+    if (reference_dir_.empty() && (s.options.resume || s.options.init_from.empty()))
       throw UsageError("--objective dpo needs its reference model: --init-from the SFT model (it is also the "
                        "reference), or --ref DIR (always with --resume)");
     batch_threads_ = s.options.thread_parallel == "ops" ? 1 : size_t(nn::compute_threads());
@@ -66,17 +68,24 @@ class Dpo final : public Objective {
 
   void build(std::optional<nn::Buffer<float>> loaded, uint64_t seed) override {
     gpt_.build(config_, std::move(loaded), seed, batch_threads_);
-    checkpoint::LoadedModel ref = checkpoint::load_model_dir(reference_dir_);
-    const auto* ref_config = std::get_if<nn::GptConfig>(&ref.config);
-    if (ref_config == nullptr || ref_config->head != nn::GptHead::kLm || ref_config->vocab_size != config_.vocab_size ||
-        ref_config->max_len < max_len_)
-      throw UsageError(fmt::format("--ref {}: the reference must be a language model of the policy's vocabulary ({} "
-                                   "ids) and at least {} positions",
-                                   reference_dir_, config_.vocab_size, max_len_));
-    nn::GptConfig frozen = *ref_config;
+    nn::GptConfig frozen = config_;
+    nn::Buffer<float> weights;
+    if (reference_dir_.empty()) {
+      weights = gpt_.model->params();  // the policy as it starts: no second read of --init-from
+    } else {
+      checkpoint::LoadedModel ref = checkpoint::load_model_dir(reference_dir_);
+      const auto* ref_config = std::get_if<nn::GptConfig>(&ref.config);
+      if (ref_config == nullptr || ref_config->head != nn::GptHead::kLm ||
+          ref_config->vocab_size != config_.vocab_size || ref_config->max_len < max_len_)
+        throw UsageError(fmt::format("--ref {}: the reference must be a language model of the policy's vocabulary "
+                                     "({} ids) and at least {} positions",
+                                     reference_dir_, config_.vocab_size, max_len_));
+      frozen = *ref_config;
+      weights = std::move(ref.params);
+    }
     frozen.dropout = 0;
     reference_ = std::make_unique<nn::Gpt<float>>(frozen, nn::ModelBuffers::kLayout);
-    reference_->params() = std::move(ref.params);
+    reference_->params() = std::move(weights);
     reference_replicas_ = std::make_unique<nn::GptReplicas<float>>(*reference_, batch_threads_);
   }
   nn::Buffer<float>& params() override { return gpt_.model->params(); }
@@ -98,7 +107,7 @@ class Dpo final : public Objective {
     const size_t S = 2 * b.rows.pairs, T = b.targets.Tn;
     policy_logp_.assign(S, 0.0);
     dlogp_.assign(S, 0.0);
-    row_scale_.assign(S * T, 0.0f);
+    row_scale_.resize(S * T);
     std::vector<DpoSums> shares(S);  // at each share's first sequence, added in order afterwards
     gpt_.replicas->run_shares(S, 2, [&](nn::Gpt<float>& model, size_t first, size_t n) {
       const uint32_t* inputs = b.targets.inputs.data() + first * T;
@@ -107,10 +116,7 @@ class Dpo final : public Objective {
       reply_logps(model.token_losses(), b.targets, first, n, policy_logp_.data());
       shares[first] = dpo_loss(b.rows, policy_logp_.data(), b.reference_logp.data(), beta_, PairWeighting::kByRecord,
                                1.0 / step_records_, dlogp_.data(), first, n);
-      // log pi = -sum of the reply's cross-entropies: each target's weight is -d loss / d log pi.
-      for (size_t s = first; s < first + n; ++s)
-        for (size_t i = 0; i < T; ++i)
-          if (b.targets.targets[s * T + i] != nn::kIgnore) row_scale_[s * T + i] = float(-dlogp_[s]);
+      reply_row_scales(b.targets, dlogp_.data(), first, n, row_scale_.data());
       model.backward_weighted(row_scale_.data() + first * T, inputs, targets, n, T);
     });
     for (const DpoSums& p : shares) step_.add(p);
@@ -180,7 +186,7 @@ class Dpo final : public Objective {
   StepShape shape_;
   Distributed& world_;
   double beta_;
-  std::string reference_dir_;
+  std::string reference_dir_;  // --ref; empty: the policy's starting weights
   size_t batch_threads_ = 1, max_len_ = 0;
   GptTrainee gpt_;
   std::unique_ptr<nn::Gpt<float>> reference_;

@@ -90,6 +90,12 @@ void reply_logps(const float* losses, const ReplyTargets& targets, size_t first,
   }
 }
 
+void reply_row_scales(const ReplyTargets& targets, const double* dlogp, size_t first, size_t count, float* row_scale) {
+  for (size_t s = first; s < first + count; ++s)
+    for (size_t i = 0; i < targets.Tn; ++i)
+      row_scale[s * targets.Tn + i] = targets.targets[s * targets.Tn + i] != nn::kIgnore ? float(-dlogp[s]) : 0.0f;
+}
+
 void make_pair_rows(std::span<const PrefsRecord> records, uint32_t pad, PairRows& rows) {
   size_t pairs = 0, longest = 1;
   for (const PrefsRecord& r : records) {

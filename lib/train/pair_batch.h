@@ -46,6 +46,11 @@ void make_reply_targets(const PairRows& rows, ReplyTargets& out);
 // of losses laid out as ReplyTargets rows (token_losses() of a model run on them from sequence first).
 void reply_logps(const float* losses, const ReplyTargets& targets, size_t first, size_t count, double* logps);
 
+// The weight of each target row of sequences [first, first + count) in a loss of their reply
+// log-probabilities: log pi = -sum of the reply's cross-entropies, so a target of sequence s weighs
+// -dlogp[s] (0 elsewhere). row_scale is laid out as targets' rows (Gpt::backward_weighted takes it).
+void reply_row_scales(const ReplyTargets& targets, const double* dlogp, size_t first, size_t count, float* row_scale);
+
 // Sums over pairs, added across shares, micro-batches and ranks.
 struct PairSums {
   double loss = 0;     // the loss's part (weighted as asked)

@@ -67,6 +67,10 @@ expect_eq "$(jq -c 'select(.step > 2) | .loss' dpo-split/metrics.jsonl)" "$(jq -
   "--resume --ref continues exactly"
 expect_status 2 pretrain "${dpo[@]}" --resume -o dpo-split
 expect_contains err.txt "--objective dpo needs its reference model"
+# From a model without the ChatML markers: policy and reference both grow as they start, so they agree.
+pretrain --arch gpt --objective dpo --data train.prefs --batch-size 4 --steps 1 --threads 2 -q --init-from base -o dpo-base
+expect_eq "$(jq -c 'select(.step == 1) | [(.loss * 1e6 | round), .chosen_reward]' dpo-base/metrics.jsonl)" "[693147,0]" \
+  "the reference is the policy as it starts, grown like it"
 expect_status 2 pretrain "${dpo[@]}" --init-from sft --ref base -o never
 expect_contains err.txt "the reference must be a language model of the policy's vocabulary (50259 ids)"
 

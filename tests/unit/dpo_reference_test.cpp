@@ -59,9 +59,7 @@ TEST_CASE("DPO's reply log-probabilities, loss and gradients match PyTorch") {
       shares[first] = train::dpo_loss(rows, policy_logp.data(), reference_logp.data(), beta,
                                       train::PairWeighting::kByRecord, 1.0 / double(records.size()), dlogp.data(),
                                       first, n);
-      for (size_t s = first; s < first + n; ++s)
-        for (size_t i = 0; i < T; ++i)
-          if (targets.targets[s * T + i] != kIgnore) row_scale[s * T + i] = float(-dlogp[s]);
+      train::reply_row_scales(targets, dlogp.data(), first, n, row_scale.data());
       m.backward_weighted(row_scale.data() + first * T, targets.inputs.data() + first * T,
                           targets.targets.data() + first * T, n, T);
     });
