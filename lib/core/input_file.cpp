@@ -14,7 +14,7 @@
 
 namespace lmpipe {
 namespace {
-constexpr size_t kBufferSize = 256 * 1024;
+constexpr size_t kReadBufferSize = 256 * 1024;
 }
 
 std::unique_ptr<InputStream> InputStream::open(const std::string& path) {
@@ -33,7 +33,7 @@ std::unique_ptr<InputStream> InputStream::open(const std::string& path) {
     if (S_ISDIR(st.st_mode)) throw Error(fmt::format("{}: is a directory", in->name_));
     if (S_ISREG(st.st_mode)) in->size_ = uint64_t(st.st_size);
   }
-  in->buffer_.resize(kBufferSize);
+  in->buffer_.resize(kReadBufferSize);
   return in;
 }
 

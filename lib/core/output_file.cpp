@@ -17,7 +17,7 @@
 namespace lmpipe {
 namespace {
 
-constexpr size_t kBufferSize = 1 << 20;
+constexpr size_t kWriteBufferSize = 1 << 20;
 
 // Temporary files that a fatal signal must not leave behind. A fixed table of pointers, because the
 // handler may only do async-signal-safe things (read a pointer, unlink).
@@ -71,7 +71,7 @@ std::string directory_of(const std::string& path) {
 }  // namespace
 
 OutputFile::OutputFile(const std::string& path, OutputContent content, const std::vector<std::string>& inputs) {
-  buffer_.reserve(kBufferSize);
+  buffer_.reserve(kWriteBufferSize);
   struct stat out_st;
   if (!path.empty() && path != "-" && ::stat(path.c_str(), &out_st) == 0 && S_ISREG(out_st.st_mode)) {
     for (const std::string& input : inputs) {
@@ -157,13 +157,13 @@ void OutputFile::flush_buffer() {
 
 void OutputFile::write(const void* data, size_t size) {
   written_ += size;
-  if (buffer_.size() + size <= kBufferSize) {
+  if (buffer_.size() + size <= kWriteBufferSize) {
     const auto* p = static_cast<const char*>(data);
     buffer_.insert(buffer_.end(), p, p + size);
     return;
   }
   flush_buffer();
-  if (size >= kBufferSize) {
+  if (size >= kWriteBufferSize) {
     write_all(data, size);
   } else {
     const auto* p = static_cast<const char*>(data);

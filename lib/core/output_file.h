@@ -22,6 +22,9 @@ class ByteSink {
   virtual void flush() {}
 };
 
+// Text to any sink (the sinks take bytes).
+inline void write_text(ByteSink& out, std::string_view text) { out.write(text.data(), text.size()); }
+
 class MemorySink final : public ByteSink {
  public:
   void write(const void* data, size_t size) override {

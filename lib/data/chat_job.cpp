@@ -13,7 +13,7 @@ namespace lmpipe::data {
 namespace {
 
 // What a chunk of lines became: each conversation's ids and mask, and the lines that were bad.
-struct ChunkResult {
+struct ChatChunk {
   struct Item {
     size_t line = 0;      // index of the line in the chunk
     size_t start = 0, length = 0;  // into tokens
@@ -32,10 +32,10 @@ struct ChunkResult {
 };
 
 void render_chunk(std::string_view text, const tok::ChatMlTemplate& chat_template,
-                  tok::ConversationReader& reader, tok::Tokenizer::Session& session, ChunkResult& result) {
+                  tok::ConversationReader& reader, tok::Tokenizer::Session& session, ChatChunk& result) {
   result.clear();
   result.lines = tok::for_each_record_line(text, [&](size_t index, std::string_view line) {
-    ChunkResult::Item item;
+    ChatChunk::Item item;
     item.line = index;
     item.start = result.tokens.ids.size();
     try {
@@ -134,12 +134,12 @@ ChatSummary make_chat(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate
   }
   ChatSummary summary;
   RecordPacker packer(writer, options, summary);
-  summary.skipped = for_each_line_chunk<ChunkResult>(
+  summary.skipped = for_each_line_chunk<ChatChunk>(
       inputs, options.chunk_bytes, threads, options.skip_bad, progress,
-      [&](std::string_view text, int thread, ChunkResult& result) {
+      [&](std::string_view text, int thread, ChatChunk& result) {
         render_chunk(text, chat_template, *readers[size_t(thread)], *sessions[size_t(thread)], result);
       },
-      [&](const ChunkResult& r, const ChunkResult::Item& item) {
+      [&](const ChatChunk& r, const ChatChunk::Item& item) {
         packer.add(std::span<const uint32_t>(r.tokens.ids).subspan(item.start, item.length),
                    std::span<const uint8_t>(r.tokens.loss_mask).subspan(item.start, item.length));
       });

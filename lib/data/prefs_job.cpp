@@ -14,7 +14,7 @@ namespace {
 
 // What a chunk of lines became: each pair's prompt, chosen and rejected ids back to back, and the lines
 // that were bad.
-struct ChunkResult {
+struct PrefsChunk {
   struct Item {
     size_t line = 0;   // index of the line in the chunk
     size_t start = 0;  // into ids
@@ -27,11 +27,11 @@ struct ChunkResult {
 };
 
 void encode_chunk(std::string_view text, const tok::ChatMlTemplate& chat_template, bool prompts_only,
-                  tok::Tokenizer::Session& session, ChunkResult& result) {
+                  tok::Tokenizer::Session& session, PrefsChunk& result) {
   result.ids.clear();
   result.items.clear();
   result.lines = tok::for_each_record_line(text, [&](size_t index, std::string_view line) {
-    ChunkResult::Item item;
+    PrefsChunk::Item item;
     item.line = index;
     item.start = result.ids.size();
     try {
@@ -155,12 +155,12 @@ PrefsSummary make_prefs(const tok::Tokenizer& tokenizer, const tok::ChatMlTempla
   for (int t = 0; t < threads; ++t) sessions.push_back(tokenizer.session());
   PrefsSummary summary;
   RecordGrouper grouper(writer, options, summary);
-  summary.skipped = for_each_line_chunk<ChunkResult>(
+  summary.skipped = for_each_line_chunk<PrefsChunk>(
       inputs, options.chunk_bytes, threads, options.skip_bad, progress,
-      [&](std::string_view text, int thread, ChunkResult& result) {
+      [&](std::string_view text, int thread, PrefsChunk& result) {
         encode_chunk(text, chat_template, options.prompts_only, *sessions[size_t(thread)], result);
       },
-      [&](const ChunkResult& r, const ChunkResult::Item& item) {
+      [&](const PrefsChunk& r, const PrefsChunk::Item& item) {
         const std::span<const uint32_t> ids = r.ids;
         const auto prompt = ids.subspan(item.start, item.prompt);
         if (options.prompts_only) return grouper.add_prompt(prompt);

@@ -17,8 +17,6 @@
 namespace lmpipe::gen {
 namespace {
 
-void write(ByteSink& out, std::string_view text) { out.write(text.data(), text.size()); }
-
 // The template over the checkpoint's vocabulary; a vocabulary without the markers was never fine-tuned
 // on chats.
 tok::ChatMlTemplate chat_template_of(const Generator& g, const std::string& checkpoint) {
@@ -102,7 +100,7 @@ void run_messages(const SampleOptions& o, Generator& g, const tok::ChatMlTemplat
                               {"reply", r.generation.text},
                               {"ids", r.generation.ids},
                               {"finish_reason", r.generation.finish_reason}};
-    write(out, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    write_text(out, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     out.flush();
   }
 }
@@ -120,13 +118,13 @@ void run_conversation(const SampleOptions& o, Generator& g, const tok::ChatMlTem
     conversation.push_back({"user", line});
     Rng rng(o.seed, {turn});
     const Reply r = answer(conversation, chat_template, g, options, rng, [&](std::string_view text) {
-      write(out, text);
+      write_text(out, text);
       out.flush();
     });
     if (r.dropped_messages && !o.quiet)
       std::fprintf(stderr, "sample: the conversation outgrew the context: its %zu oldest messages were dropped\n",
                    r.dropped_messages);
-    write(out, "\n");
+    write_text(out, "\n");
     out.flush();
     conversation.push_back({"assistant", r.generation.text});
   }

@@ -53,10 +53,6 @@ std::vector<Query> read_queries(const SampleOptions& o) {
   return {Query{without_final_newline(read_file("-"))}};
 }
 
-void write(ByteSink& out, std::string_view text) {
-  out.write(text.data(), text.size());
-}
-
 }  // namespace
 
 void run_sample(const SampleOptions& o, ByteSink& out) {
@@ -114,13 +110,13 @@ void run_sample(const SampleOptions& o, ByteSink& out) {
     for (size_t s = 0; s < o.num_samples; ++s) {
       Rng rng(o.seed, {q, s});
       if (!o.json && !batch) {
-        if (!first_output) write(out, "---------------\n");  // between samples, as nanoGPT's sample.py
-        if (o.echo) write(out, context);
+        if (!first_output) write_text(out, "---------------\n");  // between samples, as nanoGPT's sample.py
+        if (o.echo) write_text(out, context);
       }
       first_output = false;
       const auto on_text = [&](std::string_view text) {
         if (o.json) return;
-        write(out, text);
+        write_text(out, text);
         out.flush();
       };
       const Generation g = generate(decoder, vocab, ids, generate_options, rng, on_text);
@@ -137,9 +133,9 @@ void run_sample(const SampleOptions& o, ByteSink& out) {
         j["ids"] = g.ids;
         j["finish_reason"] = g.finish_reason;
         j["prompt_tokens"] = g.prompt_tokens;
-        write(out, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        write_text(out, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       } else if (!g.text.ends_with('\n') || batch) {
-        write(out, "\n");
+        write_text(out, "\n");
       }
       out.flush();
     }

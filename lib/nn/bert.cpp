@@ -10,12 +10,6 @@
 #include "nn/layers.h"
 
 namespace lmpipe::nn {
-namespace {
-
-enum Site { kAttention = 0, kAttentionOutput = 1, kFeedForwardOutput = 2, kEmbedding = 3 };
-
-
-}  // namespace
 
 template <class T>
 Bert<T>::Bert(BertConfig config, ModelBuffers buffers) : config_(std::move(config)) {

@@ -83,6 +83,8 @@ class Bert {
   void mlm_transform(const EncoderBatch& batch);
   void backward_layers(const EncoderBatch& batch, T* dout);
   const T* layer_input(size_t layer) const;
+  // Where dropout draws its mask: each site of each layer has its own stream.
+  enum DropoutSite { kAttention = 0, kAttentionOutput = 1, kFeedForwardOutput = 2, kEmbedding = 3 };
   uint64_t site_key(size_t layer, int site) const;
   T* p(size_t offset) { return params_.data() + offset; }
   T* g(size_t offset) { return grads_.data() + offset; }

@@ -10,12 +10,6 @@
 #include "nn/layers.h"
 
 namespace lmpipe::nn {
-namespace {
-
-enum Site { kAttention = 0, kAttentionResidual = 1, kMlpResidual = 2, kEmbedding = 3 };
-
-}  // namespace
-
 template <class T>
 Gpt<T>::Gpt(GptConfig config, ModelBuffers buffers) : config_(std::move(config)) {
   config_.validate();

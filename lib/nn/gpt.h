@@ -90,6 +90,8 @@ class Gpt {
   const T* p(size_t offset) const { return (params_owner_ ? params_owner_->params_ : params_).data() + offset; }
   T* g(size_t offset) { return grads_.data() + offset; }
   T* a(size_t offset) { return acts_.data() + offset; }
+  // Where dropout draws its mask: each site of each layer has its own stream.
+  enum DropoutSite { kAttention = 0, kAttentionResidual = 1, kMlpResidual = 2, kEmbedding = 3 };
   uint64_t site_key(size_t layer, int site) const;
 
   GptConfig config_;

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "nn/layers.h"
+#include "nn/parallel_sum.h"
 
 namespace lmpipe::nn {
 
@@ -93,12 +94,7 @@ template <class T>
 double GptReplicas<T>::reduce_grads() {
   T* to = model_.grads().data();
   const size_t n = model_.grads().size();
-  double squares = 0;
-  if (replicas_.empty()) {
-#pragma omp parallel for simd reduction(+ : squares) schedule(static)
-    for (size_t i = 0; i < n; ++i) squares += double(to[i]) * double(to[i]);
-    return squares;
-  }
+  if (replicas_.empty()) return parallel_sum(n, [to](size_t i) { return double(to[i]) * double(to[i]); });
   // All but the last replica added in; the last one's pass also squares the sums.
   for (size_t r = 0; r + 1 < replicas_.size(); ++r) {
     T* from = replicas_[r]->grads().data();
@@ -109,13 +105,11 @@ double GptReplicas<T>::reduce_grads() {
     }
   }
   T* from = replicas_.back()->grads().data();
-#pragma omp parallel for simd reduction(+ : squares) schedule(static)
-  for (size_t i = 0; i < n; ++i) {
+  return parallel_sum(n, [to, from](size_t i) {
     to[i] += from[i];
     from[i] = T(0);
-    squares += double(to[i]) * double(to[i]);
-  }
-  return squares;
+    return double(to[i]) * double(to[i]);
+  });
 }
 
 template class GptReplicas<float>;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <type_traits>
 
+#include "nn/parallel_sum.h"
+
 namespace lmpipe::nn {
 
 AdamW::AdamW(const ParameterLayout& layout, AdamWOptions options)
@@ -46,10 +48,7 @@ void AdamW::update(float* params, Grad* grads, double lr, float grad_scale) {
 }
 
 double grad_norm(const float* grads, size_t n) {
-  double sum = 0;
-#pragma omp parallel for simd reduction(+ : sum) schedule(static)
-  for (size_t i = 0; i < n; ++i) sum += double(grads[i]) * double(grads[i]);
-  return std::sqrt(sum);
+  return std::sqrt(parallel_sum(n, [grads](size_t i) { return double(grads[i]) * double(grads[i]); }));
 }
 
 float clip_scale(double norm, double max_norm) {

@@ -17,7 +17,7 @@ constexpr uint32_t kNoRank = ~uint32_t(0);
 // Pieces up to this many bytes merge by rescanning (cheap for short words); longer ones use a heap.
 constexpr size_t kShortPiece = 64;
 
-uint64_t pair_key(uint32_t left, uint32_t right) { return uint64_t(left) << 32 | right; }
+uint64_t merge_key(uint32_t left, uint32_t right) { return uint64_t(left) << 32 | right; }
 
 uint64_t hash_key(uint64_t key) {
   key ^= key >> 33;
@@ -109,7 +109,7 @@ BpeEncoder::BpeEncoder(const Vocab& vocab) {
   merge_mask_ = capacity - 1;
   for (size_t rank = 0; rank < vocab.merge_ids.size(); ++rank) {
     const auto [left, right, merged] = vocab.merge_ids[rank];
-    const uint64_t key = pair_key(left, right);
+    const uint64_t key = merge_key(left, right);
     uint64_t slot = hash_key(key) & merge_mask_;
     while (merge_keys_[slot] != kEmpty && merge_keys_[slot] != key) slot = (slot + 1) & merge_mask_;
     if (merge_keys_[slot] == key) continue;  // a repeated merge keeps its first (lowest) rank
@@ -121,7 +121,7 @@ BpeEncoder::BpeEncoder(const Vocab& vocab) {
 }
 
 const BpeEncoder::Merge* BpeEncoder::find_merge(uint32_t left, uint32_t right) const {
-  const uint64_t key = pair_key(left, right);
+  const uint64_t key = merge_key(left, right);
   for (uint64_t slot = hash_key(key) & merge_mask_;; slot = (slot + 1) & merge_mask_) {
     if (merge_keys_[slot] == key) return &merge_values_[slot];
     if (merge_keys_[slot] == kEmpty) return nullptr;

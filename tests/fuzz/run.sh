@@ -15,6 +15,8 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(shard-reader model-dir vocab tokenize chat)
 mkdir -p "$work/artifacts"
 jobs=${FUZZ_JOBS:-$(nproc)}  # each target runs on one core
+# Leaks LLVM's OpenMP runtime keeps until exit are not the targets' (tests/lsan.supp).
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}
 
 # fuzz TARGET: runs it; writes its line of figures to WORK/TARGET.line, or fails.
 fuzz() {

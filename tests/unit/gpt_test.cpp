@@ -99,7 +99,8 @@ TEST_CASE("parameter counts of the papers' models") {
       {"gpt", 116534784},          {"gpt2", 124439808},       {"gpt2-medium", 354823168}, {"gpt2-large", 774030080},
       {"gpt2-xl", 1557611200},     {"gpt3-small", 125226240}, {"gpt3-xl", 1315723264},     {"gpt3-175b", 174604259328},
   };
-  for (const auto& [name, count] : expected) {
+  for (const auto& [preset, count] : expected) {
+    const char* name = preset;  // CAPTURE takes a variable, not a structured binding (clang)
     CAPTURE(name);
     const auto config = gpt_preset(name);
     REQUIRE(config);
