@@ -263,21 +263,42 @@ void Gpt<T>::backward_from_head(const uint32_t* inputs, const uint32_t* position
 template <class T>
 void Gpt<T>::score(T* out, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn, bool train) {
   require_head(GptHead::kScore, "score");
-  if (train && grads_.size() != layout_.total()) throw Error("Gpt::score for training on a model made without gradients");
-  run_forward(inputs, nullptr, B, Tn, train);
-  const size_t C = config_.d_model;
-  const T* w = p(score_w_);
+  std::vector<uint32_t> rows(B);
   for (size_t b = 0; b < B; ++b) {
     if (last[b] >= Tn) throw Error(fmt::format("Gpt::score: last token {} of a sequence of {}", last[b], Tn));
-    const T* h = head_input() + (b * Tn + last[b]) * C;
-    double s = 0;
-    for (size_t c = 0; c < C; ++c) s += double(h[c]) * double(w[c]);
-    out[b] = T(s);
+    rows[b] = uint32_t(b * Tn + last[b]);
   }
+  score_rows(out, inputs, rows.data(), B, B, Tn, train);
 }
 
 template <class T>
 void Gpt<T>::score_backward(const T* dscores, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn) {
+  std::vector<uint32_t> rows(B);
+  for (size_t b = 0; b < B; ++b) rows[b] = uint32_t(b * Tn + last[b]);
+  score_rows_backward(dscores, inputs, rows.data(), B, B, Tn);
+}
+
+template <class T>
+void Gpt<T>::score_rows(T* out, const uint32_t* inputs, const uint32_t* rows, size_t R, size_t B, size_t Tn,
+                        bool train) {
+  require_head(GptHead::kScore, "score");
+  if (train && grads_.size() != layout_.total()) throw Error("Gpt::score for training on a model made without gradients");
+  for (size_t r = 0; r < R; ++r)
+    if (rows[r] >= B * Tn) throw Error(fmt::format("Gpt::score: row {} of {} positions", rows[r], B * Tn));
+  run_forward(inputs, nullptr, B, Tn, train);
+  const size_t C = config_.d_model;
+  const T* w = p(score_w_);
+  for (size_t r = 0; r < R; ++r) {
+    const T* h = head_input() + size_t(rows[r]) * C;
+    double s = 0;
+    for (size_t c = 0; c < C; ++c) s += double(h[c]) * double(w[c]);
+    out[r] = T(s);
+  }
+}
+
+template <class T>
+void Gpt<T>::score_rows_backward(const T* dscores, const uint32_t* inputs, const uint32_t* rows, size_t R, size_t B,
+                                 size_t Tn) {
   require_head(GptHead::kScore, "score_backward");
   if (!train_ || B != planned_B_ || Tn != planned_T_) throw Error("Gpt::score_backward without score(..., train) before");
   const size_t N = B * Tn, C = config_.d_model;
@@ -285,12 +306,12 @@ void Gpt<T>::score_backward(const T* dscores, const uint32_t* inputs, const uint
   std::fill(dhead, dhead + N * C, T(0));
   const T* w = p(score_w_);
   T* dw = g(score_w_);
-  for (size_t b = 0; b < B; ++b) {
-    const size_t row = (b * Tn + last[b]) * C;
+  for (size_t r = 0; r < R; ++r) {
+    const size_t row = size_t(rows[r]) * C;
     const T* h = head_input() + row;
     for (size_t c = 0; c < C; ++c) {
-      dw[c] += dscores[b] * h[c];
-      dhead[row + c] = dscores[b] * w[c];
+      dw[c] += dscores[r] * h[c];
+      dhead[row + c] += dscores[r] * w[c];
     }
   }
   backward_from_head(inputs, nullptr, B, Tn);

@@ -51,6 +51,11 @@ class Gpt {
   void score(T* out, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn, bool train);
   // After score(..., train): adds the gradients of a loss whose derivatives by the B scores are dscores.
   void score_backward(const T* dscores, const uint32_t* inputs, const uint32_t* last, size_t B, size_t Tn);
+  // The same at any R rows of the B x Tn positions (rows[r] = b * Tn + t): a value model reads every
+  // response position.
+  void score_rows(T* out, const uint32_t* inputs, const uint32_t* rows, size_t R, size_t B, size_t Tn, bool train);
+  void score_rows_backward(const T* dscores, const uint32_t* inputs, const uint32_t* rows, size_t R, size_t B,
+                           size_t Tn);
 
   // The training step in two halves, for losses that weigh each target by what the forward pass gave (DPO
   // weighs a sequence's targets by its log-probability's place in the loss): forward_train computes every

@@ -28,19 +28,6 @@ bool is_step_dir(const std::string& name) {
   return name.starts_with("step-") && name.size() > 5 && name.find_first_not_of("0123456789", 5) == std::string::npos;
 }
 
-void write_trainer_state(const std::string& dir, const TrainerStateToSave& state) {
-  const size_t n = state.adam_m.size();
-  const nlohmann::json meta = {{"step", state.step},
-                               {"tokens", state.tokens},
-                               {"data", state.data},
-                               {"settings", state.settings},
-                               {"adam_steps", state.adam_steps}};
-  io::write_safetensors(dir + "/" + kStateFile,
-                        {{"adam.m", "F32", {n}, state.adam_m.data(), n * sizeof(float)},
-                         {"adam.v", "F32", {n}, state.adam_v.data(), n * sizeof(float)}},
-                        {{"lmpipe", meta.dump()}});
-}
-
 }  // namespace
 
 RunLock::RunLock(const std::string& run_dir) {
@@ -100,12 +87,27 @@ void clear_run(const std::string& run_dir) {
   }
 }
 
+void write_trainer_state(const std::string& dir, const TrainerStateToSave& state) {
+  const size_t n = state.adam_m.size();
+  const nlohmann::json meta = {{"step", state.step},
+                               {"tokens", state.tokens},
+                               {"data", state.data},
+                               {"settings", state.settings},
+                               {"adam_steps", state.adam_steps}};
+  io::write_safetensors(dir + "/" + kStateFile,
+                        {{"adam.m", "F32", {n}, state.adam_m.data(), n * sizeof(float)},
+                         {"adam.v", "F32", {n}, state.adam_v.data(), n * sizeof(float)}},
+                        {{"lmpipe", meta.dump()}});
+}
+
 std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::ModelConfig& config, const float* params,
-                            const checkpoint::TokenizerFiles& tokenizer, const TrainerStateToSave* state) {
+                            const checkpoint::TokenizerFiles& tokenizer, const TrainerStateToSave* state,
+                            const std::function<void(const std::string& staging)>& extra) {
   const std::string name = "step-" + std::to_string(step), final_dir = run_dir + "/" + name;
   OutputDirectory out(final_dir);  // written beside it as .step-N.tmp-*, which RunLock cleans up after a kill
   checkpoint::write_model_dir(out.staging(), config, params, tokenizer);
   if (state != nullptr) write_trainer_state(out.staging(), *state);
+  if (extra) extra(out.staging());
   std::error_code ec;
   fs::remove_all(final_dir, ec);  // an older checkpoint of the same step (a rerun): replaced whole
   out.commit();

@@ -6,6 +6,7 @@
 // a half-written checkpoint behind latest. One process trains into a run directory at a time: it holds
 // the directory's lock (run/.lock) while it writes there.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -57,9 +58,14 @@ std::string existing_run(const std::string& run_dir);
 void clear_run(const std::string& run_dir);
 
 // Writes run_dir/step-<step>/ and points run_dir/latest at it; returns the directory. state may be null (a
-// model only).
+// model only). extra, when given, writes more into the checkpoint's staging directory before it is
+// committed (rlhf's value model, in a subdirectory).
 std::string save_checkpoint(const std::string& run_dir, uint64_t step, const nn::ModelConfig& config, const float* params,
-                            const checkpoint::TokenizerFiles& tokenizer, const TrainerStateToSave* state);
+                            const checkpoint::TokenizerFiles& tokenizer, const TrainerStateToSave* state,
+                            const std::function<void(const std::string& staging)>& extra = {});
+
+// Writes dir/trainer_state.safetensors.
+void write_trainer_state(const std::string& dir, const TrainerStateToSave& state);
 
 // The tokenizer files to put in the run's checkpoints: `vocab` when given, else the vocabulary the data's
 // header names (make-chat records its -v) or a shipped vocabulary, whichever has the data's fingerprint;

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The layers of lib/ use only the layers docs/DESIGN.md ("Layers") allows them, and generation does not
-# depend on training: sample links no MPI.
+# depend on training: sample links no MPI. Reinforcement learning (rl) uses both.
 source "$(dirname "$0")/lib.sh"
 
 declare -A allowed=(
   [core]="" [io]="core" [text]="core" [tok]="core io text" [data]="core io tok text"
   [nn]="core" [checkpoint]="core io nn" [train]="checkpoint core data io nn text tok" [gen]="checkpoint core nn text tok"
+  [rl]="checkpoint core data gen io nn text tok train"
 )
 for layer in "${!allowed[@]}"; do
   for used in $(grep -ho '#include "[a-z_]*/' "$LMPIPE_SOURCE/lib/$layer"/* | sed 's/#include "//; s#/##' | sort -u); do

@@ -28,11 +28,11 @@ inline void read_gpt_shape(const lmpipe::io::SafetensorsFile& f, lmpipe::nn::Gpt
   config.d_ff = meta_size(f, "d_ff");
 }
 
-// Sets every parameter of model from the reference file's tensor of the same name.
+// Sets every parameter of model from the reference file's tensor of the same name (after prefix).
 template <class Model>
-void load_reference_params(const lmpipe::io::SafetensorsFile& f, Model& model) {
+void load_reference_params(const lmpipe::io::SafetensorsFile& f, Model& model, const std::string& prefix = "") {
   for (const lmpipe::nn::TensorInfo& t : model.layout().tensors())
-    f.read_floats(*f.find(t.name), model.params().data() + t.offset);
+    f.read_floats(*f.find(prefix + t.name), model.params().data() + t.offset);
 }
 
 inline std::vector<float> floats(const lmpipe::io::SafetensorsFile& f, const std::string& name) {
@@ -53,11 +53,11 @@ inline double worst_gradient_error(const float* ours, const std::vector<float>& 
   return worst_scaled_error(ours, ref.data(), ref.size(), 0.1, 1e-3);
 }
 
-// The worst worst_gradient_error over every tensor of model, against the file's "grad." + name.
+// The worst worst_gradient_error over every tensor of model, against the file's prefix + name.
 template <class Model>
-double worst_model_gradient(const lmpipe::io::SafetensorsFile& f, Model& model) {
+double worst_model_gradient(const lmpipe::io::SafetensorsFile& f, Model& model, const std::string& prefix = "grad.") {
   double worst = 0;
   for (const lmpipe::nn::TensorInfo& t : model.layout().tensors())
-    worst = std::max(worst, worst_gradient_error(model.grads().data() + t.offset, floats(f, "grad." + t.name)));
+    worst = std::max(worst, worst_gradient_error(model.grads().data() + t.offset, floats(f, prefix + t.name)));
   return worst;
 }

@@ -1,0 +1,32 @@
+#pragma once
+// Rollouts: a response sampled from the policy for each prompt of a batch, with the KV-cached decoder
+// sample uses (nn/gpt_decoder.h), one decoder per thread. Tokens are drawn at temperature 1 from the
+// model's whole distribution: the policy whose probability ratios PPO takes.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "nn/gpt.h"
+
+namespace lmpipe::rl {
+
+struct Rollout {
+  std::vector<uint32_t> prompt;
+  std::vector<uint32_t> response;  // the sampled tokens, the end token included when it was drawn
+  bool ended = false;              // the end token was drawn before the length limit
+  double entropy = 0;              // the sum over the response's tokens of their distribution's entropy
+};
+
+struct RolloutOptions {
+  size_t max_new_tokens = 64;  // also bounded by the model's positions after the prompt
+  uint32_t end_token = 0;      // <|im_end|> for chat models
+  uint64_t seed = 0;
+};
+
+// A response to each prompt (none empty, each shorter than the model's positions). Rollout i draws from
+// Rng(seed, {key, i}), so the result is the same on any number of threads.
+std::vector<Rollout> sample_rollouts(const nn::Gpt<float>& policy, std::span<const std::vector<uint32_t>> prompts,
+                                     const RolloutOptions& options, uint64_t key);
+
+}  // namespace lmpipe::rl
