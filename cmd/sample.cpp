@@ -40,13 +40,19 @@ int main(int argc, char** argv) {
                                                                      "JSON object each")
                            ->type_name("FILE");
   app.add_option("--system", o.system, "--chat, --messages: the system message")->type_name("TEXT");
+  auto* score_opt = app.add_option("--score", o.score_file, "Score each conversation's last assistant reply "
+                                                            "({\"messages\": [...]} a line): its log-probability "
+                                                            "under a chat model, or a reward model's reward")
+                        ->type_name("FILE");
   prompt_opt->excludes(file_opt)->excludes(batch_opt)->excludes(fill_opt);
   file_opt->excludes(batch_opt)->excludes(fill_opt);
   batch_opt->excludes(fill_opt);
   for (CLI::Option* other : {prompt_opt, file_opt, batch_opt, fill_opt}) {
     chat_opt->excludes(other);
     messages_opt->excludes(other);
+    score_opt->excludes(other);
   }
+  score_opt->excludes(chat_opt)->excludes(messages_opt);
   chat_opt->excludes(messages_opt);
   app.add_option("--shots", o.shots_file, "Few-shot examples, separated by blank lines, put before each prompt")
       ->type_name("FILE");

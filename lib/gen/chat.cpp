@@ -17,18 +17,6 @@
 namespace lmpipe::gen {
 namespace {
 
-// The template over the checkpoint's vocabulary; a vocabulary without the markers was never fine-tuned
-// on chats.
-tok::ChatMlTemplate chat_template_of(const Generator& g, const std::string& checkpoint) {
-  const tok::Vocab& vocab = g.tokenizer->vocab();
-  for (const std::string_view marker : {tok::ChatMlTemplate::kStart, tok::ChatMlTemplate::kEnd})
-    if (!vocab.ids.contains(std::string(marker)))
-      throw UsageError(fmt::format("{}: the tokenizer has no {}: chat needs a model fine-tuned on make-chat "
-                                   "conversations (pretrain --init-from BASE --data CHAT.shard)",
-                                   checkpoint, marker));
-  return tok::ChatMlTemplate(*g.tokenizer);
-}
-
 // The prompt ids of a conversation that fit the context with room for max_new_tokens (at least half the
 // context for the reply at most): the oldest turns after the system message go first. Returns how many
 // messages were dropped.
@@ -133,8 +121,18 @@ void run_conversation(const SampleOptions& o, Generator& g, const tok::ChatMlTem
 
 }  // namespace
 
+tok::ChatMlTemplate chat_template_for(const tok::Tokenizer& tokenizer, const std::string& checkpoint) {
+  const tok::Vocab& vocab = tokenizer.vocab();
+  for (const std::string_view marker : {tok::ChatMlTemplate::kStart, tok::ChatMlTemplate::kEnd})
+    if (!vocab.ids.contains(std::string(marker)))
+      throw UsageError(fmt::format("{}: the tokenizer has no {}: chat needs a model fine-tuned on make-chat "
+                                   "conversations (pretrain --init-from BASE --data CHAT.shard)",
+                                   checkpoint, marker));
+  return tok::ChatMlTemplate(tokenizer);
+}
+
 void run_chat(const SampleOptions& o, Generator& g, ByteSink& out) {
-  const tok::ChatMlTemplate chat_template = chat_template_of(g, o.checkpoint);
+  const tok::ChatMlTemplate chat_template = chat_template_for(*g.tokenizer, o.checkpoint);
   GenerateOptions options = o.generate;
   options.end_tokens.push_back(chat_template.end_id());
   const auto specials = g.tokenizer->vocab().special_ids();

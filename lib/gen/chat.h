@@ -6,12 +6,20 @@
 //               out per conversation: {"messages": [...], "reply", "ids", "finish_reason"}.
 // Replies end at <|im_end|> (not printed), the end-of-text token or the sampling limits. A conversation
 // longer than the context loses its oldest turns first (the system message stays), with a notice.
+#include <string>
+
 #include "core/output_file.h"
 #include "gen/generator.h"
 #include "gen/sample_job.h"
+#include "tok/chat_template.h"
+#include "tok/tokenizer.h"
 
 namespace lmpipe::gen {
 
 void run_chat(const SampleOptions& options, Generator& generator, ByteSink& out);
+
+// The ChatML template over a checkpoint's tokenizer; UsageError naming the checkpoint when the tokenizer
+// lacks the markers (the model was never fine-tuned on chats).
+tok::ChatMlTemplate chat_template_for(const tok::Tokenizer& tokenizer, const std::string& checkpoint);
 
 }  // namespace lmpipe::gen

@@ -14,6 +14,7 @@
 #include "gen/fill_mask.h"
 #include "gen/generator.h"
 #include "gen/prompt.h"
+#include "gen/score_job.h"
 #include "nn/runtime.h"
 #include "tok/tokenizer.h"
 
@@ -70,6 +71,11 @@ void run_sample(const SampleOptions& o, ByteSink& out) {
     f.threads = o.threads;
     run_fill_mask(f, out);
     return;
+  }
+  if (!o.score_file.empty()) {
+    if (encoder) throw UsageError(fmt::format("--score needs a GPT checkpoint; {} holds a {} model", o.checkpoint, type));
+    nn::set_compute_threads(o.threads);
+    return run_score(o.checkpoint, o.score_file, o.vocab, out);
   }
   if (encoder)
     throw UsageError(fmt::format("{} holds a {} model, which fills masks rather than continuing text: give --fill-mask TEXT",

@@ -24,6 +24,7 @@ struct SampleOptions {
   bool chat = false;                  // --chat: a conversation, a user turn a line of stdin
   std::string messages_file;          // --messages: reply to each conversation of a JSON-lines file
   std::string system;                 // --system: the system message of each conversation
+  std::string score_file;             // --score: score each conversation's last reply (gen/score_job.h)
   GenerateOptions generate;
   size_t num_samples = 1;
   bool json = false;

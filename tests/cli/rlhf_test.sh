@@ -49,6 +49,24 @@ rlhf "${ppo[@]}" --iterations 2 --ptx-coef 0.5 --ptx-data text.shard --target-kl
 expect_eq "$(jq -c '[.ptx_loss > 0, .kl_coef]' ptx/metrics.jsonl | head -n 1)" "[true,0.1]" "PPO-ptx logs its LM loss"
 expect_eq "$(jq -c 'select(.step == 2) | (.kl_coef != 0.1)' ptx/metrics.jsonl)" "true" "the coefficient adapts"
 
+# --- sample --score: a reward model's rewards, a chat model's log-probabilities -----------------------------------------
+head -n 1 "$LMPIPE_SOURCE/tests/data/chat/prefs.jsonl" > pair.jsonl
+make-prefs -v chatml -q --max-len 128 pair.jsonl -o pair.prefs
+jq -c '{messages: [{role: "user", content: .prompt}, {role: "assistant", content: .chosen}]},
+       {messages: [{role: "user", content: .prompt}, {role: "assistant", content: .rejected}]}' pair.jsonl > replies.jsonl
+sample rm --score replies.jsonl > rewards.jsonl
+expect_eq "$(jq -s '(.[0].reward - .[1].reward) * 1e5 | round' rewards.jsonl)" \
+  "$(pretrain --arch gpt --objective reward --init-from rm --eval-only --val pair.prefs --threads 2 | jq '.margin * 1e5 | round')" \
+  "the rewards' difference is the margin pretrain --eval-only reports"
+sample sft --score replies.jsonl > logprobs.jsonl
+head -n 1 replies.jsonl | make-chat -v chatml -q --max-len 129 -o reply.chat
+expect_eq "$(head -n 1 logprobs.jsonl | jq -c '[(.logprob * 1e4 | round), .tokens]')" \
+  "$(pretrain --arch gpt --init-from sft --eval-only --val reply.chat --threads 2 | jq -c '[(-.loss * 2 * 1e4 | round), 2]')" \
+  "the reply's log-probability: minus the masked loss times its two tokens (\"4\", <|im_end|>)"
+echo '{"messages": [{"role": "user", "content": "Hi"}]}' > unanswered.jsonl
+expect_status 1 sample sft --score unanswered.jsonl
+expect_contains err.txt "unanswered.jsonl:1: the last message is not the assistant's reply to score"
+
 # --- the wrong inputs -----------------------------------------------------------------------------------------------------
 expect_status 2 rlhf --policy sft --reward rm --prompts chat.shard -o never
 expect_contains err.txt "a chat shard of whole conversations"
