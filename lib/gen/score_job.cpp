@@ -55,10 +55,17 @@ void run_score(const std::string& checkpoint, const std::string& file, const std
     conversation.pop_back();
     ids.clear();
     chat_template.render_prompt(conversation, *session, ids);
-    const size_t prompt = ids.size();
+    size_t prompt = ids.size();
     chat_template.render_reply(reply, *session, ids);
-    if (ids.size() > config->max_len)
-      throw fail(fmt::format("{} tokens, more than the model's {} positions", ids.size(), config->max_len));
+    // Too long: the prompt loses tokens from its start, as sample's prompts do; the reply stays whole.
+    if (ids.size() > config->max_len) {
+      const size_t cut = ids.size() - config->max_len;
+      if (cut >= prompt)
+        throw fail(fmt::format("a reply of {} tokens leaves no room for its prompt in the model's {} positions",
+                               ids.size() - prompt, config->max_len));
+      ids.erase(ids.begin(), ids.begin() + std::ptrdiff_t(cut));
+      prompt -= cut;
+    }
     nlohmann::ordered_json j;
     if (reward) {
       const uint32_t last = uint32_t(ids.size() - 1);

@@ -4,7 +4,8 @@
 // it ({"logprob", "tokens"}: the sum over the reply's tokens and its <|im_end|>); a reward model gives its
 // reward ({"reward"}, read at <|im_end|> as pretrain --objective reward trains it). The ids are make-prefs':
 // the conversation before the reply in the ChatML template up to "<|im_start|>assistant\n", then the
-// reply's content and <|im_end|>. For evaluations: KL to a reference from the log-probabilities of one
+// reply's content and <|im_end|>; a conversation longer than the model's positions loses tokens from its
+// start, as sample's prompts do. For evaluations: KL to a reference from the log-probabilities of one
 // model's samples under both, best-of-N with a reward model.
 #include <string>
 

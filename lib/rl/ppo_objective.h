@@ -1,10 +1,12 @@
 #pragma once
 // The formulas of PPO as InstructGPT trains a policy against a reward model (Ouyang et al. 2022, after
-// Ziegler et al. 2019 and Stiennon et al. 2020), written as TRL's PPOv2Trainer computes them (trl 0.11):
-// per-token rewards with a KL penalty to the reference policy, generalised advantage estimation
-// (Schulman et al. 2016), whitened advantages, the clipped surrogate (Schulman et al. 2017) and the
-// clipped value loss. Everything is over the response tokens of a batch of rollouts, stored back to back:
-// rollout s's tokens are [offsets[s], offsets[s + 1]).
+// Ziegler et al. 2019 and Stiennon et al. 2020), written as TRL computes them (trl 0.11): per-token
+// rewards with a KL penalty to the reference policy (the score at the response's last token, as
+// PPOTrainer.compute_rewards and Ziegler et al. place it; PPOv2Trainer adds it one position later, on the
+// padding after the end token, and trains the value there too, which is not followed), and PPOv2Trainer's
+// generalised advantage estimation (Schulman et al. 2016), whitened advantages, clipped surrogate
+// (Schulman et al. 2017) and clipped value loss. Everything is over the response tokens of a batch of
+// rollouts, stored back to back: rollout s's tokens are [offsets[s], offsets[s + 1]).
 #include <cstddef>
 #include <span>
 #include <vector>

@@ -34,8 +34,9 @@ namespace lmpipe::rl {
 namespace fs = std::filesystem;
 namespace {
 
-// Keys of the run's random streams (Rng(seed, {key, ...})).
-enum StreamKey : uint64_t { kRolloutStream = 1, kShuffleStream = 2 };
+// The first key of the minibatches' random stream, Rng(seed, {kShuffleStream, iteration, epoch}); the
+// rollouts' is kRolloutStream.
+constexpr uint64_t kShuffleStream = 2;
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -45,7 +46,13 @@ struct Model {
   std::unique_ptr<nn::Gpt<float>> gpt;
   std::unique_ptr<nn::GptReplicas<float>> replicas;
   std::unique_ptr<nn::AdamW> adam;
-  std::string dir;  // where it was loaded from, for messages
+  std::string dir;       // where it was loaded from, for messages
+  float dropout = 0;     // the checkpoint's, which saved checkpoints keep (the model runs without)
+  nn::GptConfig saved_config() const {
+    nn::GptConfig c = gpt->config();
+    c.dropout = dropout;
+    return c;
+  }
 };
 
 nn::GptConfig gpt_config(const checkpoint::LoadedModel& m, nn::GptHead head, std::string_view flag) {
@@ -59,9 +66,10 @@ nn::GptConfig gpt_config(const checkpoint::LoadedModel& m, nn::GptHead head, std
 Model make_model(checkpoint::LoadedModel loaded, nn::GptHead head, std::string_view flag, bool trains,
                  double weight_decay, size_t threads) {
   nn::GptConfig config = gpt_config(loaded, head, flag);
-  config.dropout = 0;
   Model m;
   m.dir = loaded.dir;
+  m.dropout = config.dropout;
+  config.dropout = 0;
   m.gpt = std::make_unique<nn::Gpt<float>>(config, trains ? nn::ModelBuffers::kTraining : nn::ModelBuffers::kLayout);
   m.gpt->params() = std::move(loaded.params);
   m.replicas = std::make_unique<nn::GptReplicas<float>>(*m.gpt, threads);
@@ -109,6 +117,7 @@ struct IterationFigures {
   PolicyLoss policy;
   ValueLoss value;
   double policy_tokens = 0, ptx_loss = 0, ptx_batches = 0, policy_norm = 0, value_norm = 0, steps = 0;
+  size_t prompts_cut = 0;
   uint64_t trained_tokens = 0;
 };
 
@@ -137,9 +146,18 @@ class PpoRun {
 
 PpoRun::PpoRun(const RlhfOptions& o) : o_(o), kl_(o.kl_coef, o.target_kl, o.kl_horizon) {}
 
+// Every flag but --iterations, --save-every and the output's: a resumed run must take the same (--threads
+// too: the threads' shares of a pass sum in their own order).
 nlohmann::json PpoRun::settings() const {
-  return {{"policy", o_.policy}, {"reward", o_.reward},       {"prompts", o_.prompts},   {"ptx_data", o_.ptx_data},
-          {"seed", o_.seed},     {"batch_size", o_.batch_size}, {"minibatch", o_.minibatch}, {"ppo_epochs", o_.ppo_epochs}};
+  return {{"policy", o_.policy},         {"reward", o_.reward},         {"value", o_.value},
+          {"ref", o_.ref},               {"prompts", o_.prompts},       {"ptx_data", o_.ptx_data},
+          {"ptx_coef", o_.ptx_coef},     {"ptx_batch", o_.ptx_batch},   {"batch_size", o_.batch_size},
+          {"minibatch", o_.minibatch},   {"ppo_epochs", o_.ppo_epochs}, {"max_new_tokens", o_.max_new_tokens},
+          {"lr", o_.lr},                 {"value_lr", o_.value_lr},     {"weight_decay", o_.weight_decay},
+          {"grad_clip", o_.grad_clip},   {"kl_coef", o_.kl_coef},       {"target_kl", o_.target_kl},
+          {"kl_horizon", o_.kl_horizon}, {"gamma", o_.gamma},           {"lam", o_.lam},
+          {"clip", o_.clip},             {"value_clip", o_.value_clip}, {"vf_coef", o_.vf_coef},
+          {"seed", o_.seed},             {"threads", o_.threads}};
 }
 
 void PpoRun::load_models(const std::optional<checkpoint::LoadedModel>& resumed) {
@@ -179,6 +197,7 @@ Experience PpoRun::collect(uint64_t iteration, IterationFigures& f) {
   });
   auto start = Clock::now();
   e.rollouts = sample_rollouts(*policy_.gpt, prompts, {o_.max_new_tokens, end_token_, o_.seed}, iteration);
+  for (const Rollout& r : e.rollouts) f.prompts_cut += r.dropped_prompt_tokens > 0;
   f.rollout_s = seconds_since(start);
 
   // The passes over the rollouts, a minibatch's worth of sequences at a time (bounded activations).
@@ -238,9 +257,9 @@ void PpoRun::minibatch_step(const Experience& e, std::span<const size_t> order, 
     size_t T = 0;
     ptx_->next(count, [&](const io::RecordView& r, const std::string& path) {
       if (T == 0) T = r.ids.size() - 1;
-      if (r.ids.size() != T + 1 || T == 0 || T > policy_.gpt->config().max_len)
-        throw Error(fmt::format("{}: windows of {} and {} ids, or longer than the policy's {} positions", path, T + 1,
-                                r.ids.size(), policy_.gpt->config().max_len));
+      if (r.ids.size() < 2 || r.ids.size() != T + 1 || T > policy_.gpt->config().max_len)
+        throw Error(fmt::format("{}: a window of {} ids among windows of {}, or longer than the policy's {} positions",
+                                path, r.ids.size(), T + 1, policy_.gpt->config().max_len));
       inputs.insert(inputs.end(), r.ids.begin(), r.ids.end() - 1);
       targets.insert(targets.end(), r.ids.begin() + 1, r.ids.end());
     });
@@ -248,11 +267,16 @@ void PpoRun::minibatch_step(const Experience& e, std::span<const size_t> order, 
     f.ptx_batches += 1;
   }
   const double policy_norm = std::sqrt(policy_.replicas->reduce_grads());
+  if (!std::isfinite(policy_norm))
+    throw Error("a non-finite policy gradient (a lower --lr, or --grad-clip): the last checkpoint is the run's latest");
   policy_.adam->step_and_zero_grads(policy_.gpt->params().data(), policy_.gpt->grads().data(), o_.lr,
                                     nn::clip_scale(policy_norm, o_.grad_clip));
 
   f.value.add(value_gradient(*value_.replicas, rows, old_values, returns, o_.value_clip, o_.vf_coef * scale));
   const double value_norm = std::sqrt(value_.replicas->reduce_grads());
+  if (!std::isfinite(value_norm))
+    throw Error("a non-finite value-model gradient (a lower --value-lr, or --grad-clip): the last checkpoint is the "
+                "run's latest");
   value_.adam->step_and_zero_grads(value_.gpt->params().data(), value_.gpt->grads().data(),
                                    o_.value_lr > 0 ? o_.value_lr : o_.lr, nn::clip_scale(value_norm, o_.grad_clip));
   f.policy_norm += policy_norm;
@@ -283,11 +307,11 @@ void PpoRun::save(uint64_t iterations_done, uint64_t tokens) {
                                                policy_.adam->v(), policy_.adam->steps()};
   const train::TrainerStateToSave value_state{iterations_done, tokens, {}, {}, value_.adam->m(), value_.adam->v(),
                                               value_.adam->steps()};
-  train::save_checkpoint(o_.out_dir, iterations_done, policy_.gpt->config(), policy_.gpt->params().data(), tokenizer_,
+  train::save_checkpoint(o_.out_dir, iterations_done, policy_.saved_config(), policy_.gpt->params().data(), tokenizer_,
                          &policy_state, [&](const std::string& staging) {
                            const std::string dir = staging + "/value";
                            fs::create_directory(dir);
-                           checkpoint::write_model_dir(dir, value_.gpt->config(), value_.gpt->params().data(),
+                           checkpoint::write_model_dir(dir, value_.saved_config(), value_.gpt->params().data(),
                                                        tokenizer_);
                            train::write_trainer_state(dir, value_state);
                          });
@@ -301,7 +325,7 @@ void PpoRun::run() {
     if (!held.empty())
       throw UsageError(fmt::format("-o {} already holds a run ({}): --resume it or --overwrite it", o_.out_dir, held));
   }
-  train::RunLock lock(o_.out_dir);
+  train::RunLock lock(o_.out_dir, "rlhf");
   if (o_.overwrite) train::clear_run(o_.out_dir);
 
   std::optional<checkpoint::LoadedModel> resumed;
@@ -335,10 +359,20 @@ void PpoRun::run() {
   if (header.vocab_size > policy_.gpt->config().vocab_size)
     throw UsageError(fmt::format("--prompts {}: ids of a {}-token vocabulary for a policy of {}", o_.prompts,
                                  header.vocab_size, policy_.gpt->config().vocab_size));
-  if (o_.ptx_coef > 0)
+  if (o_.ptx_coef > 0) {
     ptx_ = std::make_unique<train::RecordLoader>(std::vector<std::string>{o_.ptx_data},
                                                  std::vector<io::RecordKind>{io::RecordKind::kWindows}, true,
                                                  o_.seed + 1);
+    const io::ShardHeader& windows = ptx_->header();
+    // The base model's windows serve too: the chat vocabulary extends theirs (tok-train --extend).
+    if (windows.vocab_size > policy_.gpt->config().vocab_size)
+      throw UsageError(fmt::format("--ptx-data {}: ids of a {}-token vocabulary for a policy of {}", o_.ptx_data,
+                                   windows.vocab_size, policy_.gpt->config().vocab_size));
+    if (windows.extra.contains("max_len") && windows.extra["max_len"].is_number_unsigned() &&
+        windows.extra["max_len"].get<size_t>() > policy_.gpt->config().max_len)
+      throw UsageError(fmt::format("--ptx-data {}: windows of {} positions for a policy of {}", o_.ptx_data,
+                                   windows.extra["max_len"].get<size_t>(), policy_.gpt->config().max_len));
+  }
   if (state) {
     prompts_->restore(state->data["prompts"]);
     if (ptx_) ptx_->restore(state->data["ptx"]);
@@ -376,6 +410,7 @@ void PpoRun::run() {
         {"entropy", entropy_sum / double(N)},
         {"response_length", double(N) / double(S)},
         {"ended", ended / double(S)},
+        {"prompts_cut", f.prompts_cut},
         {"pg_loss", pg_loss},
         {"vf_loss", vf_loss},
         {"clip_fraction", f.policy.clipped / tokens},
@@ -416,13 +451,30 @@ void RlhfOptions::validate() const {
   positive(ppo_epochs, "--ppo-epochs");
   positive(max_new_tokens, "--max-new-tokens");
   if (minibatch > batch_size) throw UsageError("--minibatch must not exceed --batch-size");
-  if (!(lr > 0) || value_lr < 0) throw UsageError("--lr and --value-lr must be positive");
-  if (!(clip > 0) || !(value_clip > 0)) throw UsageError("--clip and --value-clip must be positive");
-  if (gamma < 0 || gamma > 1 || lam < 0 || lam > 1) throw UsageError("--gamma and --lam must be in [0, 1]");
-  if (kl_coef < 0 || target_kl < 0 || !(kl_horizon > 0)) throw UsageError("--kl-coef, --target-kl must be >= 0, --kl-horizon > 0");
-  if (ptx_coef < 0) throw UsageError("--ptx-coef must be >= 0");
+  // Comparisons written so that NaN fails them.
+  const auto at_least = [](double v, double low, const char* flag) {
+    if (!(std::isfinite(v) && v >= low)) throw UsageError(fmt::format("{} must be a number of at least {}", flag, low));
+  };
+  const auto above = [](double v, double low, const char* flag) {
+    if (!(std::isfinite(v) && v > low)) throw UsageError(fmt::format("{} must be a number above {}", flag, low));
+  };
+  above(lr, 0, "--lr");
+  at_least(value_lr, 0, "--value-lr");
+  at_least(weight_decay, 0, "--weight-decay");
+  at_least(grad_clip, 0, "--grad-clip");
+  at_least(kl_coef, 0, "--kl-coef");
+  at_least(target_kl, 0, "--target-kl");
+  above(kl_horizon, 0, "--kl-horizon");
+  above(clip, 0, "--clip");
+  above(value_clip, 0, "--value-clip");
+  at_least(vf_coef, 0, "--vf-coef");
+  at_least(ptx_coef, 0, "--ptx-coef");
+  for (const auto& [v, flag] : {std::pair{gamma, "--gamma"}, std::pair{lam, "--lam"}})
+    if (!(v >= 0 && v <= 1)) throw UsageError(fmt::format("{} must be in [0, 1]", flag));
   if ((ptx_coef > 0) != !ptx_data.empty())
     throw UsageError("PPO-ptx takes both --ptx-coef (> 0) and --ptx-data (a windows shard)");
+  if (ptx_batch > 0 && ptx_data.empty()) throw UsageError("--ptx-batch is PPO-ptx's: it needs --ptx-data");
+  if (resume && overwrite) throw UsageError("--resume continues the run in -o; --overwrite replaces it: not both");
   if (out_dir.empty()) throw UsageError("-o: the run directory is required");
 }
 

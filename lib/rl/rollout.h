@@ -12,7 +12,8 @@
 namespace lmpipe::rl {
 
 struct Rollout {
-  std::vector<uint32_t> prompt;
+  std::vector<uint32_t> prompt;    // as the model saw it
+  size_t dropped_prompt_tokens = 0;  // cut from the prompt's start to leave room for a reply
   std::vector<uint32_t> response;  // the sampled tokens, the end token included when it was drawn
   bool ended = false;              // the end token was drawn before the length limit
   double entropy = 0;              // the sum over the response's tokens of their distribution's entropy
@@ -24,9 +25,14 @@ struct RolloutOptions {
   uint64_t seed = 0;
 };
 
-// A response to each prompt (none empty, each shorter than the model's positions). Rollout i draws from
-// Rng(seed, {key, i}), so the result is the same on any number of threads.
+// The first key of the rollouts' random streams: rollout i of iteration k draws from
+// Rng(seed, {kRolloutStream, k, i}), so the result is the same on any number of threads. A run's other
+// streams start with other keys.
+inline constexpr uint64_t kRolloutStream = 1;
+
+// A response to each prompt (none empty). A prompt that leaves less room than min(max_new_tokens, half
+// the positions) for its reply loses tokens from its start, as sample's prompts do.
 std::vector<Rollout> sample_rollouts(const nn::Gpt<float>& policy, std::span<const std::vector<uint32_t>> prompts,
-                                     const RolloutOptions& options, uint64_t key);
+                                     const RolloutOptions& options, uint64_t iteration);
 
 }  // namespace lmpipe::rl

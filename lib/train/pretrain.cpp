@@ -275,7 +275,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
       info.make({o, config, data ? &*data : nullptr, val ? &*val : nullptr, shape, world});
   // Rank 0 writes the run directory, alone.
   std::optional<RunLock> lock;
-  if (world.root() && !o.dry_run && !o.eval_only) lock.emplace(o.out_dir);
+  if (world.root() && !o.dry_run && !o.eval_only) lock.emplace(o.out_dir, "pretrain");
   // Every check that can refuse the run is behind us: the ranks agree to go on, or all leave with the one
   // error reported once.
   world.agree_to_go_on();

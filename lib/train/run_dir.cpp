@@ -30,7 +30,7 @@ bool is_step_dir(const std::string& name) {
 
 }  // namespace
 
-RunLock::RunLock(const std::string& run_dir) {
+RunLock::RunLock(const std::string& run_dir, std::string_view program) {
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (!fs::is_directory(run_dir)) throw Error(fmt::format("cannot create the run directory {}", run_dir));
@@ -53,7 +53,7 @@ RunLock::RunLock(const std::string& run_dir) {
   }
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  const std::string holder = fmt::format("pretrain pid {} on {}\n", ::getpid(), host);
+  const std::string holder = fmt::format("{} pid {} on {}\n", program, ::getpid(), host);
   if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, holder.data(), holder.size(), 0) != ssize_t(holder.size()))
     fail_errno(fmt::format("cannot write {}", path));
   // Holding the lock, nothing else writes here: temporaries are a killed run's.

@@ -9,6 +9,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -42,7 +43,8 @@ struct TrainerStateToSave {
 // Throws Error naming the process that holds it (flock: the lock dies with its process, kill -9 too).
 class RunLock {
  public:
-  explicit RunLock(const std::string& run_dir);
+  // program names the holder in the lock file (for the message a second process gets).
+  RunLock(const std::string& run_dir, std::string_view program);
   ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;

@@ -78,5 +78,12 @@ expect_status 2 rlhf --policy sft --reward rm --prompts prompts.chat --ptx-coef 
 expect_contains err.txt "PPO-ptx takes both"
 expect_status 2 rlhf "${ppo[@]}" -o ppo
 expect_contains err.txt "already holds a run"
+expect_status 2 rlhf "${ppo[@]}" --resume --overwrite -o ppo
+expect_contains err.txt "not both"
+[ -e ppo/latest/model.safetensors ] || fail "--resume --overwrite removed the run"
+expect_status 2 rlhf --policy sft --reward rm --prompts prompts.chat --gamma nan -o never
+expect_contains err.txt "--gamma must be in [0, 1]"
+expect_status 2 rlhf --policy sft --reward rm --prompts prompts.chat --ptx-batch 2 -o never
+expect_contains err.txt "--ptx-batch is PPO-ptx's"
 
 done_testing

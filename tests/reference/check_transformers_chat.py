@@ -18,8 +18,13 @@
               GPT2ForSequenceClassification.from_pretrained, and its rewards, read from right-padded batches
               as transformers pools them (the last token before pad_token_id), give `pretrain --eval-only`'s
               loss (-log sigmoid of the margin), accuracy and mean margin.
+  rlhf        a PPO policy (`rlhf` from the SFT and reward models) loads with GPT2LMHeadModel.from_pretrained,
+              and `sample --score` gives, for each pair's chosen reply, the log-probability transformers gives
+              (the sum of log_softmax over the reply's ids and <|im_end|> after the templated prompt), and the
+              reward model's reward GPT2ForSequenceClassification gives.
 
-Tolerance: losses and margins |ours - theirs| at most 1e-5; ids, masks and accuracies exact.
+Tolerance: losses and margins |ours - theirs| at most 1e-5, log-probabilities and rewards 1e-4; ids, masks and
+accuracies exact.
 
 Run with Debian's python (torch from python3-torch), like check_transformers.py:
   /usr/bin/python3 tests/reference/check_transformers_chat.py [--bin build/cmd] [--keep]
@@ -212,6 +217,54 @@ def check_preferences(torch, transformers, lm, report, source, tok):
           and ev["pairs"] == len(ours))
     report.say(ok, f"rewards: pretrain --eval-only loss {ev['loss']:.7f}, accuracy {ev['accuracy']}, margin "
                    f"{ev['margin']:.7f} over {ev['pairs']} pairs; transformers {loss:.7f}, {accuracy}, {margin:.7f}")
+    return model
+
+
+def check_rlhf(torch, transformers, lm, report, source, tok, reward_model):
+    pairs_file = os.path.join(source, "tests", "data", "chat", "prefs.jsonl")
+    with open(pairs_file, encoding="utf-8") as f:
+        pairs = [json.loads(line) for line in f if line.strip()]
+    lm.run("make-prefs", "-v", "chatml", "-q", "--prompts-only", "--max-len", "96", pairs_file, "-o", "prompts.chat")
+    lm.run("rlhf", "--policy", "sft", "--reward", "rm", "--prompts", "prompts.chat", "--iterations", "2",
+           "--batch-size", "4", "--minibatch", "2", "--max-new-tokens", "8", "--lr", "1e-4", "--threads", "1",
+           "-o", "ppo", "--quiet")
+    ckpt = os.path.join(lm.work, "ppo", "latest")
+    try:
+        model, info = transformers.GPT2LMHeadModel.from_pretrained(ckpt, output_loading_info=True)
+    except Exception as e:
+        report.say(False, f"GPT2LMHeadModel.from_pretrained of the PPO policy: {type(e).__name__}: {e}")
+        return
+    untidy = {k: v for k, v in info.items() if v}
+    report.say(not untidy, f"GPT2LMHeadModel.from_pretrained loads the PPO policy"
+                           f"{f': loading info {untidy}' if untidy else ''}")
+    model.eval()
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    conversations, theirs, rewards = [], [], []
+    for pair in pairs:
+        prompt = pair["prompt"] if isinstance(pair["prompt"], list) else [{"role": "user", "content": pair["prompt"]}]
+        reply = completion_content(pair["chosen"])
+        conversations.append(json.dumps({"messages": prompt + [{"role": "assistant", "content": reply}]}))
+        ids = tok.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True)
+        reply_ids = tok.encode(reply, add_special_tokens=False) + [end]
+        full = torch.tensor([ids + reply_ids])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(full[:, :-1]).logits[0].double(), -1)
+            rewards.append(float(reward_model(full).logits[0, 0]))
+        theirs.append(sum(float(logp[len(ids) - 1 + t, token]) for t, token in enumerate(reply_ids)))
+    with open(os.path.join(lm.work, "replies.jsonl"), "w", encoding="utf-8") as f:
+        f.write("\n".join(conversations) + "\n")
+    ours = [json.loads(line)["logprob"] for line in lm.run("sample", ckpt, "--score", "replies.jsonl", "--threads",
+                                                           "1").decode().splitlines()]
+    worst = max(abs(a - b) / max(1.0, abs(b)) for a, b in zip(ours, theirs))
+    report.say(len(ours) == len(theirs) and worst <= 1e-4,
+               f"sample --score log-probabilities of {len(ours)} replies under the PPO policy: worst relative "
+               f"difference {worst:.2e} from transformers")
+    ours = [json.loads(line)["reward"] for line in lm.run("sample", "rm/latest", "--score", "replies.jsonl", "--threads",
+                                                          "1").decode().splitlines()]
+    worst = max(abs(a - b) for a, b in zip(ours, rewards))
+    report.say(len(ours) == len(rewards) and worst <= 1e-4,
+               f"sample --score rewards of {len(ours)} replies: worst difference {worst:.2e} from "
+               f"GPT2ForSequenceClassification")
 
 
 def main():
@@ -231,7 +284,7 @@ def main():
     try:
         paths = {name: os.path.join(args.bin, name)
                  for name in ("pretrain", "tok-train", "tok-encode", "make-pairs", "make-chat", "make-prefs", "shard-cat",
-                              "sample")}
+                              "sample", "rlhf")}
         lm = Programs("check_transformers_chat", work, paths)
         report = Report()
         ckpt, messages = make_checkpoint(lm, args.source)
@@ -239,7 +292,9 @@ def main():
         model = check_model(torch, transformers, lm, report, ckpt)
         if model is not None:
             check_generation(torch, lm, report, ckpt, tok, model)
-        check_preferences(torch, transformers, lm, report, args.source, tok)
+        reward_model = check_preferences(torch, transformers, lm, report, args.source, tok)
+        if reward_model is not None:
+            check_rlhf(torch, transformers, lm, report, args.source, tok, reward_model)
     finally:
         if args.keep:
             print(f"check_transformers_chat: kept {work}")

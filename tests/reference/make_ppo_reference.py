@@ -2,7 +2,8 @@
 """PyTorch reference values for PPO (tests/unit/ppo_reference_test.cpp), written from TRL's PPOv2Trainer
 (trl 0.11, trl/trainer/ppov2_trainer.py and utils.py) on padded [rollouts, response length] tensors with a
 padding mask, as TRL computes them, not from lmpipe's code:
-- per-token rewards: -kl_coef * (logprobs - ref_logprobs), plus the score at each response's last token;
+- per-token rewards: -kl_coef * (logprobs - ref_logprobs), plus the score at each response's last token (as
+  TRL's PPOTrainer.compute_rewards does; PPOv2Trainer adds it at the padding position after the end token);
 - GAE over the padded responses (values and rewards 0 at padding), returns = advantages + values;
 - masked_whiten of the advantages (unbiased variance, eps 1e-8);
 - the clipped surrogate and the clipped value loss (masked means), pg_clipfrac, vf_clipfrac, approxkl, and the
