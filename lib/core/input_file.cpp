@@ -87,7 +87,7 @@ size_t InputStream::read(void* dst, size_t n) {
   size_t done = 0;
   if (memory_) {
     done = std::min<uint64_t>(n, mem_.size() - offset_);
-    std::memcpy(out, mem_.data() + offset_, done);
+    if (done > 0) std::memcpy(out, mem_.data() + offset_, done);
     offset_ += done;
     return done;
   }

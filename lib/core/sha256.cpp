@@ -46,6 +46,7 @@ void Sha256::compress(const uint8_t* block) {
 }
 
 void Sha256::update(const void* data, size_t size) {
+  if (size == 0) return;  // data may be null
   const auto* p = static_cast<const uint8_t*>(data);
   total_bytes_ += size;
   if (buffered_ > 0) {

@@ -173,7 +173,7 @@ void SafetensorsFile::read_floats(const SafeTensor& t, float* dst) const {
 void SafetensorsFile::read_doubles(const SafeTensor& t, double* dst) const {
   if (t.dtype == "F64") {
     const std::vector<uint8_t> bytes = read_bytes(t);
-    std::memcpy(dst, bytes.data(), bytes.size());
+    if (!bytes.empty()) std::memcpy(dst, bytes.data(), bytes.size());
     return;
   }
   std::vector<float> f(t.elements());

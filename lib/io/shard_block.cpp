@@ -53,7 +53,8 @@ class Cursor {
   }
   void u32(uint64_t n, std::vector<uint32_t>& out) {
     out.resize(n);
-    std::memcpy(out.data(), take(n * 4), n * 4);
+    const uint8_t* src = take(n * 4);
+    if (n > 0) std::memcpy(out.data(), src, n * 4);  // an empty vector's data() may be null
   }
 
  private:
