@@ -33,6 +33,13 @@ int main(int argc, char** argv) {
   app.add_option("--minibatch", o.minibatch, "Rollouts per optimisation step")->capture_default_str();
   app.add_option("--ppo-epochs", o.ppo_epochs, "Passes over each iteration's rollouts")->capture_default_str();
   app.add_option("--max-new-tokens", o.max_new_tokens, "Tokens a response has at most")->capture_default_str();
+  app.add_option("--temperature", o.sampling.temperature,
+                 "Sample rollouts from softmax(logits / T); PPO's log-probabilities are of that distribution")
+      ->capture_default_str();
+  app.add_option("--top-k", o.sampling.top_k, "Sample rollouts among the K most probable tokens (0: all)")
+      ->capture_default_str();
+  app.add_option("--top-p", o.sampling.top_p, "Sample rollouts from the nucleus of probability P (1: all)")
+      ->capture_default_str();
   app.add_option("--lr", o.lr, "The policy's learning rate (AdamW, constant)")->capture_default_str();
   app.add_option("--value-lr", o.value_lr, "The value model's learning rate (0: --lr)")->capture_default_str();
   app.add_option("--weight-decay", o.weight_decay, "AdamW's decoupled weight decay")->capture_default_str();

@@ -51,6 +51,7 @@ std::unique_ptr<Gpt<T>> Gpt<T>::replica_of(const Gpt& owner) {
   auto replica = std::make_unique<Gpt>(owner.config_, ModelBuffers::kLayout);
   if (owner.grads_.size() == owner.layout_.total()) replica->grads_.assign(replica->layout_.total(), T(0));
   replica->params_owner_ = owner.params_owner_ ? owner.params_owner_ : &owner;
+  replica->logit_scale_ = owner.logit_scale_;
   return replica;
 }
 
@@ -204,7 +205,8 @@ double Gpt<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B
   const T* head_in = config_.arch == GptArch::kGpt2 ? a(lnf_) : a(layer_acts_.back().ln2);
   size_t counted = 0;
   const double total = lm_head_loss<T>(nullptr, nullptr, a(losses_), head_in, p(wte_), targets, N, config_.d_model,
-                                       config_.vocab_size, T(0), &counted);
+                                       config_.vocab_size, T(0), &counted, kHeadRowsPerChunk, nullptr, nullptr,
+                                       nullptr, nullptr, logit_scale_);
   return counted ? total / double(counted) : 0.0;
 }
 
@@ -232,7 +234,8 @@ void Gpt<T>::forward_train(const uint32_t* inputs, const uint32_t* targets, size
   run_forward(inputs, nullptr, B, Tn, true);
   size_t counted = 0;
   lm_head_loss<T>(nullptr, nullptr, a(losses_), head_input(), p(wte_), targets, B * Tn, config_.d_model,
-                  config_.vocab_size, T(0), &counted);
+                  config_.vocab_size, T(0), &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, nullptr,
+                  logit_scale_);
 }
 
 // The head's logits are computed again (they are never kept whole): the backward costs one more product of
@@ -244,7 +247,8 @@ void Gpt<T>::backward_weighted(const T* row_scale, const uint32_t* inputs, const
   if (!train_ || B != planned_B_ || Tn != planned_T_) throw Error("Gpt::backward_weighted without forward_train before");
   size_t counted = 0;
   lm_head_loss<T>(dhead_buffer(), g(wte_), a(losses_), head_input(), p(wte_), targets, B * Tn, config_.d_model,
-                  config_.vocab_size, T(0), &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, row_scale);
+                  config_.vocab_size, T(0), &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, row_scale,
+                  logit_scale_);
   backward_from_head(inputs, nullptr, B, Tn);
 }
 

@@ -34,6 +34,10 @@ class Gpt {
   void zero_grad();
   // The key of this step's dropout masks (training); dropout is off in forward().
   void set_dropout_key(uint64_t key) { dropout_key_ = key; }
+  // Divides the logits of forward, forward_train and backward_weighted by temperature (> 0): the
+  // log-probabilities of tokens sampled at that temperature, which PPO's ratios and KL penalty take, as
+  // TRL's PPO trainer does. forward_backward, the language-model loss, always takes the logits as they are.
+  void set_temperature(double temperature) { logit_scale_ = T(1.0 / temperature); }
 
   // Mean cross-entropy of the targets (kIgnore rows skipped) given B sequences of Tn input ids, no
   // dropout, no gradients. Activations are planned for (B, Tn) on first use and re-planned when it changes.
@@ -114,6 +118,7 @@ class Gpt {
   // Backward scratch: the residual stream's gradient and one layer's intermediate gradients.
   Buffer<T> dres_, dtmp_, dqkv_, dfch_, dfch2_;
   uint64_t dropout_key_ = 0;
+  T logit_scale_ = T(1);  // 1 / temperature
   bool train_ = false;
 };
 

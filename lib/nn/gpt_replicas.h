@@ -26,6 +26,11 @@ class GptReplicas {
   // The key of this step's dropout masks: share 0 uses it as the model alone would, share s a key
   // derived from it and s (so a run's losses depend on its number of threads when dropout is on).
   void set_dropout_key(uint64_t key) { dropout_key_ = key; }
+  // Gpt::set_temperature on the model and every replica.
+  void set_temperature(double temperature) {
+    model_.set_temperature(temperature);
+    for (auto& r : replicas_) r->set_temperature(temperature);
+  }
 
   // Gpt::forward and Gpt::forward_backward over B sequences, split between the threads: the same loss,
   // and (after reduce_grads) the same gradients up to rounding.

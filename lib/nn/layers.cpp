@@ -579,7 +579,7 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
 template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk, const T* bias, T* dbias,
-                    uint32_t* predictions, const T* row_scale) {
+                    uint32_t* predictions, const T* row_scale, T logit_scale) {
   // Kept from call to call: a chunk of GPT-2's 50257-wide logits (51 MB) is above glibc's largest mmap
   // threshold (32 MB), so a fresh one every step would come from the kernel as new pages, faulted in and
   // zeroed.
@@ -606,6 +606,7 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
         continue;
       }
       ArrayMap<T> logit(row, Eigen::Index(V));
+      if (logit_scale != T(1)) logit *= logit_scale;
       Eigen::Index best = 0;
       const T m = logit.maxCoeff(&best);
       if (predictions != nullptr) predictions[r0 + r] = uint32_t(best);
@@ -619,7 +620,8 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
       chunk_total += double(loss);
       ++chunk_count;
       if (dx != nullptr) {
-        const T s = row_scale != nullptr ? row_scale[r0 + r] : scale;
+        // d loss / d logit = logit_scale * (softmax - onehot) of the scaled logits.
+        const T s = (row_scale != nullptr ? row_scale[r0 + r] : scale) * logit_scale;
         logit *= s / sum;  // softmax, scaled
         row[target] -= s;
       }
@@ -658,7 +660,7 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
   template void attention_backward<T>(T*, const T*, const T*, const T*, const T*, const AttentionMask&, size_t,       \
                                       size_t, size_t, size_t, T, uint64_t);                                          \
   template double lm_head_loss<T>(T*, T*, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T, size_t*, \
-                                  size_t, const T*, T*, uint32_t*, const T*);                                                  \
+                                  size_t, const T*, T*, uint32_t*, const T*, T);                                               \
   template void linear_t_forward<T>(T*, const T*, const T*, const T*, size_t, size_t, size_t);                       \
   template void linear_t_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, size_t);              \
   template void lm_head_logits<T>(T*, const T*, const T*, size_t, size_t, size_t);                                \

@@ -107,7 +107,9 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
 // losses and sets *counted to the rows with a target. bias[V] (BERT's MLM decoder bias) is added to the
 // logits when given, and its gradient added to dbias when dx is. predictions[N], when given, gets each
 // row's most probable id (for accuracy). row_scale[N], when given, scales each row's dlogits instead of
-// scale (losses whose weight per target depends on the forward pass, as DPO's).
+// scale (losses whose weight per target depends on the forward pass, as DPO's). logit_scale multiplies the
+// logits before the softmax (1 / temperature: the log-probabilities of tokens sampled at a temperature, as
+// PPO's rollouts are), and the gradient is that of the scaled logits' loss.
 inline constexpr uint32_t kIgnore = UINT32_MAX;
 // Rows per chunk of logits: 256 rows of GPT-2's vocabulary are 51 MB, of BERT's 31 MB; larger chunks
 // make the head's products no faster and its memory larger.
@@ -115,7 +117,8 @@ inline constexpr size_t kHeadRowsPerChunk = 256;
 template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk = kHeadRowsPerChunk, const T* bias = nullptr,
-                    T* dbias = nullptr, uint32_t* predictions = nullptr, const T* row_scale = nullptr);
+                    T* dbias = nullptr, uint32_t* predictions = nullptr, const T* row_scale = nullptr,
+                    T logit_scale = T(1));
 
 // Logits of a few rows (generation): out[R, V] = x[R, C] @ wte^T.
 template <class T>

@@ -91,12 +91,12 @@ ValueLoss value_loss(std::span<const float> values, std::span<const float> old_v
   return out;
 }
 
-double entropy(std::span<const float> logits) {
+double entropy(std::span<const float> logits, double logit_scale) {
   float max = -INFINITY;
   for (float l : logits) max = std::max(max, l);
   double sum = 0, weighted = 0;
   for (float l : logits) {
-    const double z = double(l) - double(max), e = std::exp(z);
+    const double z = (double(l) - double(max)) * logit_scale, e = std::exp(z);
     sum += e;
     weighted += e * z;
   }

@@ -52,8 +52,8 @@ struct ValueLoss {
 ValueLoss value_loss(std::span<const float> values, std::span<const float> old_values, std::span<const double> returns,
                      double clip, double scale, std::span<double> dvalues);
 
-// The entropy of softmax(logits), in nats.
-double entropy(std::span<const float> logits);
+// The entropy of softmax(logits * logit_scale), in nats.
+double entropy(std::span<const float> logits, double logit_scale = 1.0);
 
 // The KL coefficient: fixed, or adapted towards a target KL as Ziegler et al. 2019 do (TRL's
 // AdaptiveKLController): after each batch, coef *= 1 + clip(kl / target - 1, -0.2, 0.2) * n / horizon.

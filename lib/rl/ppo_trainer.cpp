@@ -157,7 +157,8 @@ nlohmann::json PpoRun::settings() const {
           {"grad_clip", o_.grad_clip},   {"kl_coef", o_.kl_coef},       {"target_kl", o_.target_kl},
           {"kl_horizon", o_.kl_horizon}, {"gamma", o_.gamma},           {"lam", o_.lam},
           {"clip", o_.clip},             {"value_clip", o_.value_clip}, {"vf_coef", o_.vf_coef},
-          {"seed", o_.seed},             {"threads", o_.threads}};
+          {"seed", o_.seed},             {"threads", o_.threads},       {"temperature", o_.sampling.temperature},
+          {"top_k", o_.sampling.top_k},  {"top_p", o_.sampling.top_p}};
 }
 
 void PpoRun::load_models(const std::optional<checkpoint::LoadedModel>& resumed) {
@@ -174,6 +175,9 @@ void PpoRun::load_models(const std::optional<checkpoint::LoadedModel>& resumed) 
   const std::string value_dir = resumed ? resumed->dir + "/value" : o_.value.empty() ? o_.reward : o_.value;
   value_ = make_model(checkpoint::load_model_dir(value_dir), nn::GptHead::kScore, "--value", true, o_.weight_decay,
                       threads_);
+  // PPO's log-probabilities, the policy's and the reference's, are of the distribution rollouts sample.
+  policy_.replicas->set_temperature(o_.sampling.temperature);
+  reference_.replicas->set_temperature(o_.sampling.temperature);
   for (const Model* m : {&reference_, &reward_, &value_}) {
     const nn::GptConfig& c = m->gpt->config();
     if (c.vocab_size != sft.vocab_size || c.max_len < sft.max_len)
@@ -196,7 +200,8 @@ Experience PpoRun::collect(uint64_t iteration, IterationFigures& f) {
     prompts.emplace_back(r.ids.begin(), r.ids.end());
   });
   auto start = Clock::now();
-  e.rollouts = sample_rollouts(*policy_.gpt, prompts, {o_.max_new_tokens, end_token_, o_.seed}, iteration);
+  e.rollouts =
+      sample_rollouts(*policy_.gpt, prompts, {o_.max_new_tokens, end_token_, o_.seed, o_.sampling}, iteration);
   for (const Rollout& r : e.rollouts) f.prompts_cut += r.dropped_prompt_tokens > 0;
   f.rollout_s = seconds_since(start);
 
@@ -451,6 +456,9 @@ void RlhfOptions::validate() const {
   positive(ppo_epochs, "--ppo-epochs");
   positive(max_new_tokens, "--max-new-tokens");
   if (minibatch > batch_size) throw UsageError("--minibatch must not exceed --batch-size");
+  sampling.validate();
+  if (sampling.greedy || !(sampling.temperature > 0))
+    throw UsageError("--temperature must be above 0: PPO needs the probabilities of what it samples");
   // Comparisons written so that NaN fails them.
   const auto at_least = [](double v, double low, const char* flag) {
     if (!(std::isfinite(v) && v >= low)) throw UsageError(fmt::format("{} must be a number of at least {}", flag, low));

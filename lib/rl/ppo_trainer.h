@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <string>
 
+#include "gen/sampler.h"
+
 namespace lmpipe::rl {
 
 struct RlhfOptions {
@@ -34,6 +36,7 @@ struct RlhfOptions {
   size_t minibatch = 8;     // rollouts per optimisation step
   size_t ppo_epochs = 4;
   size_t max_new_tokens = 64;
+  gen::SamplerOptions sampling;  // the rollouts'; the log-probabilities are those at its temperature
 
   double lr = 1e-6, value_lr = 0;  // value_lr 0: lr
   double weight_decay = 0, grad_clip = 1.0;

@@ -37,14 +37,14 @@ std::vector<Rollout> sample_rollouts(const nn::Gpt<float>& policy, std::span<con
     try {
       nn::GptDecoder<float>& decoder = *decoders[size_t(omp_get_thread_num())];
       std::vector<float>& l = logits[size_t(omp_get_thread_num())];
-      gen::Sampler sampler(gen::SamplerOptions{});
+      gen::Sampler sampler(options.sampling);
       Rollout& r = out[i];
       Rng rng(options.seed, {kRolloutStream, iteration, i});
       const size_t limit = std::min(options.max_new_tokens, capacity - r.prompt.size());
       decoder.reset();
       decoder.append(r.prompt.data(), r.prompt.size(), l.data());
       for (size_t t = 0; t < limit; ++t) {
-        r.entropy += entropy(l);
+        r.entropy += entropy(l, 1.0 / options.sampling.temperature);
         const uint32_t token = sampler.next(l, rng);
         r.response.push_back(token);
         if (token == options.end_token) {

@@ -1,12 +1,15 @@
 #pragma once
 // Rollouts: a response sampled from the policy for each prompt of a batch, with the KV-cached decoder
-// sample uses (nn/gpt_decoder.h), one decoder per thread. Tokens are drawn at temperature 1 from the
-// model's whole distribution: the policy whose probability ratios PPO takes.
+// sample uses (nn/gpt_decoder.h), one decoder per thread, and its sampler (gen/sampler.h): temperature,
+// top-k, nucleus. The policy whose probability ratios PPO takes is softmax(logits / temperature) over the
+// whole vocabulary, as TRL's PPO trainer takes it (top-k and nucleus filters make the rollouts slightly
+// off-policy; they are for keeping a weak model's replies on track).
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "gen/sampler.h"
 #include "nn/gpt.h"
 
 namespace lmpipe::rl {
@@ -16,13 +19,14 @@ struct Rollout {
   size_t dropped_prompt_tokens = 0;  // cut from the prompt's start to leave room for a reply
   std::vector<uint32_t> response;  // the sampled tokens, the end token included when it was drawn
   bool ended = false;              // the end token was drawn before the length limit
-  double entropy = 0;              // the sum over the response's tokens of their distribution's entropy
+  double entropy = 0;  // the sum over the response's tokens of the entropy of softmax(logits / temperature)
 };
 
 struct RolloutOptions {
   size_t max_new_tokens = 64;  // also bounded by the model's positions after the prompt
   uint32_t end_token = 0;      // <|im_end|> for chat models
   uint64_t seed = 0;
+  gen::SamplerOptions sampling;  // not greedy: temperature > 0
 };
 
 // The first key of the rollouts' random streams: rollout i of iteration k draws from

@@ -49,6 +49,20 @@ rlhf "${ppo[@]}" --iterations 2 --ptx-coef 0.5 --ptx-data text.shard --target-kl
 expect_eq "$(jq -c '[.ptx_loss > 0, .kl_coef]' ptx/metrics.jsonl | head -n 1)" "[true,0.1]" "PPO-ptx logs its LM loss"
 expect_eq "$(jq -c 'select(.step == 2) | (.kl_coef != 0.1)' ptx/metrics.jsonl)" "true" "the coefficient adapts"
 
+# --- the sampler's flags: rollouts and log-probabilities at the temperature ---------------------------------------------
+rlhf "${ppo[@]}" --iterations 1 --temperature 0.5 -o cold -q
+expect_eq "$(jq -c .kl cold/metrics.jsonl)" "0" "the reference's log-probabilities are at the temperature too"
+expect_eq "$(jq -s -c '.[0].entropy < .[1].entropy' cold/metrics.jsonl ppo/metrics.jsonl)" "true" \
+  "the entropy at temperature 0.5 is below the one at 1"
+rlhf "${ppo[@]}" --iterations 1 --top-k 1 --temperature 0.5 -o top1-cold -q
+rlhf "${ppo[@]}" --iterations 1 --top-k 1 --temperature 2 -o top1-hot -q
+expect_eq "$(jq -c '[.score, .response_length]' top1-cold/metrics.jsonl)" \
+  "$(jq -c '[.score, .response_length]' top1-hot/metrics.jsonl)" "--top-k 1 takes the most probable token at any temperature"
+expect_eq "$(jq -s -c '[.[].entropy] | .[0] < .[1]' top1-cold/metrics.jsonl top1-hot/metrics.jsonl)" "true" \
+  "the entropy is the temperature's distribution's"
+expect_status 2 rlhf "${ppo[@]}" --temperature 0 -o never
+expect_contains err.txt "--temperature must be above 0"
+
 # --- sample --score: a reward model's rewards, a chat model's log-probabilities -----------------------------------------
 head -n 1 "$LMPIPE_SOURCE/tests/data/chat/prefs.jsonl" > pair.jsonl
 make-prefs -v chatml -q --max-len 128 pair.jsonl -o pair.prefs

@@ -359,6 +359,42 @@ TEST_CASE("the fused LM head: loss, and gradients by finite differences") {
   check_gradient(wte, dwte, loss, "wte");
 }
 
+TEST_CASE("the LM head at a temperature: the loss of logits / T, and its gradients by finite differences") {
+  std::mt19937 rng(11);
+  const size_t N = 4, C = 5, V = 7;
+  const double temperature = 0.7, logit_scale = 1 / temperature;
+  Vec x = random_vec(N * C, rng), wte = random_vec(V * C, rng), losses(N), scaled_losses(N);
+  const std::vector<uint32_t> targets = {3, 0, kIgnore, 6};
+  Vec scaled_wte(wte);
+  for (double& w : scaled_wte) w *= logit_scale;
+  size_t counted = 0;
+  const auto loss = [&] {
+    return lm_head_loss<double>(nullptr, nullptr, losses.data(), x.data(), wte.data(), targets.data(), N, C, V, 1.0,
+                                &counted, 2, nullptr, nullptr, nullptr, nullptr, logit_scale);
+  };
+  // Dividing the logits by T is multiplying the embedding by 1 / T.
+  const double total = loss();
+  CHECK(total == doctest::Approx(lm_head_loss<double>(nullptr, nullptr, scaled_losses.data(), x.data(),
+                                                      scaled_wte.data(), targets.data(), N, C, V, 1.0, &counted, 2)));
+  for (size_t i = 0; i < N; ++i) CHECK(losses[i] == doctest::Approx(scaled_losses[i]));
+  CHECK(total != doctest::Approx(lm_head_loss<double>(nullptr, nullptr, losses.data(), x.data(), wte.data(),
+                                                      targets.data(), N, C, V, 1.0, &counted, 2)));
+  // Per-row scales (DPO's and PPO's path) multiply with the temperature's.
+  const Vec row_scale = {0.5, -2.0, 0.0, 1.5};
+  const auto weighted = [&] {
+    lm_head_loss<double>(nullptr, nullptr, losses.data(), x.data(), wte.data(), targets.data(), N, C, V, 1.0, &counted,
+                         2, nullptr, nullptr, nullptr, nullptr, logit_scale);
+    double sum = 0;
+    for (size_t i = 0; i < N; ++i) sum += row_scale[i] * losses[i];
+    return sum;
+  };
+  Vec dx(N * C), dwte(V * C, 0.0);
+  lm_head_loss<double>(dx.data(), dwte.data(), losses.data(), x.data(), wte.data(), targets.data(), N, C, V, 0.0,
+                       &counted, 2, nullptr, nullptr, nullptr, row_scale.data(), logit_scale);
+  check_gradient(x, dx, weighted, "x");
+  check_gradient(wte, dwte, weighted, "wte");
+}
+
 TEST_CASE("embedding backward adds rows, repeated tokens included") {
   const size_t N = 4, Tn = 2, C = 3;
   const std::vector<uint32_t> tokens = {1, 1, 0, 1};
