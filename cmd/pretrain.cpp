@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
       ->check(in_range(0, 1e6, false, true));
   app.add_option("--ref", o.ref, "DPO: the frozen reference model (default: --init-from; needed with --resume)")
       ->type_name("DIR");
+  app.add_flag("--precompute-ref", o.precompute_ref,
+               "DPO: the reference's log-probabilities of every training record once, before the first step, "
+               "instead of in every step");
   app.add_option("--eval-every", o.eval_every, "Validate every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--eval-iters", o.eval_iters,
                  "Validate on the first N batches of --batch-size records, the same ones each time (0: all)")

@@ -232,23 +232,36 @@ void Gpt<T>::forward_train(const uint32_t* inputs, const uint32_t* targets, size
   if (grads_.size() != layout_.total()) throw Error("Gpt::forward_train on a model made without gradients");
   require_head(GptHead::kLm, "forward_train");
   run_forward(inputs, nullptr, B, Tn, true);
-  size_t counted = 0;
-  lm_head_loss<T>(nullptr, nullptr, a(losses_), head_input(), p(wte_), targets, B * Tn, config_.d_model,
-                  config_.vocab_size, T(0), &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, nullptr,
-                  logit_scale_);
+  const size_t N = B * Tn, V = config_.vocab_size;
+  const size_t K = size_t(std::count_if(targets, targets + N, [](uint32_t t) { return t != kIgnore; }));
+  head_kept_ = K * V * sizeof(T) <= kKeptHeadBytes;
+  if (head_kept_) {
+    lm_head_keep<T>(head_probs_, a(losses_), head_input(), p(wte_), targets, N, config_.d_model, V, logit_scale_);
+  } else {
+    head_probs_ = {};
+    size_t counted = 0;
+    lm_head_loss<T>(nullptr, nullptr, a(losses_), head_input(), p(wte_), targets, N, config_.d_model, V, T(0),
+                    &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, nullptr, logit_scale_);
+  }
 }
 
-// The head's logits are computed again (they are never kept whole): the backward costs one more product of
-// the head than forward_backward's.
+// From the probabilities forward_train kept; past kKeptHeadBytes of them the head's logits are computed
+// again, one more product of the head.
 template <class T>
 void Gpt<T>::backward_weighted(const T* row_scale, const uint32_t* inputs, const uint32_t* targets, size_t B,
                                size_t Tn) {
   require_head(GptHead::kLm, "backward_weighted");
   if (!train_ || B != planned_B_ || Tn != planned_T_) throw Error("Gpt::backward_weighted without forward_train before");
-  size_t counted = 0;
-  lm_head_loss<T>(dhead_buffer(), g(wte_), a(losses_), head_input(), p(wte_), targets, B * Tn, config_.d_model,
-                  config_.vocab_size, T(0), &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, row_scale,
-                  logit_scale_);
+  if (head_kept_) {
+    lm_head_kept_backward<T>(dhead_buffer(), g(wte_), head_probs_, head_input(), p(wte_), targets, row_scale, B * Tn,
+                             config_.d_model, config_.vocab_size, logit_scale_);
+    head_kept_ = false;  // the probabilities are gradients now
+  } else {
+    size_t counted = 0;
+    lm_head_loss<T>(dhead_buffer(), g(wte_), a(losses_), head_input(), p(wte_), targets, B * Tn, config_.d_model,
+                    config_.vocab_size, T(0), &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, row_scale,
+                    logit_scale_);
+  }
   backward_from_head(inputs, nullptr, B, Tn);
 }
 

@@ -63,9 +63,13 @@ class Gpt {
 
   // The training step in two halves, for losses that weigh each target by what the forward pass gave (DPO
   // weighs a sequence's targets by its log-probability's place in the loss): forward_train computes every
-  // target's cross-entropy (token_losses(): [B * Tn], 0 at kIgnore) with dropout, keeping the activations;
-  // backward_weighted then adds the gradient of sum_t row_scale[t] * loss_t to grads().
+  // target's cross-entropy (token_losses(): [B * Tn], 0 at kIgnore) with dropout, keeping the activations
+  // and the head's probabilities at the targets' rows (up to kKeptHeadBytes of them; past that
+  // backward_weighted computes the logits again); backward_weighted then adds the gradient of
+  // sum_t row_scale[t] * loss_t to grads().
   void forward_train(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
+  // A share of DPO's or PPO's sequences: about a thousand rows of GPT-2's vocabulary.
+  static constexpr size_t kKeptHeadBytes = size_t(256) << 20;
   void backward_weighted(const T* row_scale, const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn);
   // Each target's cross-entropy from the last forward, forward_train or forward_backward.
   const T* token_losses() const { return acts_.data() + losses_; }
@@ -119,6 +123,8 @@ class Gpt {
   Buffer<T> dres_, dtmp_, dqkv_, dfch_, dfch2_;
   uint64_t dropout_key_ = 0;
   T logit_scale_ = T(1);  // 1 / temperature
+  Buffer<T> head_probs_;  // forward_train's probabilities of the rows with a target, for backward_weighted
+  bool head_kept_ = false;
   bool train_ = false;
 };
 

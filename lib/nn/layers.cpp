@@ -11,6 +11,8 @@
 #include <Eigen/Dense>
 #include <unsupported/Eigen/SpecialFunctions>  // Eigen arrays' SIMD erf
 
+#include "core/error.h"
+
 namespace lmpipe::nn {
 namespace {
 
@@ -80,8 +82,8 @@ void add_column_sums(T* dbias, const T* dout, size_t N, size_t OC) {
 }
 
 // Per-thread scratch matrices: the attention loops' (one (batch, head) at a time per thread) and the LM
-// head's logits.
-enum Scratch { kProbs, kProbGrads, kDroppedProbs, kHeadColumns, kLogits, kScratchCount };
+// head's logits, gathered input rows and their gradients.
+enum Scratch { kProbs, kProbGrads, kDroppedProbs, kHeadColumns, kLogits, kHeadRows, kHeadRowGrads, kScratchCount };
 template <class T>
 Mat<T>& scratch(Scratch which) {
   thread_local Mat<T> buffers[kScratchCount];
@@ -576,6 +578,100 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
   }
 }
 
+namespace {
+
+// The rows of an LM head's N rows that have a target, in order, and whether that is all of them.
+struct TargetRows {
+  std::vector<uint32_t> rows;
+  bool all = true;
+  TargetRows(const uint32_t* targets, size_t N) {
+    rows.reserve(N);
+    for (size_t r = 0; r < N; ++r)
+      if (targets[r] != kIgnore) rows.push_back(uint32_t(r));
+    all = rows.size() == N;
+  }
+  size_t size() const { return rows.size(); }
+};
+
+// The x rows of target rows k0 .. k0 + R: in place when every row has a target (they are then rows
+// k0 ..), else gathered into the thread's scratch.
+template <class T>
+const T* head_rows(const TargetRows& t, const T* x, size_t k0, size_t R, size_t C) {
+  if (t.all) return x + k0 * C;
+  Mat<T>& gathered = scratch<T>(kHeadRows);
+  if (gathered.rows() < Eigen::Index(R) || gathered.cols() != Eigen::Index(C))
+    gathered.resize(Eigen::Index(R), Eigen::Index(C));
+  for (size_t i = 0; i < R; ++i) std::copy_n(x + size_t(t.rows[k0 + i]) * C, C, gathered.data() + i * C);
+  return gathered.data();
+}
+
+// Logits of R target rows (from k0) into l[R, V], then each row's loss; with a weight, the row is made
+// the softmax times weight(r), the row's factor of the gradient (1: the softmax itself). Returns the
+// chunk's loss sum and count.
+template <bool kWeighted, class T, class Weight>
+std::pair<double, size_t> head_chunk_forward(T* l, T* losses, const T* xr, const T* wte, const uint32_t* targets,
+                                             const TargetRows& t, size_t k0, size_t R, size_t C, size_t V,
+                                             const T* bias, uint32_t* predictions, T logit_scale,
+                                             const Weight& weight) {
+  gemm(false, true, R, V, C, xr, wte, start_with_bias(l, bias, R, V), l);
+  double chunk_total = 0;
+  size_t chunk_count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : chunk_total, chunk_count)
+  for (size_t i = 0; i < R; ++i) {
+    const size_t r = t.rows[k0 + i];
+    T* row = l + i * V;
+    const uint32_t target = targets[r];
+    ArrayMap<T> logit(row, Eigen::Index(V));
+    if (logit_scale != T(1)) logit *= logit_scale;
+    Eigen::Index best = 0;
+    const T m = logit.maxCoeff(&best);
+    if (predictions != nullptr) predictions[r] = uint32_t(best);
+    const T target_logit = row[target];
+    // One pass of exp: the row becomes exp(logit - max), whose sum gives the log-sum-exp and which,
+    // divided by it, is the softmax the gradient needs.
+    logit = (logit - m).exp();
+    const T sum = logit.sum();
+    const T loss = m + std::log(sum) - target_logit;
+    losses[r] = loss;
+    chunk_total += double(loss);
+    ++chunk_count;
+    if constexpr (kWeighted) logit *= weight(r) / sum;
+  }
+  return {chunk_total, chunk_count};
+}
+
+// From dl[R, V] holding softmax * s(r) for target rows k0 .. k0 + R, with s(r) the row's scale (times
+// logit_scale): subtracts s(r) at each target (dlogits = s (softmax - onehot)), writes those rows of dx
+// and adds to dwte and dbias.
+template <class T, class Scale>
+void head_chunk_backward(T* dx, T* dwte, T* dbias, T* dl, const T* xr, const T* wte, const uint32_t* targets,
+                         const TargetRows& t, size_t k0, size_t R, size_t C, size_t V, const Scale& scale) {
+  for (size_t i = 0; i < R; ++i) {
+    const size_t r = t.rows[k0 + i];
+    dl[i * V + targets[r]] -= scale(r);
+  }
+  if (t.all) {
+    gemm(false, false, R, C, V, dl, wte, T(0), dx + k0 * C);  // dx = dlogits wte
+  } else {
+    Mat<T>& drows = scratch<T>(kHeadRowGrads);
+    if (drows.rows() < Eigen::Index(R) || drows.cols() != Eigen::Index(C)) drows.resize(Eigen::Index(R), Eigen::Index(C));
+    gemm(false, false, R, C, V, dl, wte, T(0), drows.data());
+    for (size_t i = 0; i < R; ++i) std::copy_n(drows.data() + i * C, C, dx + size_t(t.rows[k0 + i]) * C);
+  }
+  gemm(true, false, V, C, R, dl, xr, T(1), dwte);  // dwte += dlogits^T x
+  if (dbias != nullptr) add_column_sums(dbias, dl, R, V);
+}
+
+// Rows without a target get loss 0 and, with dx, a zero gradient; they take no part in the products.
+template <class T>
+void clear_untargeted(const TargetRows& t, T* losses, T* dx, size_t N, size_t C) {
+  if (t.all) return;
+  std::fill(losses, losses + N, T(0));
+  if (dx != nullptr) std::fill(dx, dx + N * C, T(0));
+}
+
+}  // namespace
+
 template <class T>
 double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk, const T* bias, T* dbias,
@@ -585,57 +681,64 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
   // zeroed.
   // (The calling thread's: the parallel loop below reaches it through this reference.)
   Mat<T>& logits = scratch<T>(kLogits);
-  const auto chunk_rows = Eigen::Index(std::min(rows_per_chunk, N));
+  const TargetRows t(targets, N);
+  const size_t K = t.size();
+  const auto chunk_rows = Eigen::Index(std::min(rows_per_chunk, std::max<size_t>(K, 1)));
   if (logits.rows() < chunk_rows || logits.cols() != Eigen::Index(V)) logits.resize(chunk_rows, Eigen::Index(V));
+  clear_untargeted(t, losses, dx, N, C);
+  // d loss / d logit = logit_scale * (softmax - onehot) of the scaled logits, times the row's scale.
+  const auto row_factor = [&](size_t r) { return (row_scale != nullptr ? row_scale[r] : scale) * logit_scale; };
   double total = 0;
   size_t count = 0;
-  for (size_t r0 = 0; r0 < N; r0 += rows_per_chunk) {
-    const size_t R = std::min(rows_per_chunk, N - r0);
-    auto l = logits.topRows(Eigen::Index(R));
-    const T* xr = x + r0 * C;
-    gemm(false, true, R, V, C, xr, wte, start_with_bias(l.data(), bias, R, V), l.data());
-    double chunk_total = 0;
-    size_t chunk_count = 0;
-#pragma omp parallel for schedule(static) reduction(+ : chunk_total, chunk_count)
-    for (size_t r = 0; r < R; ++r) {
-      T* row = logits.data() + r * V;
-      const uint32_t target = targets[r0 + r];
-      if (target == kIgnore) {
-        losses[r0 + r] = T(0);
-        if (dx != nullptr) std::fill(row, row + V, T(0));
-        continue;
-      }
-      ArrayMap<T> logit(row, Eigen::Index(V));
-      if (logit_scale != T(1)) logit *= logit_scale;
-      Eigen::Index best = 0;
-      const T m = logit.maxCoeff(&best);
-      if (predictions != nullptr) predictions[r0 + r] = uint32_t(best);
-      const T target_logit = row[target];
-      // One pass of exp: the row becomes exp(logit - max), whose sum gives the log-sum-exp and which,
-      // divided by it, is the softmax the gradient needs.
-      logit = (logit - m).exp();
-      const T sum = logit.sum();
-      const T loss = m + std::log(sum) - target_logit;
-      losses[r0 + r] = loss;
-      chunk_total += double(loss);
-      ++chunk_count;
-      if (dx != nullptr) {
-        // d loss / d logit = logit_scale * (softmax - onehot) of the scaled logits.
-        const T s = (row_scale != nullptr ? row_scale[r0 + r] : scale) * logit_scale;
-        logit *= s / sum;  // softmax, scaled
-        row[target] -= s;
-      }
-    }
+  for (size_t k0 = 0; k0 < K; k0 += rows_per_chunk) {
+    const size_t R = std::min(rows_per_chunk, K - k0);
+    const T* xr = head_rows(t, x, k0, R, C);
+    T* l = logits.data();
+    const auto [chunk_total, chunk_count] =
+        dx != nullptr ? head_chunk_forward<true>(l, losses, xr, wte, targets, t, k0, R, C, V, bias, predictions,
+                                                 logit_scale, row_factor)
+                      : head_chunk_forward<false>(l, losses, xr, wte, targets, t, k0, R, C, V, bias, predictions,
+                                                  logit_scale, row_factor);
     total += chunk_total;
     count += chunk_count;
-    if (dx != nullptr) {
-      gemm(false, false, R, C, V, l.data(), wte, T(0), dx + r0 * C);  // dx = dlogits wte
-      gemm(true, false, V, C, R, l.data(), xr, T(1), dwte);           // dwte += dlogits^T x
-      if (dbias != nullptr) add_column_sums(dbias, l.data(), R, V);
-    }
+    if (dx != nullptr) head_chunk_backward(dx, dwte, dbias, l, xr, wte, targets, t, k0, R, C, V, row_factor);
   }
   *counted = count;
   return total;
+}
+
+template <class T>
+size_t lm_head_keep(Buffer<T>& probs, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
+                    size_t V, T logit_scale) {
+  const TargetRows t(targets, N);
+  const size_t K = t.size();
+  probs.resize(K * V);
+  clear_untargeted(t, losses, static_cast<T*>(nullptr), N, C);
+  const auto softmax = [](size_t) { return T(1); };
+  for (size_t k0 = 0; k0 < K; k0 += kHeadRowsPerChunk) {
+    const size_t R = std::min(kHeadRowsPerChunk, K - k0);
+    head_chunk_forward<true>(probs.data() + k0 * V, losses, head_rows(t, x, k0, R, C), wte, targets, t, k0, R, C, V,
+                       static_cast<const T*>(nullptr), nullptr, logit_scale, softmax);
+  }
+  return K;
+}
+
+template <class T>
+void lm_head_kept_backward(T* dx, T* dwte, Buffer<T>& probs, const T* x, const T* wte, const uint32_t* targets,
+                           const T* row_scale, size_t N, size_t C, size_t V, T logit_scale) {
+  const TargetRows t(targets, N);
+  const size_t K = t.size();
+  if (probs.size() != K * V) throw Error("lm_head_kept_backward: not the rows lm_head_keep kept");
+  if (!t.all) std::fill(dx, dx + N * C, T(0));
+  const auto factor = [&](size_t r) { return row_scale[r] * logit_scale; };
+  for (size_t k0 = 0; k0 < K; k0 += kHeadRowsPerChunk) {
+    const size_t R = std::min(kHeadRowsPerChunk, K - k0);
+    T* dl = probs.data() + k0 * V;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < R; ++i) ArrayMap<T>(dl + i * V, Eigen::Index(V)) *= factor(t.rows[k0 + i]);
+    head_chunk_backward(dx, dwte, static_cast<T*>(nullptr), dl, head_rows(t, x, k0, R, C), wte, targets, t, k0, R, C,
+                        V, factor);
+  }
 }
 
 template <class T>
@@ -661,6 +764,9 @@ void lm_head_logits(T* out, const T* x, const T* wte, size_t R, size_t C, size_t
                                       size_t, size_t, size_t, T, uint64_t);                                          \
   template double lm_head_loss<T>(T*, T*, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T, size_t*, \
                                   size_t, const T*, T*, uint32_t*, const T*, T);                                               \
+  template size_t lm_head_keep<T>(Buffer<T>&, T*, const T*, const T*, const uint32_t*, size_t, size_t, size_t, T);  \
+  template void lm_head_kept_backward<T>(T*, T*, Buffer<T>&, const T*, const T*, const uint32_t*, const T*, size_t,  \
+                                         size_t, size_t, T);                                                          \
   template void linear_t_forward<T>(T*, const T*, const T*, const T*, size_t, size_t, size_t);                       \
   template void linear_t_backward<T>(T*, T*, T*, const T*, const T*, const T*, size_t, size_t, size_t);              \
   template void lm_head_logits<T>(T*, const T*, const T*, size_t, size_t, size_t);                                \

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "nn/buffer.h"
+
 namespace lmpipe::nn {
 
 // x[N, C] = wte[tokens[n]] + wpe[position]: token plus learned position embeddings, the position of row n
@@ -101,8 +103,8 @@ void attention_cached_forward(T* out, const T* q, size_t q_stride, const T* kcac
                               size_t R, size_t C, size_t NH);
 
 // The language-model head with its loss, fused: logits = x[N, C] @ wte[V, C]^T, cross-entropy against
-// targets (kIgnore: no loss at that row), computed rows_per_chunk rows at a time so the [N, V] logits
-// never exist whole. losses[N] gets each row's loss. With dx non-null it also writes dx = dlogits @ wte
+// targets (kIgnore: no loss at that row, and no part in the products: a chat's prompt and padding cost
+// nothing), computed rows_per_chunk rows at a time so the [N, V] logits never exist whole. losses[N] gets each row's loss. With dx non-null it also writes dx = dlogits @ wte
 // and adds dlogits^T @ x to dwte, where dlogits = (softmax - onehot) * scale. Returns the sum of the
 // losses and sets *counted to the rows with a target. bias[V] (BERT's MLM decoder bias) is added to the
 // logits when given, and its gradient added to dbias when dx is. predictions[N], when given, gets each
@@ -119,6 +121,18 @@ double lm_head_loss(T* dx, T* dwte, T* losses, const T* x, const T* wte, const u
                     size_t V, T scale, size_t* counted, size_t rows_per_chunk = kHeadRowsPerChunk, const T* bias = nullptr,
                     T* dbias = nullptr, uint32_t* predictions = nullptr, const T* row_scale = nullptr,
                     T logit_scale = T(1));
+
+// The head in two halves, for losses whose weight per target depends on the forward pass (DPO's, PPO's):
+// lm_head_keep computes the losses as lm_head_loss does and keeps the probabilities of the rows with a
+// target (in order: [K, V], K returned) in probs, so that lm_head_kept_backward, given row_scale[N],
+// writes dx and adds to dwte the gradient of sum_r row_scale[r] * losses[r] without computing the logits
+// again. The caller bounds K * V (the memory they take).
+template <class T>
+size_t lm_head_keep(Buffer<T>& probs, T* losses, const T* x, const T* wte, const uint32_t* targets, size_t N, size_t C,
+                    size_t V, T logit_scale = T(1));
+template <class T>
+void lm_head_kept_backward(T* dx, T* dwte, Buffer<T>& probs, const T* x, const T* wte, const uint32_t* targets,
+                           const T* row_scale, size_t N, size_t C, size_t V, T logit_scale = T(1));
 
 // Logits of a few rows (generation): out[R, V] = x[R, C] @ wte^T.
 template <class T>

@@ -6,17 +6,24 @@
 // weighted as the reward objective weighs them: the mean over a record's pairs, then over the step's
 // records (one pair a record: TRL's mean over pairs). The reference is the policy as it starts (the
 // --init-from weights, grown to the data's vocabulary like the policy's) unless --ref names another model;
-// its log-probabilities are computed once per step, before the policy's micro-batches, without gradients.
-// --batch-size counts records.
+// its log-probabilities are computed once per step, before the policy's micro-batches, without gradients,
+// or with --precompute-ref once for every training record before the first step (TRL's
+// precompute_ref_log_probs), kept in memory by the record's content (16 bytes a pair), so that a step
+// costs the policy's passes alone. --batch-size counts records.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <span>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "checkpoint/model_dir.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "nn/gpt.h"
 #include "nn/gpt_replicas.h"
 #include "nn/runtime.h"
@@ -48,14 +55,19 @@ class Dpo final : public Objective {
     batch_threads_ = s.options.thread_parallel == "ops" ? 1 : size_t(nn::compute_threads());
     const DataSet* data = s.data ? s.data : s.val;
     max_len_ = data ? data->max_length() : config_.max_len;
+    if (s.options.precompute_ref && s.data) train_paths_ = s.data->paths;
+    quiet_ = s.options.quiet;
   }
 
   nlohmann::ordered_json dry_run(size_t T) const override {
-    // A record of one pair is two sequences; the reference runs the same shapes without gradients.
+    // A record of one pair is two sequences; the reference runs the same shapes without gradients. Each
+    // thread keeps the head's probabilities at its sequences' reply rows (at most all of them).
     const size_t sequences = 2 * shape_.micro, threads = std::min(batch_threads_, sequences / 2);
+    const uint64_t share_rows = (sequences + threads - 1) / threads * T;
+    const uint64_t kept = std::min<uint64_t>(nn::Gpt<float>::kKeptHeadBytes, share_rows * config_.vocab_size * 4);
     const uint64_t activations = 2 * config_.activation_floats(sequences, T) * 4 +
-                                 2 * threads * uint64_t(std::min(nn::kHeadRowsPerChunk, sequences * T)) *
-                                     config_.vocab_size * 4;
+                                 threads * (kept + uint64_t(std::min(nn::kHeadRowsPerChunk, sequences * T)) *
+                                                       config_.vocab_size * 4);
     nlohmann::ordered_json j = dry_run_json(config_, config_.parameter_count(), sequences, T, activations);
     const uint64_t replica_grads = (threads - 1) * config_.parameter_count() * 4;
     const uint64_t reference = config_.parameter_count() * 4;
@@ -87,6 +99,7 @@ class Dpo final : public Objective {
     reference_ = std::make_unique<nn::Gpt<float>>(frozen, nn::ModelBuffers::kLayout);
     reference_->params() = std::move(weights);
     reference_replicas_ = std::make_unique<nn::GptReplicas<float>>(*reference_, batch_threads_);
+    if (!train_paths_.empty()) precompute_reference();
   }
   nn::Buffer<float>& params() override { return gpt_.model->params(); }
   nn::Buffer<float>& grads() override { return gpt_.model->grads(); }
@@ -138,7 +151,7 @@ class Dpo final : public Objective {
   void eval_start() override { eval_ = {}; }
 
   void eval_batch(RecordLoader& loader, size_t n, size_t, uint64_t) override {
-    prepare(take_prefs_records(loader, n, max_len_), eval_batch_);
+    prepare(take_prefs_records(loader, n, max_len_), eval_batch_, false);
     const DpoBatch& b = eval_batch_;
     std::vector<double> policy;
     logps(*gpt_.replicas, b, policy);
@@ -165,11 +178,56 @@ class Dpo final : public Objective {
   }
 
  private:
-  // The micro-batch's rows and targets, and the reference's reply log-probabilities (no dropout).
-  void prepare(std::span<const PrefsRecord> records, DpoBatch& b) {
+  // The micro-batch's rows and targets, and the reference's reply log-probabilities (no dropout): from
+  // the precomputed ones when the records are training records and there are.
+  void prepare(std::span<const PrefsRecord> records, DpoBatch& b, bool training = true) {
     make_pair_rows(records, 0, b.rows);
     make_reply_targets(b.rows, b.targets);
-    logps(*reference_replicas_, b, b.reference_logp);
+    if (!training || reference_cache_.empty()) return logps(*reference_replicas_, b, b.reference_logp);
+    b.reference_logp.clear();
+    for (const PrefsRecord& r : records) {
+      const auto found = reference_cache_.find(record_key(r));
+      if (found == reference_cache_.end()) throw Error("a training record the reference's pass did not see");
+      b.reference_logp.insert(b.reference_logp.end(), found->second.begin(), found->second.end());
+    }
+  }
+
+  // A record's key in reference_cache_: the first 8 bytes of the SHA-256 of its ids and part lengths.
+  static uint64_t record_key(const PrefsRecord& r) {
+    Sha256 h;
+    h.update(r.ids.data(), r.ids.size() * sizeof(uint32_t));
+    h.update(r.part_lens.data(), r.part_lens.size() * sizeof(uint32_t));
+    const std::array<uint8_t, 32> d = h.digest();
+    uint64_t key;
+    std::memcpy(&key, d.data(), sizeof(key));
+    return key;
+  }
+
+  // --precompute-ref: one pass over the training files in file order, a micro-batch at a time (the same
+  // batches every run, so a resumed run gets the same values).
+  void precompute_reference() {
+    const auto start = std::chrono::steady_clock::now();
+    RecordLoader loader(train_paths_, {io::RecordKind::kPrefs}, false, 0);
+    DpoBatch b;
+    uint64_t pairs = 0;
+    for (uint64_t done = 0; done < loader.records();) {
+      const size_t n = size_t(std::min<uint64_t>(shape_.micro, loader.records() - done));
+      const std::vector<PrefsRecord> records = take_prefs_records(loader, n, max_len_);
+      prepare(records, b, false);
+      size_t at = 0;
+      for (const PrefsRecord& r : records) {
+        const size_t sequences = r.part_lens.size() - 1;
+        reference_cache_[record_key(r)].assign(b.reference_logp.begin() + ptrdiff_t(at),
+                                               b.reference_logp.begin() + ptrdiff_t(at + sequences));
+        at += sequences;
+      }
+      pairs += b.rows.pairs;
+      done += n;
+    }
+    if (!quiet_)
+      std::fprintf(stderr, "pretrain: the reference's log-probabilities of %llu pairs in %.1f s\n",
+                   (unsigned long long)pairs,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 
   // Reply log-probabilities of the batch's sequences under a model, without dropout or gradients.
@@ -187,6 +245,9 @@ class Dpo final : public Objective {
   Distributed& world_;
   double beta_;
   std::string reference_dir_;  // --ref; empty: the policy's starting weights
+  std::vector<std::string> train_paths_;  // --precompute-ref's
+  std::unordered_map<uint64_t, std::vector<double>> reference_cache_;  // a training record's sequences' log-probs
+  bool quiet_ = false;
   size_t batch_threads_ = 1, max_len_ = 0;
   GptTrainee gpt_;
   std::unique_ptr<nn::Gpt<float>> reference_;

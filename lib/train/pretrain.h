@@ -37,6 +37,7 @@ struct PretrainOptions {
   // DPO: the strength of the reference (beta) and the reference model (default: --init-from).
   double beta = 0.1;
   std::string ref;
+  bool precompute_ref = false;  // the reference's log-probabilities of all the training data, once
   uint64_t eval_every = 0, save_every = 0;
   // Evaluate on the first eval_iters x batch_size validation records, the same ones every time (nanoGPT's
   // and Megatron's eval_iters): a cheap estimate on a large set. 0: every record.

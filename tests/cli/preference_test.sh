@@ -73,5 +73,17 @@ expect_eq "$(jq -c 'select(.step == 1) | [(.loss * 1e6 | round), .chosen_reward]
   "the reference is the policy as it starts, grown like it"
 expect_status 2 pretrain "${dpo[@]}" --init-from sft --ref base -o never
 expect_contains err.txt "the reference must be a language model of the policy's vocabulary (50259 ids)"
+# --precompute-ref: the reference's pass over the training data once, the same steps as a pass a step.
+pretrain "${dpo[@]:0:${#dpo[@]}-1}" --init-from sft --precompute-ref --save-every 2 -o dpo-pre 2> pre.err
+expect_contains pre.err "pretrain: the reference's log-probabilities of 16 pairs in"
+expect_eq "$(jq -c 'select(.loss != null) | [(.loss * 1e5 | round), (.margin * 1e5 | round) + 0]' dpo-pre/metrics.jsonl)" \
+  "$(jq -c 'select(.loss != null) | [(.loss * 1e5 | round), (.margin * 1e5 | round) + 0]' dpo/metrics.jsonl)" \
+  "the losses of a reference pass every step"
+mkdir dpo-pre-split && cp -r dpo-pre/step-2 dpo-pre-split/ && ln -s step-2 dpo-pre-split/latest
+pretrain "${dpo[@]}" --resume --ref sft --precompute-ref -o dpo-pre-split
+expect_eq "$(jq -c 'select(.step > 2) | .loss' dpo-pre-split/metrics.jsonl)" \
+  "$(jq -c 'select(.step > 2) | .loss' dpo-pre/metrics.jsonl)" "--resume --precompute-ref continues exactly"
+expect_status 2 pretrain --arch gpt --objective reward --init-from sft --data train.prefs --steps 1 --precompute-ref -o never
+expect_contains err.txt "--precompute-ref is DPO's (--objective dpo)"
 
 done_testing

@@ -395,6 +395,31 @@ TEST_CASE("the LM head at a temperature: the loss of logits / T, and its gradien
   check_gradient(wte, dwte, weighted, "wte");
 }
 
+TEST_CASE("the LM head kept between its halves gives lm_head_loss's losses and gradients") {
+  std::mt19937 rng(12);
+  // More target rows than a chunk, rows without a target between them, and a temperature.
+  const size_t N = 2 * kHeadRowsPerChunk + 37, C = 4, V = 9;
+  const double logit_scale = 1 / 1.3;
+  Vec x = random_vec(N * C, rng), wte = random_vec(V * C, rng), row_scale = random_vec(N, rng);
+  std::vector<uint32_t> targets(N);
+  for (size_t r = 0; r < N; ++r) targets[r] = r % 5 == 1 ? kIgnore : uint32_t(rng() % V);
+  Vec losses(N, -1.0), dx(N * C, -1.0), dwte(V * C, 0.5);
+  size_t counted = 0;
+  lm_head_loss<double>(dx.data(), dwte.data(), losses.data(), x.data(), wte.data(), targets.data(), N, C, V, 0.0,
+                       &counted, kHeadRowsPerChunk, nullptr, nullptr, nullptr, row_scale.data(), logit_scale);
+  Buffer<double> probs;
+  Vec kept_losses(N, -1.0), kept_dx(N * C, -1.0), kept_dwte(V * C, 0.5);
+  CHECK(lm_head_keep<double>(probs, kept_losses.data(), x.data(), wte.data(), targets.data(), N, C, V, logit_scale) ==
+        counted);
+  lm_head_kept_backward<double>(kept_dx.data(), kept_dwte.data(), probs, x.data(), wte.data(), targets.data(),
+                                row_scale.data(), N, C, V, logit_scale);
+  for (size_t r = 0; r < N; ++r) CHECK(kept_losses[r] == doctest::Approx(losses[r]).epsilon(1e-12));
+  CHECK(losses[1] == 0.0);
+  for (size_t i = 0; i < N * C; ++i) CHECK(kept_dx[i] == doctest::Approx(dx[i]).epsilon(1e-12));
+  for (size_t c = 0; c < C; ++c) CHECK(dx[C + c] == 0.0);  // row 1 has no target
+  for (size_t i = 0; i < V * C; ++i) CHECK(kept_dwte[i] == doctest::Approx(dwte[i]).epsilon(1e-12));
+}
+
 TEST_CASE("embedding backward adds rows, repeated tokens included") {
   const size_t N = 4, Tn = 2, C = 3;
   const std::vector<uint32_t> tokens = {1, 1, 0, 1};
