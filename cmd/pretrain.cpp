@@ -105,6 +105,10 @@ int main(int argc, char** argv) {
       ->check(in_range(0, 1e6, false, true));
   app.add_option("--ref", o.ref, "DPO: the frozen reference model (default: --init-from; needed with --resume)")
       ->type_name("DIR");
+  app.add_option("--rpo-alpha", o.rpo_alpha,
+                 "DPO: add the chosen reply's negative log-likelihood per token, times this (RPO; TRL's rpo_alpha)")
+      ->capture_default_str()
+      ->check(at_least(0));
   app.add_flag("--precompute-ref", o.precompute_ref,
                "DPO: the reference's log-probabilities of every training record once, before the first step, "
                "instead of in every step");

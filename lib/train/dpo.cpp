@@ -2,7 +2,9 @@
 // started from the SFT model, learns from prefs shards (make-prefs) without a reward model, against a
 // frozen reference (the --init-from model, or --ref):
 //   r(x, y) = beta (log pi(y | x) - log ref(y | x)),  loss = -log sigmoid(r(x, y_chosen) - r(x, y_rejected))
-// as TRL's DPOTrainer computes it (trl 0.12, loss_type "sigmoid"), over the reply's tokens only. Pairs are
+// as TRL's DPOTrainer computes it (trl 0.12, loss_type "sigmoid"), over the reply's tokens only; with
+// --rpo-alpha A, plus A x the chosen reply's negative log-likelihood per token (RPO: on pairs that differ
+// in a step of reasoning, DPO alone lowers the chosen reply's likelihood too). Pairs are
 // weighted as the reward objective weighs them: the mean over a record's pairs, then over the step's
 // records (one pair a record: TRL's mean over pairs). The reference is the policy as it starts (the
 // --init-from weights, grown to the data's vocabulary like the policy's) unless --ref names another model;
@@ -43,7 +45,8 @@ struct DpoBatch {
 
 class Dpo final : public Objective {
  public:
-  explicit Dpo(const ObjectiveSetup& s) : shape_(s.shape), world_(s.world), beta_(s.options.beta) {
+  explicit Dpo(const ObjectiveSetup& s) : shape_(s.shape), world_(s.world), beta_(s.options.beta),
+                                             rpo_alpha_(s.options.rpo_alpha) {
     const auto* config = std::get_if<nn::GptConfig>(&s.config);
     if (config == nullptr || config->head != nn::GptHead::kLm)
       throw UsageError("--objective dpo trains a language model (--arch gpt, --init-from the SFT model)");
@@ -127,7 +130,8 @@ class Dpo final : public Objective {
       const uint32_t* targets = b.targets.targets.data() + first * T;
       model.forward_train(inputs, targets, n, T);
       reply_logps(model.token_losses(), b.targets, first, n, policy_logp_.data());
-      shares[first] = dpo_loss(b.rows, policy_logp_.data(), b.reference_logp.data(), beta_, PairWeighting::kByRecord,
+      shares[first] = dpo_loss(b.rows, policy_logp_.data(), b.reference_logp.data(), beta_, rpo_alpha_,
+                               PairWeighting::kByRecord,
                                1.0 / step_records_, dlogp_.data(), first, n);
       reply_row_scales(b.targets, dlogp_.data(), first, n, row_scale_.data());
       model.backward_weighted(row_scale_.data() + first * T, inputs, targets, n, T);
@@ -136,7 +140,7 @@ class Dpo final : public Objective {
   }
 
   std::optional<double> gather_gradients() override { return gpt_.replicas->reduce_grads(); }
-  std::span<double> step_sums() override { return {&step_.pairs.loss, 6}; }
+  std::span<double> step_sums() override { return {&step_.pairs.loss, DpoSums::kDoubles}; }
   double step_loss() const override { return step_.pairs.loss; }
   void log_step(nlohmann::json& record) const override {
     const double pairs = step_.pairs.pairs;
@@ -145,6 +149,7 @@ class Dpo final : public Objective {
     record["chosen_reward"] = pairs ? step_.chosen_reward / pairs : 0.0;
     record["rejected_reward"] = pairs ? step_.rejected_reward / pairs : 0.0;
     record["margin"] = pairs ? step_.pairs.margin / pairs : 0.0;
+    record["chosen_nll"] = pairs ? step_.chosen_nll / pairs : 0.0;
     record["pairs"] = uint64_t(pairs);
   }
 
@@ -155,21 +160,23 @@ class Dpo final : public Objective {
     const DpoBatch& b = eval_batch_;
     std::vector<double> policy;
     logps(*gpt_.replicas, b, policy);
-    eval_.add(dpo_loss(b.rows, policy.data(), b.reference_logp.data(), beta_, PairWeighting::kEach, 1.0, nullptr, 0,
-                           2 * b.rows.pairs));
+    eval_.add(dpo_loss(b.rows, policy.data(), b.reference_logp.data(), beta_, rpo_alpha_, PairWeighting::kEach, 1.0,
+                       nullptr, 0, 2 * b.rows.pairs));
   }
 
-  std::span<double> eval_sums() override { return {&eval_.pairs.loss, 6}; }
+  std::span<double> eval_sums() override { return {&eval_.pairs.loss, DpoSums::kDoubles}; }
 
   // Over every pair evaluated, each counted once: the mean loss, the share of pairs whose implicit reward
-  // orders them as the labeller did, and the mean implicit rewards and margin.
+  // orders them as the labeller did, the mean implicit rewards and margin, and the chosen replies'
+  // negative log-likelihood per token.
   Evaluation evaluation() const override {
     const double pairs = eval_.pairs.pairs;
     const auto mean = [&](double sum) { return pairs ? sum / pairs : 0.0; };
     Evaluation e;
     e.summary = {{"loss", mean(eval_.pairs.loss)},         {"accuracy", mean(eval_.pairs.correct)},
                  {"chosen_reward", mean(eval_.chosen_reward)}, {"rejected_reward", mean(eval_.rejected_reward)},
-                 {"margin", mean(eval_.pairs.margin)},         {"pairs", uint64_t(pairs)}};
+                 {"margin", mean(eval_.pairs.margin)},         {"chosen_nll", mean(eval_.chosen_nll)},
+                 {"pairs", uint64_t(pairs)}};
     e.logged = {{"val_loss", mean(eval_.pairs.loss)}, {"val_accuracy", mean(eval_.pairs.correct)},
                 {"val_margin", mean(eval_.pairs.margin)}};
     e.text = fmt::format("val loss {:.4f}, accuracy {:.3f}, margin {:.3f}", mean(eval_.pairs.loss),
@@ -243,7 +250,7 @@ class Dpo final : public Objective {
   nn::GptConfig config_;
   StepShape shape_;
   Distributed& world_;
-  double beta_;
+  double beta_, rpo_alpha_;
   std::string reference_dir_;  // --ref; empty: the policy's starting weights
   std::vector<std::string> train_paths_;  // --precompute-ref's
   std::unordered_map<uint64_t, std::vector<double>> reference_cache_;  // a training record's sequences' log-probs
@@ -260,7 +267,7 @@ class Dpo final : public Objective {
   DpoSums step_, eval_;
 };
 
-static_assert(sizeof(DpoSums) == 6 * sizeof(double), "step_sums hands DpoSums out as 6 doubles");
+static_assert(sizeof(DpoSums) == DpoSums::kDoubles * sizeof(double), "step_sums hands DpoSums out as doubles");
 
 }  // namespace
 

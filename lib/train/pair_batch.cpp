@@ -48,21 +48,24 @@ PairSums reward_loss(const PairRows& rows, const float* scores, PairWeighting we
 }
 
 DpoSums dpo_loss(const PairRows& rows, const double* policy_logp, const double* reference_logp, double beta,
-                 PairWeighting weighting, double scale, double* dlogp, size_t first, size_t count) {
+                 double rpo_alpha, PairWeighting weighting, double scale, double* dlogp, size_t first, size_t count) {
   DpoSums sums;
   for (size_t s = first; s < first + count; s += 2) {
     const double chosen = beta * (policy_logp[s] - reference_logp[s]);
     const double rejected = beta * (policy_logp[s + 1] - reference_logp[s + 1]);
     const double margin = chosen - rejected;
+    const double chosen_tokens = double(rows.last[s] - rows.reply_start[s] + 1);
+    const double nll = -policy_logp[s] / chosen_tokens;
     const double weight = weighting == PairWeighting::kByRecord ? scale * rows.pair_weight[s / 2] : scale;
     if (dlogp != nullptr) {
       const double g = -weight * sigmoid(-margin) * beta;
-      dlogp[s] = g;
+      dlogp[s] = g - weight * rpo_alpha / chosen_tokens;
       dlogp[s + 1] = -g;
     }
-    sums.pairs.add({weight * neg_log_sigmoid(margin), margin > 0 ? 1.0 : 0.0, margin, 1});
+    sums.pairs.add({weight * (neg_log_sigmoid(margin) + rpo_alpha * nll), margin > 0 ? 1.0 : 0.0, margin, 1});
     sums.chosen_reward += chosen;
     sums.rejected_reward += rejected;
+    sums.chosen_nll += nll;
   }
   return sums;
 }

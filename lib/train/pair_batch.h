@@ -76,23 +76,28 @@ enum class PairWeighting { kByRecord, kEach };
 PairSums reward_loss(const PairRows& rows, const float* scores, PairWeighting weighting, double scale,
                      float* dscores, size_t first, size_t count);
 
-// DPO's sums: as PairSums (margin: the implicit rewards' difference), and the implicit rewards themselves.
+// DPO's sums: as PairSums (margin: the implicit rewards' difference), the implicit rewards themselves, and
+// the chosen replies' negative log-likelihoods per token.
 struct DpoSums {
   PairSums pairs;
   double chosen_reward = 0, rejected_reward = 0;  // sums of beta (log pi - log ref) of each reply
+  double chosen_nll = 0;                          // sum of -log pi(chosen) / its tokens
   void add(const DpoSums& o) {
     pairs.add(o.pairs);
     chosen_reward += o.chosen_reward;
     rejected_reward += o.rejected_reward;
+    chosen_nll += o.chosen_nll;
   }
+  static constexpr size_t kDoubles = 7;  // the sums as one array, to add across ranks
 };
 
 // DPO's loss (Rafailov et al. 2023, eq. 7; TRL 0.12's DPOTrainer, loss_type "sigmoid") for the pairs of
 // sequences [first, first + count): with implicit rewards r = beta (log pi(reply) - log ref(reply)) from
-// the policy's and the reference's reply log-probabilities, each pair's -log sigmoid(r_chosen - r_rejected),
-// weighted as asked. dlogp, when given, gets d loss / d log pi for
-// those sequences.
+// the policy's and the reference's reply log-probabilities, each pair's -log sigmoid(r_chosen - r_rejected)
+// plus rpo_alpha x the chosen reply's negative log-likelihood per token (RPO, Pang et al. 2024, arXiv
+// 2404.19733, eq. 1 normalised by the reply's length; TRL 0.12's rpo_alpha takes the mean over the batch's
+// chosen tokens instead), weighted as asked. dlogp, when given, gets d loss / d log pi for those sequences.
 DpoSums dpo_loss(const PairRows& rows, const double* policy_logp, const double* reference_logp, double beta,
-                 PairWeighting weighting, double scale, double* dlogp, size_t first, size_t count);
+                 double rpo_alpha, PairWeighting weighting, double scale, double* dlogp, size_t first, size_t count);
 
 }  // namespace lmpipe::train

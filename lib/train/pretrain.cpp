@@ -230,8 +230,9 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   const PretrainOptions o = for_this_rank(options, world.root());
   const Recipe recipe = resolve_recipe(o);
   const ObjectiveInfo& info = find_objective(o.objective.empty() ? default_objective(o.arch) : o.objective);
-  if ((o.precompute_ref || !o.ref.empty()) && info.name != "dpo")
-    throw UsageError(fmt::format("{} is DPO's (--objective dpo)", o.precompute_ref ? "--precompute-ref" : "--ref"));
+  if ((o.precompute_ref || !o.ref.empty() || o.rpo_alpha != 0) && info.name != "dpo")
+    throw UsageError(fmt::format("{} is DPO's (--objective dpo)",
+                                 o.precompute_ref ? "--precompute-ref" : o.ref.empty() ? "--rpo-alpha" : "--ref"));
   const std::vector<std::string> data_paths = expand_patterns(o.data), val_paths = expand_patterns(o.val);
   const StepShape shape = check_run_options(o, !data_paths.empty(), size_t(world.size()), world.root());
   const SeqLenSchedule schedule = SeqLenSchedule::parse(o.seq_len_schedule);

@@ -37,6 +37,8 @@ struct PretrainOptions {
   // DPO: the strength of the reference (beta) and the reference model (default: --init-from).
   double beta = 0.1;
   std::string ref;
+  // RPO (Pang et al. 2024): the chosen reply's per-token negative log-likelihood, times rpo_alpha, joins DPO's loss.
+  double rpo_alpha = 0;
   bool precompute_ref = false;  // the reference's log-probabilities of all the training data, once
   uint64_t eval_every = 0, save_every = 0;
   // Evaluate on the first eval_iters x batch_size validation records, the same ones every time (nanoGPT's

@@ -86,4 +86,17 @@ expect_eq "$(jq -c 'select(.step > 2) | .loss' dpo-pre-split/metrics.jsonl)" \
 expect_status 2 pretrain --arch gpt --objective reward --init-from sft --data train.prefs --steps 1 --precompute-ref -o never
 expect_contains err.txt "--precompute-ref is DPO's (--objective dpo)"
 
+# --rpo-alpha: at the first step DPO's part is log 2 and RPO's is alpha x the chosen replies' NLL per token
+# (weighted by record, as the loss is; chosen_nll is the plain mean over pairs).
+pretrain "${dpo[@]}" --init-from sft --rpo-alpha 0.5 -o dpo-rpo
+pretrain "${dpo[@]}" --init-from sft --rpo-alpha 1 -o dpo-rpo1
+first_loss() { jq -r 'select(.step == 1) | .loss' "$1/metrics.jsonl"; }
+expect_eq "$(jq -n "($(first_loss dpo-rpo1) - (2 | log)) - 2 * ($(first_loss dpo-rpo) - (2 | log)) | . * 1e6 | round | fabs")" \
+  "0" "RPO's first loss: log 2 + alpha x the chosen NLL"
+expect_eq "$(jq -n "$(first_loss dpo-rpo) - (2 | log) > 0.1")" "true" "RPO's term is there"
+expect_eq "$(jq -c 'select(.step == 1) | [.chosen_nll > 0.2, .chosen_reward]' dpo-rpo/metrics.jsonl)" "[true,0]" \
+  "chosen_nll is logged"
+expect_status 2 pretrain --arch gpt --objective reward --init-from sft --data train.prefs --steps 1 --rpo-alpha 1 -o never
+expect_contains err.txt "--rpo-alpha is DPO's (--objective dpo)"
+
 done_testing

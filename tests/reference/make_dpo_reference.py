@@ -5,9 +5,11 @@ the definitions (Rafailov et al. 2023, eq. 7; TRL's DPOTrainer with loss_type "s
 code: a record is a prompt and pairs of replies; log pi(y | x) sums the log-probabilities of the reply's
 tokens given everything before them; the implicit reward is beta (log pi - log ref); a pair's loss is
 -log sigmoid(r_chosen - r_rejected); the loss is the mean over records of the mean over each record's pairs.
+With RPO (Pang et al. 2024) a pair's loss adds rpo_alpha x the chosen reply's negative log-likelihood divided
+by its length in tokens.
 Run with Debian's python3-torch (`/usr/bin/python3`); writes tests/data/nn/gpt2_dpo_tiny.safetensors: the
 policy's weights, the reference's ("ref." + name), the records, both models' reply log-probabilities, the
-loss and every gradient of the policy.
+loss and every gradient of the policy, and the same with RPO ("rpo_loss", "rpo_grad." + name).
 """
 import os, sys
 
@@ -36,7 +38,7 @@ def reply_logps(p, cfg, sequences, reply_starts):
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join("tests", "data", "nn")
     cfg = dict(arch="gpt2", vocab_size=64, max_len=16, n_layer=2, n_head=4, d_model=32, d_ff=128)
-    beta = 0.1
+    beta, rpo_alpha = 0.1, 0.5
     policy = parameters(cfg)
     reference = {name: (t.detach() + torch.randn(t.shape) * 0.05) for name, t in policy.items()}
     V = cfg["vocab_size"]
@@ -55,14 +57,24 @@ def main():
             starts.append(lens[0])
             at += n
         pair_record += [r_index] * ((len(lens) - 1) // 2)
-    pi = reply_logps(policy, cfg, sequences, starts)
     with torch.no_grad():
         ref = reply_logps(reference, cfg, sequences, starts)
-    rewards = beta * (pi - ref)
-    margins = rewards[0::2] - rewards[1::2]
-    per_pair = -F.logsigmoid(margins)
     pair_record = torch.tensor(pair_record)
-    loss = torch.stack([per_pair[pair_record == r].mean() for r in range(len(records))]).mean()
+    chosen_tokens = torch.tensor([len(s) - start for s, start in zip(sequences, starts)][0::2], dtype=torch.float32)
+
+    def dpo_loss(alpha):
+        pi = reply_logps(policy, cfg, sequences, starts)
+        rewards = beta * (pi - ref)
+        margins = rewards[0::2] - rewards[1::2]
+        per_pair = -F.logsigmoid(margins) + alpha * (-pi[0::2] / chosen_tokens)
+        return pi, margins, torch.stack([per_pair[pair_record == r].mean() for r in range(len(records))]).mean()
+
+    rpo_pi, _, rpo_loss = dpo_loss(rpo_alpha)
+    rpo_loss.backward()
+    rpo_grads = {"rpo_grad." + name: t.grad.detach().clone() for name, t in policy.items()}
+    for t in policy.values():
+        t.grad = None
+    pi, margins, loss = dpo_loss(0.0)
     loss.backward()
 
     tensors = {name: t.detach().clone() for name, t in policy.items()}
@@ -71,10 +83,12 @@ def main():
     tensors.update({"ids": cat("ids"), "part_lens": cat("part_lens"),
                     "record_parts": torch.tensor([len(r["part_lens"]) for r in records], dtype=torch.int64),
                     "policy_logp": pi.detach().double(), "reference_logp": ref.double(),
-                    "loss": loss.detach().double().reshape(1)})
+                    "loss": loss.detach().double().reshape(1), "rpo_loss": rpo_loss.detach().double().reshape(1)})
     tensors.update({"grad." + name: t.grad.detach().clone() for name, t in policy.items()})
+    tensors.update(rpo_grads)
     metadata = {k: str(v) for k, v in cfg.items()}
     metadata["beta"] = str(beta)
+    metadata["rpo_alpha"] = str(rpo_alpha)
     metadata["torch"] = torch.__version__
     path = os.path.join(out_dir, "gpt2_dpo_tiny.safetensors")
     write(path, tensors, metadata)
