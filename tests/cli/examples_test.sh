@@ -99,4 +99,42 @@ expect_eq "$(python3 "$LMPIPE_SOURCE/examples/chat/problems.py" score truth.json
 make -q "${chat[@]}" || fail "a second make has work to do"
 cd ..
 
+# --- examples/rlhf: the labeller's pairs, a reward model, DPO, PPO, PPO-ptx, best-of-N, results.json --------------------
+# The chat example's small settings, with enough fine-tuning that replies end in "Answer: N" for the labeller.
+rlhf=(-f "$LMPIPE_SOURCE/examples/rlhf/Makefile" BIN="$LMPIPE_BIN/" PRESET=gpt-nano VOCAB_SIZE=400 MAX_LEN=128
+      BASE_STEPS=5 SFT_STEPS=200 "SFT_FLAGS=--batch-size 8 --lr 3e-3" TRAIN=200 TEST=12 SHOTS=1 SFT=direct MAX_NEW_TOKENS=8 PREF_PROMPTS=60 RL_PROMPTS=16
+      RM_STEPS=3 "RM_FLAGS=--batch-size 4" DPO_STEPS=2 "DPO_FLAGS=--batch-size 4 --lr 1e-6" PPO_ITERATIONS=2
+      "PPO_FLAGS=--batch-size 4 --minibatch 2 --ppo-epochs 1" "PTX_FLAGS=--ptx-coef 1 --ptx-batch 1" BEST_OF=2 EVAL_SAMPLES=2)
+mkdir rlhf && cd rlhf
+make -s "${rlhf[@]}" > make.log 2>&1 || fail "make examples/rlhf: $(tail -n 20 make.log)"
+for f in prefs/train.jsonl train.prefs rm/latest/model.safetensors dpo/latest/model.safetensors rl.chat \
+         ppo/latest/value/model.safetensors ppo-ptx/metrics.jsonl eval-best-of.jsonl kl-ppo.json results.json; do
+  [ -s "$f" ] || fail "examples/rlhf made no $f"
+done
+expect_eq "$(jq -c '[.problems, .samples_per_problem, .reward_model_val_pairs > 0, [.rows[].model]]' results.json)" \
+  '[12,2,true,["SFT","best-of-2","DPO","PPO","PPO-ptx"]]' "results.json: five rows over two samples of 12 held-out problems"
+[ "$(wc -l < eval-ppo.jsonl)" = 24 ] || fail "two samples of each held-out problem"
+expect_eq "$(jq -c '[.rows[] | (.score >= 0 and .score <= 1), (.score_se >= 0), (.kl_to_sft | type)] | unique' results.json)" \
+  '[true,"number"]' "each row: the labeller's score, its standard error and the KL to the SFT model"
+expect_eq "$(jq -c '.rows[0].kl_to_sft' results.json)" "0" "the SFT model's KL to itself"
+expect_eq "$(jq -r 'select(.ptx_loss != null) | .step' ppo-ptx/metrics.jsonl | paste -sd,)" "1,2" "PPO-ptx logs its LM loss"
+# The labeller: the nearer final answer wins, any answer beats none, equally near ones make no pair.
+printf '%s\n' '{"messages": [], "answer": 7}' '{"messages": [], "answer": 7}' '{"messages": [], "answer": 7}' > p.jsonl
+printf '%s\n' '{"reply": "Answer: 9"}' '{"reply": "no idea"}' '{"reply": "Answer: 5"}' > a.jsonl
+printf '%s\n' '{"reply": "Answer: 7"}' '{"reply": "Answer: 50"}' '{"reply": "Answer: 9"}' > b.jsonl
+python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" pairs p.jsonl a.jsonl b.jsonl -o pairs > counts.json
+expect_eq "$(jq -c '[.chosen, .rejected]' pairs/train.jsonl | paste -sd' ')" \
+  '["Answer: 7","Answer: 9"] ["Answer: 50","no idea"]' "the labeller's preferences"
+expect_eq "$(jq -c '[.train_pairs, .right_over_wrong, .no_preference]' counts.json)" "[2,1,1]" "the labeller's counts"
+# The table: two samples of each of two problems, right and wrong, right and right: 0.75, SE over problems 0.25.
+head -n 2 p.jsonl > p1.jsonl
+python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" repeat p1.jsonl --times 2 > p2.jsonl
+printf '%s\n' '{"reply": "Answer: 7"}' '{"reply": "Answer: 9"}' '{"reply": "Answer: 7"}' '{"reply": "Answer: 7"}' > s2.jsonl
+echo '{"accuracy": 0.5, "pairs": 2}' > rm2.json
+expect_eq "$(python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" table p2.jsonl --rm-eval rm2.json --per-problem 2 \
+  --row X s2.jsonl 0.5 | jq -c '[.problems, .rows[0].score, .rows[0].score_se, .rows[0].kl_to_sft]')" \
+  "[2,0.75,0.25,0.5]" "the labeller's table"
+make -q "${rlhf[@]}" || fail "a second make has work to do"
+cd ..
+
 done_testing

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""A simulated labeller for the arithmetic word problems of examples/chat, and the files around it.
+
+The labeller's rule, which a reader can check: a reply's final answer is the number after its last "Answer:"
+(examples/chat/problems.py's final_answer); a reply is right when that is the problem's answer. Of two replies
+the labeller prefers the one whose final answer is nearer the problem's (so a right one over a wrong one), and
+any final answer over none; it has no preference between equally near ones.
+
+  labeller.py prompts TRAIN.jsonl --first A --count N        N training problems from the A-th as prompts:
+                                                            {"messages": [system, user], "answer": N}
+  labeller.py repeat PROMPTS --times K                      each prompt K times in a row (K samples of each)
+  labeller.py pairs PROMPTS SAMPLES [SAMPLES ...] --val-every K -o DIR
+      the labeller compares the samples of each prompt (sample --messages outputs, in PROMPTS' order): the one
+      it prefers most and the one it prefers least, when it prefers one, go to DIR/train.jsonl as
+      {"prompt", "chosen", "rejected"} (every K-th pair to DIR/val.jsonl instead); prints the counts as JSON
+  labeller.py conversations SAMPLES                       each sample as a conversation ending with its reply,
+                                                          for sample --score
+  labeller.py best-of PROMPTS --samples S [S ...] --rewards R [R ...]
+                                                          per prompt, the sample the reward model scores
+                                                          highest (the first of equals), as sample --messages
+                                                          writes samples
+  labeller.py kl SELF REFERENCE                           the mean over samples of log pi - log ref (sample
+                                                          --score outputs of one model's samples under it and
+                                                          under the reference)
+  labeller.py table --rm-eval RM.json --per-problem K --row NAME SAMPLES KL [--row ...] PROMPTS
+                                                          the labeller's mean score of each row's samples (K
+                                                          in a row of each problem), its standard error over
+                                                          the problems, and the KL to the SFT model, as JSON
+                                                          (for the README)
+
+Only Python's standard library.
+"""
+import argparse, json, os, sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chat"))
+from problems import final_answer  # noqa: E402
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def right(reply, answer):
+    return final_answer(reply) == answer
+
+
+def distance(reply, answer):
+    """How far the reply's final answer is from the problem's (None: no final answer, the worst)."""
+    given = final_answer(reply)
+    return abs(given - answer) if given is not None else None
+
+
+def preference_key(reply, answer):
+    """Smaller is preferred: a final answer nearer the truth, and any final answer before none."""
+    d = distance(reply, answer)
+    return (1, 0) if d is None else (0, d)
+
+
+def prompts(args):
+    out = []
+    for r in read_jsonl(args.train)[args.first:args.first + args.count]:
+        messages = r["messages"]
+        out.append({"messages": messages[:-1], "answer": final_answer(messages[-1]["content"])})
+    for r in out:
+        print(json.dumps(r, ensure_ascii=False))
+
+
+def repeat(args):
+    for r in read_jsonl(args.prompts):
+        for _ in range(args.times):
+            print(json.dumps(r, ensure_ascii=False))
+
+
+def pairs(args):
+    prompt_rows = read_jsonl(args.prompts)
+    samples = [read_jsonl(p) for p in args.samples]
+    for path, rows in zip(args.samples, samples):
+        if len(rows) != len(prompt_rows):
+            sys.exit(f"labeller.py: error: {path}: {len(rows)} samples for {len(prompt_rows)} prompts")
+    train, val, right_over_wrong, no_preference = [], [], 0, 0
+    for i, p in enumerate(prompt_rows):
+        replies = sorted((s[i]["reply"] for s in samples), key=lambda r: preference_key(r, p["answer"]))
+        best, worst = replies[0], replies[-1]
+        if preference_key(best, p["answer"]) == preference_key(worst, p["answer"]):
+            no_preference += 1
+            continue
+        right_over_wrong += right(best, p["answer"])
+        pair = {"prompt": p["messages"], "chosen": best, "rejected": worst}
+        (val if (len(train) + len(val)) % args.val_every == args.val_every - 1 else train).append(pair)
+    os.makedirs(args.output, exist_ok=True)
+    write_jsonl(os.path.join(args.output, "train.jsonl"), train)
+    write_jsonl(os.path.join(args.output, "val.jsonl"), val)
+    print(json.dumps({"prompts": len(prompt_rows), "train_pairs": len(train), "val_pairs": len(val),
+                      "right_over_wrong": right_over_wrong, "no_preference": no_preference}))
+
+
+def conversations(args):
+    for s in read_jsonl(args.samples):
+        print(json.dumps({"messages": s["messages"] + [{"role": "assistant", "content": s["reply"]}]},
+                         ensure_ascii=False))
+
+
+def best_of(args):
+    samples = [read_jsonl(p) for p in args.samples]
+    rewards = [[r["reward"] for r in read_jsonl(p)] for p in args.rewards]
+    n = len(read_jsonl(args.prompts))
+    if len(samples) != len(rewards) or any(len(x) != n for x in samples + rewards):
+        sys.exit("labeller.py: error: best-of needs as many reward files as sample files, a line per prompt each")
+    for i in range(n):
+        best = max(range(len(samples)), key=lambda k: (rewards[k][i], -k))
+        print(json.dumps(samples[best][i], ensure_ascii=False))
+
+
+def kl(args):
+    own, ref = read_jsonl(args.self), read_jsonl(args.reference)
+    if len(own) != len(ref):
+        sys.exit("labeller.py: error: kl needs a log-probability of each sample under both models")
+    print(json.dumps({"kl": sum(a["logprob"] - b["logprob"] for a, b in zip(own, ref)) / len(own),
+                      "samples": len(own)}))
+
+
+def table(args):
+    truth = [p["answer"] for p in read_jsonl(args.prompts)]
+    k = args.per_problem
+    if len(truth) % k:
+        sys.exit(f"labeller.py: error: {args.prompts}: {len(truth)} prompts are not {k} of each problem")
+    problems = len(truth) // k
+    rows = []
+    for name, samples_path, kl_spec in args.row:
+        replies = read_jsonl(samples_path)
+        if len(replies) != len(truth):
+            sys.exit(f"labeller.py: error: {samples_path}: {len(replies)} samples for {len(truth)} prompts")
+        scores = [right(r["reply"], t) for r, t in zip(replies, truth)]
+        per_problem = [sum(scores[i * k:(i + 1) * k]) / k for i in range(problems)]
+        mean = sum(per_problem) / problems
+        # The standard error over problems: a problem's samples are not independent of each other.
+        se = (sum((x - mean) ** 2 for x in per_problem) / max(problems - 1, 1) / problems) ** 0.5
+        # KL: a sample --score file pair's figure (kl.json), or a number (best-of-N's bound).
+        kl_to_sft = read_jsonl(kl_spec)[0]["kl"] if os.path.exists(kl_spec) else float(kl_spec)
+        rows.append({"model": name, "score": round(mean, 4), "score_se": round(se, 4),
+                     "kl_to_sft": round(kl_to_sft, 3) + 0.0})  # no -0.0
+    rm = read_jsonl(args.rm_eval)[0]
+    print(json.dumps({"problems": problems, "samples_per_problem": k,
+                      "reward_model_val_accuracy": round(rm["accuracy"], 4), "reward_model_val_pairs": rm["pairs"],
+                      "rows": rows}, indent=1))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("prompts")
+    s.add_argument("train")
+    s.add_argument("--first", type=int, default=0)
+    s.add_argument("--count", type=int, required=True)
+    s = sub.add_parser("repeat")
+    s.add_argument("prompts")
+    s.add_argument("--times", type=int, required=True)
+    s = sub.add_parser("pairs")
+    s.add_argument("prompts")
+    s.add_argument("samples", nargs="+")
+    s.add_argument("--val-every", type=int, default=10)
+    s.add_argument("-o", "--output", required=True)
+    s = sub.add_parser("conversations")
+    s.add_argument("samples")
+    s = sub.add_parser("best-of")
+    s.add_argument("prompts")
+    s.add_argument("--samples", nargs="+", required=True)
+    s.add_argument("--rewards", nargs="+", required=True)
+    s = sub.add_parser("kl")
+    s.add_argument("self")
+    s.add_argument("reference")
+    s = sub.add_parser("table")
+    s.add_argument("prompts")
+    s.add_argument("--rm-eval", required=True)
+    s.add_argument("--per-problem", type=int, default=1)
+    s.add_argument("--row", nargs=3, action="append", metavar=("NAME", "SAMPLES", "KL"), required=True)
+    args = p.parse_args()
+    {"prompts": prompts, "repeat": repeat, "pairs": pairs, "conversations": conversations, "best-of": best_of, "kl": kl,
+     "table": table}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
