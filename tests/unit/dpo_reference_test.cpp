@@ -45,8 +45,10 @@ TEST_CASE("DPO's reply log-probabilities, loss and gradients match PyTorch") {
 
   Gpt<float> policy(config);
   load_reference_params(ref, policy);
-  for (const auto& [alpha, prefix] : {std::pair{0.0, std::string()}, std::pair{rpo_alpha, std::string("rpo_")}})
+  for (const auto& run : {std::pair{0.0, std::string()}, std::pair{rpo_alpha, std::string("rpo_")}})
   for (size_t threads : {1, 2}) {
+    const double alpha = run.first;  // a plain variable: lambdas cannot capture structured bindings in C++17
+    const std::string& prefix = run.second;
     CAPTURE(alpha);
     CAPTURE(threads);
     const double want = floats(ref, prefix + "loss")[0];
