@@ -45,8 +45,8 @@ run $bin/pretrain --arch gpt --objective reward --init-from "$work/sft" --data "
   --steps 5 --threads 2 -o "$work/rm" --quiet
 
 # sample's rate: the same prompts as conversations, one reply each of at most NEW tokens at temperature 1.
-jq -c '{messages: [{role: "user", content: .prompt}]}' "$work/prompts.jsonl" | head -n "$batch" > "$work/messages.jsonl"
-sample_s=$(best run $bin/sample "$work/sft" --messages "$work/messages.jsonl" --temperature 1 --max-new-tokens "$new" \
+head -n "$batch" "$work/prompts.jsonl" | jq -c '{messages: [{role: "user", content: .prompt}]}' > "$work/messages.jsonl"
+sample_s=$(best env -u OPENBLAS_CORETYPE $bin/sample "$work/sft" --messages "$work/messages.jsonl" --temperature 1 --max-new-tokens "$new" \
   --threads 2 --quiet -o "$work/replies.jsonl")
 run $bin/sample "$work/sft" --messages "$work/messages.jsonl" --temperature 1 --max-new-tokens "$new" --threads 2 \
   --quiet -o "$work/replies.jsonl"
