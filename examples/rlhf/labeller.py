@@ -10,9 +10,11 @@ any final answer over none; it has no preference between equally near ones.
                                                             {"messages": [system, user], "answer": N}
   labeller.py repeat PROMPTS --times K                      each prompt K times in a row (K samples of each)
   labeller.py pairs PROMPTS SAMPLES [SAMPLES ...] --val-every K -o DIR
-      the labeller compares the samples of each prompt (sample --messages outputs, in PROMPTS' order): the one
-      it prefers most and the one it prefers least, when it prefers one, go to DIR/train.jsonl as
-      {"prompt", "chosen", "rejected"} (every K-th pair to DIR/val.jsonl instead); prints the counts as JSON
+      the labeller compares the samples of each prompt (sample --messages outputs, in PROMPTS' order): every
+      pair of different replies it prefers one of goes to DIR/train.jsonl as {"prompt", "chosen", "rejected"},
+      a prompt's pairs on consecutive lines (make-prefs makes them one record, as InstructGPT trains on all
+      K-choose-2 comparisons of a prompt together), every K-th prompt's pairs to DIR/val.jsonl instead;
+      prints the counts as JSON
   labeller.py conversations SAMPLES                       each sample as a conversation ending with its reply,
                                                           for sample --score
   labeller.py best-of PROMPTS --samples S [S ...] --rewards R [R ...]
@@ -84,16 +86,19 @@ def pairs(args):
     for path, rows in zip(args.samples, samples):
         if len(rows) != len(prompt_rows):
             sys.exit(f"labeller.py: error: {path}: {len(rows)} samples for {len(prompt_rows)} prompts")
-    train, val, right_over_wrong, no_preference = [], [], 0, 0
+    train, val, right_over_wrong, no_preference, with_pairs = [], [], 0, 0, 0
     for i, p in enumerate(prompt_rows):
-        replies = sorted((s[i]["reply"] for s in samples), key=lambda r: preference_key(r, p["answer"]))
-        best, worst = replies[0], replies[-1]
-        if preference_key(best, p["answer"]) == preference_key(worst, p["answer"]):
+        key = lambda r: preference_key(r, p["answer"])  # noqa: E731
+        replies = sorted(dict.fromkeys(s[i]["reply"] for s in samples), key=key)
+        found = [{"prompt": p["messages"], "chosen": a, "rejected": b}
+                 for n, a in enumerate(replies) for b in replies[n + 1:] if key(a) < key(b)]
+        if not found:
             no_preference += 1
             continue
-        right_over_wrong += right(best, p["answer"])
-        pair = {"prompt": p["messages"], "chosen": best, "rejected": worst}
-        (val if (len(train) + len(val)) % args.val_every == args.val_every - 1 else train).append(pair)
+        right_over_wrong += sum(right(x["chosen"], p["answer"]) and not right(x["rejected"], p["answer"])
+                                for x in found)
+        (val if with_pairs % args.val_every == args.val_every - 1 else train).extend(found)
+        with_pairs += 1
     os.makedirs(args.output, exist_ok=True)
     write_jsonl(os.path.join(args.output, "train.jsonl"), train)
     write_jsonl(os.path.join(args.output, "val.jsonl"), val)

@@ -126,6 +126,13 @@ python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" pairs p.jsonl a.jsonl b.jsonl
 expect_eq "$(jq -c '[.chosen, .rejected]' pairs/train.jsonl | paste -sd' ')" \
   '["Answer: 7","Answer: 9"] ["Answer: 50","no idea"]' "the labeller's preferences"
 expect_eq "$(jq -c '[.train_pairs, .right_over_wrong, .no_preference]' counts.json)" "[2,1,1]" "the labeller's counts"
+# Three samples: every pair of different replies with a preference, a prompt's pairs together (duplicates once).
+printf '%s\n' '{"reply": "Answer: 10"}' '{"reply": "Answer: 50"}' '{"reply": "Answer: 5"}' > c.jsonl
+python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" pairs p.jsonl a.jsonl b.jsonl c.jsonl -o pairs3 > counts3.json
+expect_eq "$(jq -c '[.chosen, .rejected]' pairs3/train.jsonl | paste -sd' ')" \
+  '["Answer: 7","Answer: 9"] ["Answer: 7","Answer: 10"] ["Answer: 9","Answer: 10"] ["Answer: 50","no idea"]' \
+  "the labeller's pairs of three samples"
+expect_eq "$(jq -c '[.train_pairs, .right_over_wrong, .no_preference]' counts3.json)" "[4,2,1]" "their counts"
 # The table: two samples of each of two problems, right and wrong, right and right: 0.75, SE over problems 0.25.
 head -n 2 p.jsonl > p1.jsonl
 python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" repeat p1.jsonl --times 2 > p2.jsonl
