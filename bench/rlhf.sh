@@ -46,10 +46,9 @@ run $bin/pretrain --arch gpt --objective reward --init-from "$work/sft" --data "
 
 # sample's rate: the same prompts as conversations, one reply each of at most NEW tokens at temperature 1.
 head -n "$batch" "$work/prompts.jsonl" | jq -c '{messages: [{role: "user", content: .prompt}]}' > "$work/messages.jsonl"
-sample_s=$(best env -u OPENBLAS_CORETYPE $bin/sample "$work/sft" --messages "$work/messages.jsonl" --temperature 1 --max-new-tokens "$new" \
-  --threads 2 --quiet -o "$work/replies.jsonl")
-run $bin/sample "$work/sft" --messages "$work/messages.jsonl" --temperature 1 --max-new-tokens "$new" --threads 2 \
-  --quiet -o "$work/replies.jsonl"
+# best times a program, not a shell function: env unsets OPENBLAS_CORETYPE as run does. Its runs write the replies.
+sample_s=$(best env -u OPENBLAS_CORETYPE $bin/sample "$work/sft" --messages "$work/messages.jsonl" --temperature 1 \
+  --max-new-tokens "$new" --threads 2 --quiet -o "$work/replies.jsonl")
 sample_tokens=$(jq '.ids | length' "$work/replies.jsonl" | awk '{s += $1} END {print s}')
 
 run $bin/rlhf --policy "$work/sft" --reward "$work/rm" --prompts "$work/prompts.chat" --iterations "$iterations" \

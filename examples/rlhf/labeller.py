@@ -38,9 +38,22 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from problems import final_answer  # noqa: E402
 
 
+def fail(what):
+    sys.exit(f"labeller.py: error: {what}")
+
+
 def read_jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    rows.append(json.loads(line))
+    except OSError as e:
+        fail(f"{path}: {e.strerror}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        fail(f"{path}:{number}: not a JSON line ({e})")
+    return rows
 
 
 def write_jsonl(path, rows):
@@ -66,12 +79,10 @@ def preference_key(reply, answer):
 
 
 def prompts(args):
-    out = []
     for r in read_jsonl(args.train)[args.first:args.first + args.count]:
         messages = r["messages"]
-        out.append({"messages": messages[:-1], "answer": final_answer(messages[-1]["content"])})
-    for r in out:
-        print(json.dumps(r, ensure_ascii=False))
+        print(json.dumps({"messages": messages[:-1], "answer": final_answer(messages[-1]["content"])},
+                         ensure_ascii=False))
 
 
 def repeat(args):
@@ -85,7 +96,7 @@ def pairs(args):
     samples = [read_jsonl(p) for p in args.samples]
     for path, rows in zip(args.samples, samples):
         if len(rows) != len(prompt_rows):
-            sys.exit(f"labeller.py: error: {path}: {len(rows)} samples for {len(prompt_rows)} prompts")
+            fail(f"{path}: {len(rows)} samples for {len(prompt_rows)} prompts")
     train, val, right_over_wrong, no_preference, with_pairs = [], [], 0, 0, 0
     for i, p in enumerate(prompt_rows):
         key = lambda r: preference_key(r, p["answer"])  # noqa: E731
@@ -117,7 +128,7 @@ def best_of(args):
     rewards = [[r["reward"] for r in read_jsonl(p)] for p in args.rewards]
     n = len(read_jsonl(args.prompts))
     if len(samples) != len(rewards) or any(len(x) != n for x in samples + rewards):
-        sys.exit("labeller.py: error: best-of needs as many reward files as sample files, a line per prompt each")
+        fail("best-of needs as many reward files as sample files, a line per prompt each")
     for i in range(n):
         best = max(range(len(samples)), key=lambda k: (rewards[k][i], -k))
         print(json.dumps(samples[best][i], ensure_ascii=False))
@@ -125,30 +136,37 @@ def best_of(args):
 
 def kl(args):
     own, ref = read_jsonl(args.self), read_jsonl(args.reference)
-    if len(own) != len(ref):
-        sys.exit("labeller.py: error: kl needs a log-probability of each sample under both models")
+    if len(own) != len(ref) or not own:
+        fail(f"{args.self}, {args.reference}: kl needs a log-probability of each sample under both models")
     print(json.dumps({"kl": sum(a["logprob"] - b["logprob"] for a, b in zip(own, ref)) / len(own),
                       "samples": len(own)}))
+
+
+def kl_value(spec):
+    """A row's KL: a number (best-of-N's bound), or the kl of a file the kl command wrote."""
+    try:
+        return float(spec)
+    except ValueError:
+        return read_jsonl(spec)[0]["kl"]
 
 
 def table(args):
     truth = [p["answer"] for p in read_jsonl(args.prompts)]
     k = args.per_problem
-    if len(truth) % k:
-        sys.exit(f"labeller.py: error: {args.prompts}: {len(truth)} prompts are not {k} of each problem")
+    if k < 1 or not truth or len(truth) % k:
+        fail(f"{args.prompts}: {len(truth)} prompts are not {k} (at least 1) of each of some problems")
     problems = len(truth) // k
     rows = []
     for name, samples_path, kl_spec in args.row:
         replies = read_jsonl(samples_path)
         if len(replies) != len(truth):
-            sys.exit(f"labeller.py: error: {samples_path}: {len(replies)} samples for {len(truth)} prompts")
+            fail(f"{samples_path}: {len(replies)} samples for {len(truth)} prompts")
         scores = [right(r["reply"], t) for r, t in zip(replies, truth)]
         per_problem = [sum(scores[i * k:(i + 1) * k]) / k for i in range(problems)]
         mean = sum(per_problem) / problems
         # The standard error over problems: a problem's samples are not independent of each other.
         se = (sum((x - mean) ** 2 for x in per_problem) / max(problems - 1, 1) / problems) ** 0.5
-        # KL: a sample --score file pair's figure (kl.json), or a number (best-of-N's bound).
-        kl_to_sft = read_jsonl(kl_spec)[0]["kl"] if os.path.exists(kl_spec) else float(kl_spec)
+        kl_to_sft = kl_value(kl_spec)
         rows.append({"model": name, "score": round(mean, 4), "score_se": round(se, 4),
                      "kl_to_sft": round(kl_to_sft, 3) + 0.0})  # no -0.0
     rm = read_jsonl(args.rm_eval)[0]

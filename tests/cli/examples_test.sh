@@ -141,6 +141,9 @@ echo '{"accuracy": 0.5, "pairs": 2}' > rm2.json
 expect_eq "$(python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" table p2.jsonl --rm-eval rm2.json --per-problem 2 \
   --row X s2.jsonl 0.5 | jq -c '[.problems, .rows[0].score, .rows[0].score_se, .rows[0].kl_to_sft]')" \
   "[2,0.75,0.25,0.5]" "the labeller's table"
+echo '{"reply": ' > broken.jsonl
+expect_status 1 python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" kl broken.jsonl s2.jsonl
+expect_contains err.txt "labeller.py: error: broken.jsonl:1: not a JSON line"
 make -q "${rlhf[@]}" || fail "a second make has work to do"
 cd ..
 
