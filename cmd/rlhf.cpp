@@ -2,7 +2,10 @@
 // here; the work is lib/rl/ppo_trainer.cpp.
 #include <string>
 
+#include <fmt/format.h>
+
 #include "core/cli.h"
+#include "core/error.h"
 #include "nn/runtime.h"
 #include "rl/ppo_trainer.h"
 
@@ -26,6 +29,10 @@ int main(int argc, char** argv) {
   app.add_option("--prompts", o.prompts, "Chat shard of prompts (make-prefs --prompts-only)")
       ->type_name("SHARD")
       ->required();
+  app.add_option("--rloo", o.rloo_k,
+                 "RLOO instead of PPO's value model: K answers to each prompt (--batch-size counts answers), each "
+                 "one's baseline the others' mean reward")
+      ->type_name("K");
   app.add_option("--value", o.value, "Start the value model from this score model instead")->type_name("DIR");
   app.add_option("--ref", o.ref, "Use this language model as the reference instead")->type_name("DIR");
   app.add_option("--iterations", o.iterations, "Rollout batches to train on")->capture_default_str();
@@ -67,6 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("--log", o.log, "Append every metrics record to FILE too")->type_name("FILE");
 
   return run_main(app, argc, argv, [&] {
+    if (o.rloo_k > 0)
+      for (const char* flag : {"--value-lr", "--vf-coef", "--value-clip", "--gamma", "--lam"})
+        if (app.count(flag) > 0) throw UsageError(fmt::format("{} is PPO's value model's: --rloo has none", flag));
     o.out_dir = common.output;
     o.threads = common.thread_count();
     o.quiet = common.quiet;

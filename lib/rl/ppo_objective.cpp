@@ -42,6 +42,33 @@ void gae(std::span<const size_t> offsets, std::span<const double> rewards, std::
   }
 }
 
+std::vector<double> rloo_advantages(std::span<const size_t> offsets, std::span<const float> logp,
+                                    std::span<const float> ref_logp, std::span<const double> scores, double kl_coef,
+                                    size_t k) {
+  check_tokens(offsets, logp.size(), "rloo_advantages");
+  const size_t S = offsets.size() - 1;
+  if (k < 2 || S % k != 0 || scores.size() != S)
+    throw Error(fmt::format("rloo_advantages: {} responses with {} scores are not groups of {} (k >= 2)", S,
+                            scores.size(), k));
+  std::vector<double> reward(S);
+  for (size_t s = 0; s < S; ++s) {
+    double kl = 0;
+    for (size_t t = offsets[s]; t < offsets[s + 1]; ++t) kl += double(logp[t]) - double(ref_logp[t]);
+    reward[s] = scores[s] - kl_coef * kl;
+  }
+  std::vector<double> advantages(logp.size());
+  for (size_t group = 0; group < S; group += k) {
+    double sum = 0;
+    for (size_t s = group; s < group + k; ++s) sum += reward[s];
+    for (size_t s = group; s < group + k; ++s) {
+      const double advantage = reward[s] - (sum - reward[s]) / double(k - 1);
+      std::fill(advantages.begin() + std::ptrdiff_t(offsets[s]), advantages.begin() + std::ptrdiff_t(offsets[s + 1]),
+                advantage);
+    }
+  }
+  return advantages;
+}
+
 void whiten(std::span<double> x) {
   const size_t n = x.size();
   if (n == 0) return;

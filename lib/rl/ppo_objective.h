@@ -23,6 +23,15 @@ std::vector<double> token_rewards(std::span<const size_t> offsets, std::span<con
 void gae(std::span<const size_t> offsets, std::span<const double> rewards, std::span<const float> values, double gamma,
          double lam, std::span<double> advantages, std::span<double> returns);
 
+// RLOO's advantages (Ahmadian et al. 2024, "Back to Basics", as TRL's RLOOTrainer computes them, trl 0.11):
+// response s's reward is scores[s] - kl_coef * sum over its tokens of (logp - ref_logp), and its advantage
+// is that reward minus the mean reward of the other k - 1 responses to the same prompt, given to each of
+// its tokens. The responses come group by group: s and s' share a prompt when s / k == s' / k (TRL
+// interleaves the groups instead).
+std::vector<double> rloo_advantages(std::span<const size_t> offsets, std::span<const float> logp,
+                                    std::span<const float> ref_logp, std::span<const double> scores, double kl_coef,
+                                    size_t k);
+
 // x <- (x - mean) / sqrt(var + 1e-8) over all of x, var the unbiased variance (TRL's masked_whiten).
 void whiten(std::span<double> x);
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -133,6 +134,7 @@ class PpoRun {
   void minibatch_step(const Experience& e, std::span<const size_t> order, IterationFigures& f);
   void save(uint64_t iterations_done, uint64_t tokens);
   nlohmann::json settings() const;
+  bool has_value_model() const { return o_.rloo_k == 0; }
 
   const RlhfOptions& o_;
   size_t threads_ = 1;
@@ -149,16 +151,19 @@ PpoRun::PpoRun(const RlhfOptions& o) : o_(o), kl_(o.kl_coef, o.target_kl, o.kl_h
 // Every flag but --iterations, --save-every and the output's: a resumed run must take the same (--threads
 // too: the threads' shares of a pass sum in their own order).
 nlohmann::json PpoRun::settings() const {
-  return {{"policy", o_.policy},         {"reward", o_.reward},         {"value", o_.value},
-          {"ref", o_.ref},               {"prompts", o_.prompts},       {"ptx_data", o_.ptx_data},
-          {"ptx_coef", o_.ptx_coef},     {"ptx_batch", o_.ptx_batch},   {"batch_size", o_.batch_size},
-          {"minibatch", o_.minibatch},   {"ppo_epochs", o_.ppo_epochs}, {"max_new_tokens", o_.max_new_tokens},
-          {"lr", o_.lr},                 {"value_lr", o_.value_lr},     {"weight_decay", o_.weight_decay},
-          {"grad_clip", o_.grad_clip},   {"kl_coef", o_.kl_coef},       {"target_kl", o_.target_kl},
-          {"kl_horizon", o_.kl_horizon}, {"gamma", o_.gamma},           {"lam", o_.lam},
-          {"clip", o_.clip},             {"value_clip", o_.value_clip}, {"vf_coef", o_.vf_coef},
-          {"seed", o_.seed},             {"threads", o_.threads},       {"temperature", o_.sampling.temperature},
-          {"top_k", o_.sampling.top_k},  {"top_p", o_.sampling.top_p}};
+  nlohmann::json s = {
+      {"policy", o_.policy},         {"reward", o_.reward},         {"value", o_.value},
+      {"ref", o_.ref},               {"prompts", o_.prompts},       {"ptx_data", o_.ptx_data},
+      {"ptx_coef", o_.ptx_coef},     {"ptx_batch", o_.ptx_batch},   {"batch_size", o_.batch_size},
+      {"minibatch", o_.minibatch},   {"ppo_epochs", o_.ppo_epochs}, {"max_new_tokens", o_.max_new_tokens},
+      {"lr", o_.lr},                 {"value_lr", o_.value_lr},     {"weight_decay", o_.weight_decay},
+      {"grad_clip", o_.grad_clip},   {"kl_coef", o_.kl_coef},       {"target_kl", o_.target_kl},
+      {"kl_horizon", o_.kl_horizon}, {"gamma", o_.gamma},           {"lam", o_.lam},
+      {"clip", o_.clip},             {"value_clip", o_.value_clip}, {"vf_coef", o_.vf_coef},
+      {"seed", o_.seed},             {"threads", o_.threads},       {"temperature", o_.sampling.temperature},
+      {"top_k", o_.sampling.top_k},  {"top_p", o_.sampling.top_p}};
+  if (o_.rloo_k > 0) s["rloo_k"] = o_.rloo_k;  // only in RLOO runs: PPO checkpoints from before it resume
+  return s;
 }
 
 void PpoRun::load_models(const std::optional<checkpoint::LoadedModel>& resumed) {
@@ -172,13 +177,18 @@ void PpoRun::load_models(const std::optional<checkpoint::LoadedModel>& resumed) 
   checkpoint::LoadedModel policy = resumed ? *resumed : std::move(start);
   policy_ = make_model(std::move(policy), nn::GptHead::kLm, "--policy", true, o_.weight_decay, threads_);
   reward_ = make_model(checkpoint::load_model_dir(o_.reward), nn::GptHead::kScore, "--reward", false, 0, threads_);
-  const std::string value_dir = resumed ? resumed->dir + "/value" : o_.value.empty() ? o_.reward : o_.value;
-  value_ = make_model(checkpoint::load_model_dir(value_dir), nn::GptHead::kScore, "--value", true, o_.weight_decay,
-                      threads_);
+  if (has_value_model()) {
+    if (resumed && !fs::exists(resumed->dir + "/value"))
+      throw UsageError(fmt::format("--resume: {} has no value model: it is an RLOO run's (--rloo)", resumed->dir));
+    const std::string value_dir = resumed ? resumed->dir + "/value" : o_.value.empty() ? o_.reward : o_.value;
+    value_ = make_model(checkpoint::load_model_dir(value_dir), nn::GptHead::kScore, "--value", true, o_.weight_decay,
+                        threads_);
+  }
   // PPO's log-probabilities, the policy's and the reference's, are of the distribution rollouts sample.
   policy_.replicas->set_temperature(o_.sampling.temperature);
   reference_.replicas->set_temperature(o_.sampling.temperature);
   for (const Model* m : {&reference_, &reward_, &value_}) {
+    if (!m->gpt) continue;  // no value model (RLOO)
     const nn::GptConfig& c = m->gpt->config();
     if (c.vocab_size != sft.vocab_size || c.max_len < sft.max_len)
       throw UsageError(fmt::format("{}: {} ids and {} positions, but the policy {} has {} ids and {} positions", m->dir,
@@ -196,8 +206,9 @@ void PpoRun::load_models(const std::optional<checkpoint::LoadedModel>& resumed) 
 Experience PpoRun::collect(uint64_t iteration, IterationFigures& f) {
   Experience e;
   std::vector<std::vector<uint32_t>> prompts;
-  prompts_->next(o_.batch_size, [&](const io::RecordView& r, const std::string&) {
-    prompts.emplace_back(r.ids.begin(), r.ids.end());
+  const size_t answers = std::max<size_t>(o_.rloo_k, 1);  // to each prompt, one after another
+  prompts_->next(o_.batch_size / answers, [&](const io::RecordView& r, const std::string&) {
+    for (size_t i = 0; i < answers; ++i) prompts.emplace_back(r.ids.begin(), r.ids.end());
   });
   auto start = Clock::now();
   e.rollouts =
@@ -210,7 +221,8 @@ Experience PpoRun::collect(uint64_t iteration, IterationFigures& f) {
   e.offsets.assign(1, 0);
   for (const Rollout& r : e.rollouts) e.offsets.push_back(e.offsets.back() + r.response.size());
   const size_t N = e.offsets.back();
-  e.logp.resize(N), e.ref_logp.resize(N), e.values.resize(N);
+  e.logp.resize(N), e.ref_logp.resize(N);
+  if (has_value_model()) e.values.resize(N);
   std::vector<float> scores(S);
   for (size_t first = 0; first < S; first += o_.minibatch) {
     std::vector<size_t> order(std::min(o_.minibatch, S - first));
@@ -225,10 +237,14 @@ Experience PpoRun::collect(uint64_t iteration, IterationFigures& f) {
     f.reference_s += seconds_since(start);
     start = Clock::now();
     response_logp(policy_, rows, e.logp.data() + at);
-    response_values(value_, rows, e.values.data() + at);
+    if (has_value_model()) response_values(value_, rows, e.values.data() + at);
     f.old_s += seconds_since(start);
   }
   e.scores.assign(scores.begin(), scores.end());
+  if (!has_value_model()) {
+    e.advantages = rloo_advantages(e.offsets, e.logp, e.ref_logp, e.scores, kl_.coef(), o_.rloo_k);
+    return e;
+  }
   const std::vector<double> rewards = token_rewards(e.offsets, e.logp, e.ref_logp, e.scores, kl_.coef());
   e.advantages.resize(N), e.returns.resize(N);
   gae(e.offsets, rewards, e.values, o_.gamma, o_.lam, e.advantages, e.returns);
@@ -247,8 +263,9 @@ void PpoRun::minibatch_step(const Experience& e, std::span<const size_t> order, 
   for (size_t i : order) {
     const auto from = std::ptrdiff_t(e.offsets[i]), to = std::ptrdiff_t(e.offsets[i + 1]);
     old_logp.insert(old_logp.end(), e.logp.begin() + from, e.logp.begin() + to);
-    old_values.insert(old_values.end(), e.values.begin() + from, e.values.begin() + to);
     advantages.insert(advantages.end(), e.advantages.begin() + from, e.advantages.begin() + to);
+    if (!has_value_model()) continue;
+    old_values.insert(old_values.end(), e.values.begin() + from, e.values.begin() + to);
     returns.insert(returns.end(), e.returns.begin() + from, e.returns.begin() + to);
   }
   const double scale = 1.0 / double(N);
@@ -277,6 +294,10 @@ void PpoRun::minibatch_step(const Experience& e, std::span<const size_t> order, 
   policy_.adam->step_and_zero_grads(policy_.gpt->params().data(), policy_.gpt->grads().data(), o_.lr,
                                     nn::clip_scale(policy_norm, o_.grad_clip));
 
+  f.policy_norm += policy_norm;
+  f.steps += 1;
+  f.trained_tokens += rows.B * rows.Tn;
+  if (!has_value_model()) return;
   f.value.add(value_gradient(*value_.replicas, rows, old_values, returns, o_.value_clip, o_.vf_coef * scale));
   const double value_norm = std::sqrt(value_.replicas->reduce_grads());
   if (!std::isfinite(value_norm))
@@ -284,10 +305,7 @@ void PpoRun::minibatch_step(const Experience& e, std::span<const size_t> order, 
                 "run's latest");
   value_.adam->step_and_zero_grads(value_.gpt->params().data(), value_.gpt->grads().data(),
                                    o_.value_lr > 0 ? o_.value_lr : o_.lr, nn::clip_scale(value_norm, o_.grad_clip));
-  f.policy_norm += policy_norm;
   f.value_norm += value_norm;
-  f.steps += 1;
-  f.trained_tokens += rows.B * rows.Tn;
 }
 
 void PpoRun::optimise(const Experience& e, uint64_t iteration, IterationFigures& f) {
@@ -310,16 +328,17 @@ void PpoRun::save(uint64_t iterations_done, uint64_t tokens) {
                                {"kl_coef", kl_.coef()}};
   const train::TrainerStateToSave policy_state{iterations_done, tokens, data, settings(), policy_.adam->m(),
                                                policy_.adam->v(), policy_.adam->steps()};
-  const train::TrainerStateToSave value_state{iterations_done, tokens, {}, {}, value_.adam->m(), value_.adam->v(),
-                                              value_.adam->steps()};
+  std::function<void(const std::string&)> save_value;  // none for RLOO
+  if (has_value_model())
+    save_value = [&](const std::string& staging) {
+      const std::string dir = staging + "/value";
+      fs::create_directory(dir);
+      checkpoint::write_model_dir(dir, value_.saved_config(), value_.gpt->params().data(), tokenizer_);
+      train::write_trainer_state(
+          dir, {iterations_done, tokens, {}, {}, value_.adam->m(), value_.adam->v(), value_.adam->steps()});
+    };
   train::save_checkpoint(o_.out_dir, iterations_done, policy_.saved_config(), policy_.gpt->params().data(), tokenizer_,
-                         &policy_state, [&](const std::string& staging) {
-                           const std::string dir = staging + "/value";
-                           fs::create_directory(dir);
-                           checkpoint::write_model_dir(dir, value_.saved_config(), value_.gpt->params().data(),
-                                                       tokenizer_);
-                           train::write_trainer_state(dir, value_state);
-                         });
+                         &policy_state, save_value);
 }
 
 void PpoRun::run() {
@@ -334,7 +353,7 @@ void PpoRun::run() {
   if (o_.overwrite) train::clear_run(o_.out_dir);
 
   std::optional<checkpoint::LoadedModel> resumed;
-  std::optional<train::TrainerState> state, value_state;
+  std::optional<train::TrainerState> state;
   if (o_.resume) {
     const std::string latest = o_.out_dir + "/latest";
     if (!fs::exists(latest)) throw UsageError(fmt::format("--resume: {} has no checkpoint", o_.out_dir));
@@ -343,14 +362,16 @@ void PpoRun::run() {
   load_models(resumed);
   if (resumed) {
     state = train::load_trainer_state(resumed->dir, policy_.gpt->params().size());
-    value_state = train::load_trainer_state(resumed->dir + "/value", value_.gpt->params().size());
     if (state->settings != settings())
       throw UsageError(fmt::format("--resume: {} was started with other settings ({}); these are {}", resumed->dir,
                                    state->settings.dump(), settings().dump()));
     policy_.adam->m() = std::move(state->adam_m), policy_.adam->v() = std::move(state->adam_v);
     policy_.adam->set_steps(state->adam_steps);
-    value_.adam->m() = std::move(value_state->adam_m), value_.adam->v() = std::move(value_state->adam_v);
-    value_.adam->set_steps(value_state->adam_steps);
+    if (has_value_model()) {
+      train::TrainerState value = train::load_trainer_state(resumed->dir + "/value", value_.gpt->params().size());
+      value_.adam->m() = std::move(value.adam_m), value_.adam->v() = std::move(value.adam_v);
+      value_.adam->set_steps(value.adam_steps);
+    }
     start_ = state->step, tokens_ = state->tokens;
   }
 
@@ -384,7 +405,8 @@ void PpoRun::run() {
     kl_.set_coef(state->data["kl_coef"].get<double>());
   }
 
-  train::RunMetrics metrics(o_.out_dir, start_, o_.log, nn::describe(policy_.gpt->config()) + " PPO: " + o_.out_dir);
+  train::RunMetrics metrics(o_.out_dir, start_, o_.log,
+                            nn::describe(policy_.gpt->config()) + (has_value_model() ? " PPO: " : " RLOO: ") + o_.out_dir);
   for (uint64_t iteration = start_; iteration < o_.iterations; ++iteration) {
     IterationFigures f;
     const double kl_coef = kl_.coef();
@@ -406,7 +428,7 @@ void PpoRun::run() {
     nlohmann::json r = {
         {"step", iteration + 1},
         {"tokens", tokens_},
-        {"loss", pg_loss + o_.vf_coef * vf_loss},
+        {"loss", has_value_model() ? pg_loss + o_.vf_coef * vf_loss : pg_loss},
         {"lr", o_.lr},
         {"score", score / double(S)},
         {"kl", kl / double(S)},
@@ -417,25 +439,28 @@ void PpoRun::run() {
         {"ended", ended / double(S)},
         {"prompts_cut", f.prompts_cut},
         {"pg_loss", pg_loss},
-        {"vf_loss", vf_loss},
         {"clip_fraction", f.policy.clipped / tokens},
-        {"value_clip_fraction", f.value.clipped / tokens},
         {"approx_kl", f.policy.approx_kl / tokens},
         {"policy_grad_norm", f.steps ? f.policy_norm / f.steps : 0.0},
-        {"value_grad_norm", f.steps ? f.value_norm / f.steps : 0.0},
         {"rollout_tokens_per_s", f.rollout_s > 0 ? double(N) / f.rollout_s : 0.0},
         {"train_tokens_per_s", f.optimise_s > 0 ? double(f.trained_tokens) / f.optimise_s : 0.0},
         {"seconds", {{"rollout", f.rollout_s}, {"score", f.score_s}, {"reference", f.reference_s},
                      {"old_logp_values", f.old_s}, {"optimise", f.optimise_s}}}};
+    if (has_value_model()) {
+      r["vf_loss"] = vf_loss;
+      r["value_clip_fraction"] = f.value.clipped / tokens;
+      r["value_grad_norm"] = f.steps ? f.value_norm / f.steps : 0.0;
+    }
     if (ptx_) r["ptx_loss"] = f.ptx_batches ? f.ptx_loss / f.ptx_batches : 0.0;
     metrics.record(r);
     if (!o_.quiet)
       std::fprintf(stderr,
-                   "rlhf: iteration %llu/%llu score %.4f kl %.4f entropy %.3f length %.1f pg %.4f vf %.4f clip %.3f "
+                   "rlhf: iteration %llu/%llu score %.4f kl %.4f entropy %.3f length %.1f pg %.4f%s clip %.3f "
                    "(rollout %.1fs, scoring %.1fs, optimise %.1fs)\n",
                    (unsigned long long)(iteration + 1), (unsigned long long)o_.iterations, score / double(S),
-                   kl / double(S), entropy_sum / double(N), double(N) / double(S), pg_loss, vf_loss,
-                   f.policy.clipped / tokens, f.rollout_s, f.score_s + f.reference_s + f.old_s, f.optimise_s);
+                   kl / double(S), entropy_sum / double(N), double(N) / double(S), pg_loss,
+                   has_value_model() ? fmt::format(" vf {:.4f}", vf_loss).c_str() : "", f.policy.clipped / tokens,
+                   f.rollout_s, f.score_s + f.reference_s + f.old_s, f.optimise_s);
     const bool last = iteration + 1 == o_.iterations;
     if (last || (o_.save_every > 0 && (iteration + 1) % o_.save_every == 0)) {
       save(iteration + 1, tokens_);
@@ -456,6 +481,11 @@ void RlhfOptions::validate() const {
   positive(ppo_epochs, "--ppo-epochs");
   positive(max_new_tokens, "--max-new-tokens");
   if (minibatch > batch_size) throw UsageError("--minibatch must not exceed --batch-size");
+  if (rloo_k == 1) throw UsageError("--rloo must be at least 2: the baseline of an answer is the others' mean");
+  if (rloo_k > 0 && batch_size % rloo_k != 0)
+    throw UsageError(fmt::format(
+        "--batch-size {} must be a multiple of --rloo {}: each prompt's answers are in one batch", batch_size, rloo_k));
+  if (rloo_k > 0 && !value.empty()) throw UsageError("--value is PPO's value model: --rloo has none");
   sampling.validate();
   if (sampling.greedy || !(sampling.temperature > 0))
     throw UsageError("--temperature must be above 0: PPO needs the probabilities of what it samples");

@@ -10,6 +10,10 @@
 //      (plus --ptx-coef times the language-model loss of a batch of --ptx-data windows: PPO-ptx), the
 //      clipped value loss (times --vf-coef) for the value model, an AdamW step for each model;
 //   5. the KL coefficient adapted (--target-kl), a metrics record, a checkpoint every --save-every.
+// With rloo_k, the advantages are RLOO's instead (Ahmadian et al. 2024): each prompt is answered rloo_k
+// times, a response's advantage is its KL-penalised reward minus the mean of the other answers' to the same
+// prompt (rl::rloo_advantages), and there is no value model; the policy's loss is the same clipped
+// surrogate, per token (as GRPO takes it, Shao et al. 2024; TRL's RLOOTrainer takes one ratio per response).
 // Dropout is off in every model (the policy's log-probabilities at rollout time and in training must be
 // of the same function). One process; its threads share each pass's sequences (nn::GptReplicas).
 #include <cstddef>
@@ -32,7 +36,8 @@ struct RlhfOptions {
   size_t ptx_batch = 0;  // windows per minibatch (0: the minibatch's size)
 
   size_t iterations = 100;
-  size_t batch_size = 64;   // prompts (rollouts) per iteration
+  size_t batch_size = 64;   // rollouts per iteration (batch_size / rloo_k prompts with RLOO)
+  size_t rloo_k = 0;        // 0: PPO with a value model; at least 2: RLOO, rloo_k responses to each prompt
   size_t minibatch = 8;     // rollouts per optimisation step
   size_t ppo_epochs = 4;
   size_t max_new_tokens = 64;

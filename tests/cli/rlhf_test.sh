@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # rlhf: PPO from an SFT model against a reward model on make-prefs prompts. The first iteration's KL to the
 # reference is 0 (the policy starts as it), every iteration logs its figures, checkpoints are a language
-# model with the value model beside it, sample loads them, --resume is exact, PPO-ptx logs its loss, and the
-# wrong inputs are refused.
+# model with the value model beside it, sample loads them, --resume is exact, PPO-ptx logs its loss, RLOO
+# trains without a value model, and the wrong inputs are refused.
 source "$(dirname "$0")/lib.sh"
 samples="$LMPIPE_SOURCE/tests/data/tok"
 export OMP_WAIT_POLICY=PASSIVE
@@ -48,6 +48,28 @@ expect_contains err.txt "was started with other settings"
 rlhf "${ppo[@]}" --iterations 2 --ptx-coef 0.5 --ptx-data text.shard --target-kl 0.001 --kl-coef 0.1 -o ptx -q
 expect_eq "$(jq -c '[.ptx_loss > 0, .kl_coef]' ptx/metrics.jsonl | head -n 1)" "[true,0.1]" "PPO-ptx logs its LM loss"
 expect_eq "$(jq -c 'select(.step == 2) | (.kl_coef != 0.1)' ptx/metrics.jsonl)" "true" "the coefficient adapts"
+
+# --- RLOO: answers to each prompt in one batch, no value model -----------------------------------------------------------
+rlhf "${ppo[@]}" --iterations 2 --rloo 2 --save-every 1 -o rloo -q
+expect_eq "$(jq -c 'select(.step == 1) | [.kl, (.vf_loss == null), (.pg_loss | type)]' rloo/metrics.jsonl)" \
+  '[0,true,"number"]' "RLOO logs the policy's figures and no value loss"
+expect_eq "$(jq -r '.architectures[0]' rloo/latest/config.json)" "GPT2LMHeadModel" "the RLOO policy is a language model"
+[ ! -e rloo/latest/value ] || fail "RLOO has no value model to save"
+mkdir rloo-split && cp -r rloo/step-1 rloo-split/ && ln -s step-1 rloo-split/latest
+rlhf "${ppo[@]}" --iterations 2 --rloo 2 --resume -o rloo-split -q
+cmp -s rloo/step-2/model.safetensors rloo-split/step-2/model.safetensors || fail "resumed RLOO weights differ"
+expect_status 2 rlhf "${ppo[@]}" --iterations 3 --resume -o rloo-split  # the same flags without --rloo
+expect_contains err.txt "has no value model: it is an RLOO run's"
+expect_status 2 rlhf "${ppo[@]}" --iterations 4 --rloo 2 --resume -o ppo
+expect_contains err.txt "was started with other settings"
+expect_status 2 rlhf "${ppo[@]}" --rloo 3 -o never
+expect_contains err.txt "--batch-size 4 must be a multiple of --rloo 3"
+expect_status 2 rlhf "${ppo[@]}" --rloo 1 -o never
+expect_contains err.txt "--rloo must be at least 2"
+expect_status 2 rlhf "${ppo[@]}" --rloo 2 --lam 0.9 -o never
+expect_contains err.txt "--lam is PPO's value model's"
+expect_status 2 rlhf "${ppo[@]}" --rloo 2 --value rm -o never
+expect_contains err.txt "--value is PPO's value model"
 
 # --- the sampler's flags: rollouts and log-probabilities at the temperature ---------------------------------------------
 rlhf "${ppo[@]}" --iterations 1 --temperature 0.5 -o cold -q

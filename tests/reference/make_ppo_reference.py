@@ -9,6 +9,10 @@ padding mask, as TRL computes them, not from lmpipe's code:
 - the clipped surrogate and the clipped value loss (masked means), pg_clipfrac, vf_clipfrac, approxkl, and the
   gradients of pg_loss + vf_coef * vf_loss by every parameter of a tiny GPT-2 policy and a tiny GPT-2 value
   model (a score head at every response position, read one position before each response token);
+- RLOO's advantages on the same experience, as TRL's RLOOTrainer (trl 0.11, trl/trainer/rloo_trainer.py)
+  computes them with rloo_k 2: each response's reward is its score minus kl_coef times its summed KL, its
+  advantage that minus the other response's to the same prompt (TRL's layout is [rloo_k, prompts], answer i
+  of prompt j at i * prompts + j; lmpipe's is prompt after prompt, so rollouts 0, 1 and 2, 3 are the groups);
 - the entropy of logits rows (logsumexp(l) - sum softmax(l) l) and Ziegler et al.'s adaptive KL controller.
 Run with Debian's python3-torch (`/usr/bin/python3`); writes tests/data/nn/gpt2_ppo_tiny.safetensors.
 """
@@ -116,6 +120,15 @@ def main():
     vf_clipfrac = masked_mean((vf_losses2 > vf_losses1).float(), mask)
     approxkl = masked_mean(0.5 * logprobs_diff ** 2, mask)
 
+    # RLOO (rloo_k 2): rollouts 2j and 2j + 1 answer prompt j; TRL's tensor holds answer i of prompt j at [i, j].
+    rloo_k = 2
+    with torch.no_grad():
+        rlhf_reward = scores + (-kl_coef * kl * mask).sum(1)
+        rlhf_reward = rlhf_reward.reshape(-1, rloo_k).t()
+        baseline = (rlhf_reward.sum(0) - rlhf_reward) / (rloo_k - 1)
+        rloo = (rlhf_reward - baseline).t().flatten()
+        rloo_advantages = rloo.unsqueeze(1).expand(S, L) * mask
+
     # Entropy of the policy's logits at the response rows.
     with torch.no_grad():
         logits = gpt(policy, cfg, idx)
@@ -141,6 +154,7 @@ def main():
         "logprobs": flat(logprobs), "ref_logprobs": flat(ref_logprobs), "values": flat(values),
         "scores": scores.double(), "rewards": flat(rewards).double(),
         "advantages": flat(advantages).double(), "returns": flat(returns).double(),
+        "rloo_advantages": flat(rloo_advantages).double(),
         "new_logprobs": flat(new_logprobs.detach()), "vpred": flat(vpred.detach()),
         "losses": torch.tensor([pg_loss.item(), vf_loss.item(), pg_clipfrac.item(), vf_clipfrac.item(),
                                 approxkl.item()], dtype=torch.float64),
@@ -149,7 +163,7 @@ def main():
     })
     metadata = {k: str(v) for k, v in cfg.items()}
     metadata.update(kl_coef=str(kl_coef), gamma=str(gamma), lam=str(lam), clip=str(clip), value_clip=str(value_clip),
-                    vf_coef=str(vf_coef), pad_token_id=str(pad), torch=torch.__version__)
+                    vf_coef=str(vf_coef), rloo_k=str(rloo_k), pad_token_id=str(pad), torch=torch.__version__)
     path = os.path.join(out_dir, "gpt2_ppo_tiny.safetensors")
     write(path, tensors, metadata)
     print(f"{path}: pg_loss {pg_loss.item():.6f} vf_loss {vf_loss.item():.6f} pg_clipfrac {pg_clipfrac.item():.3f} "

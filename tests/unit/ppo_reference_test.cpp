@@ -3,15 +3,16 @@
 // experience (log-probabilities at rollout time, the reference's, values, scores), and what TRL's PPOv2Trainer
 // computes from them on padded tensors: rewards, GAE advantages (whitened) and returns, the clipped surrogate
 // and value losses with their clip fractions and approximate KL, every gradient of both models, the entropy
-// of logits rows and the adaptive KL controller's coefficients (tests/reference/make_ppo_reference.py makes
-// it; CI needs no PyTorch). The rows come from rl/rollout_batch.h, the formulas from rl/ppo_objective.h, the
-// gradients from rl/ppo_gradients.h.
+// of logits rows and the adaptive KL controller's coefficients; and RLOO's advantages as TRL's RLOOTrainer
+// computes them (tests/reference/make_ppo_reference.py makes it; CI needs no PyTorch). The rows come from
+// rl/rollout_batch.h, the formulas from rl/ppo_objective.h, the gradients from rl/ppo_gradients.h.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "io/safetensors.h"
 #include "nn/gpt.h"
 #include "nn/gpt_replicas.h"
@@ -85,6 +86,11 @@ TEST_CASE("PPO's rewards, advantages, losses and gradients match TRL's in PyTorc
   CHECK(worst_difference(returns, doubles(ref, "returns")) < 1e-5);
   rl::whiten(advantages);
   CHECK(worst_difference(advantages, doubles(ref, "advantages")) < 1e-5);
+  const size_t rloo_k = meta_size(ref, "rloo_k");
+  CHECK(worst_difference(rl::rloo_advantages(rows.offsets, logp, ref_logp, scores, kl_coef, rloo_k),
+                         doubles(ref, "rloo_advantages")) < 1e-6);
+  CHECK_THROWS_AS(rl::rloo_advantages(rows.offsets, logp, ref_logp, scores, kl_coef, 3), Error);
+  CHECK_THROWS_AS(rl::rloo_advantages(rows.offsets, logp, ref_logp, scores, kl_coef, 1), Error);
 
   // Through the models, on one thread and two, as a minibatch step runs them.
   const std::vector<double> losses = doubles(ref, "losses");  // pg_loss, vf_loss, pg_clipfrac, vf_clipfrac, approxkl
