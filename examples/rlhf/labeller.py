@@ -21,6 +21,11 @@ any final answer over none; it has no preference between equally near ones.
                                                           per prompt, the sample the reward model scores
                                                           highest (the first of equals), as sample --messages
                                                           writes samples
+  labeller.py tilt PROMPTS --per-problem K --samples S [S ...] --rewards R [R ...] --beta B [B ...]
+                                                          the policy the KL-penalised reward is highest for,
+                                                          pi(y) ~ pi_SFT(y) exp(r(y) / B), estimated on each
+                                                          problem's SFT samples: its labeller's score and KL
+                                                          to the SFT model, per B, as JSON lines
   labeller.py kl SELF REFERENCE                           the mean over samples of log pi - log ref (sample
                                                           --score outputs of one model's samples under it and
                                                           under the reference)
@@ -32,7 +37,7 @@ any final answer over none; it has no preference between equally near ones.
 
 Only Python's standard library.
 """
-import argparse, json, os, sys
+import argparse, json, math, os, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chat"))
 from problems import final_answer  # noqa: E402
@@ -134,6 +139,36 @@ def best_of(args):
         print(json.dumps(samples[best][i], ensure_ascii=False))
 
 
+def tilt(args):
+    """RL with a KL penalty of coefficient beta maximises E[r] - beta KL(pi || pi_SFT), whose maximum is
+    pi_SFT(y) exp(r(y) / beta) / Z (Korbak et al. 2022, Rafailov et al. 2023). Over a problem's samples of
+    pi_SFT (every file's, of its K lines) the weights q = exp(r / beta) / sum give its expected labeller score
+    (self-normalised importance sampling) and sum q log(M q), M samples, its KL to pi_SFT."""
+    prompt_rows = read_jsonl(args.prompts)
+    samples = [read_jsonl(p) for p in args.samples]
+    rewards = [[r["reward"] for r in read_jsonl(p)] for p in args.rewards]
+    n, k = len(prompt_rows), args.per_problem
+    if len(samples) != len(rewards) or any(len(x) != n for x in samples + rewards) or not n:
+        fail("tilt needs as many reward files as sample files, a line per prompt each")
+    if k < 1 or n % k:
+        fail(f"{args.prompts}: {n} prompts are not {k} (at least 1) of each of some problems")
+    for beta in args.beta:
+        if not beta > 0:
+            fail(f"--beta {beta}: must be above 0")
+        score = kl_sum = 0.0
+        for first in range(0, n, k):
+            lines = range(first, first + k)
+            r = [rs[i] for rs in rewards for i in lines]
+            ok = [right(s[i]["reply"], prompt_rows[i]["answer"]) for s in samples for i in lines]
+            top = max(r)
+            weights = [math.exp((x - top) / beta) for x in r]
+            total = sum(weights)
+            q = [w / total for w in weights]
+            score += sum(qi * o for qi, o in zip(q, ok))
+            kl_sum += sum(qi * math.log(qi * len(q)) for qi in q if qi > 0)
+        print(json.dumps({"beta": beta, "score": round(score * k / n, 4), "kl": round(kl_sum * k / n, 4)}))
+
+
 def kl(args):
     own, ref = read_jsonl(args.self), read_jsonl(args.reference)
     if len(own) != len(ref) or not own:
@@ -196,6 +231,12 @@ def main():
     s.add_argument("prompts")
     s.add_argument("--samples", nargs="+", required=True)
     s.add_argument("--rewards", nargs="+", required=True)
+    s = sub.add_parser("tilt")
+    s.add_argument("prompts")
+    s.add_argument("--samples", nargs="+", required=True)
+    s.add_argument("--rewards", nargs="+", required=True)
+    s.add_argument("--per-problem", type=int, default=1)
+    s.add_argument("--beta", nargs="+", type=float, required=True)
     s = sub.add_parser("kl")
     s.add_argument("self")
     s.add_argument("reference")
@@ -205,8 +246,8 @@ def main():
     s.add_argument("--per-problem", type=int, default=1)
     s.add_argument("--row", nargs=3, action="append", metavar=("NAME", "SAMPLES", "KL"), required=True)
     args = p.parse_args()
-    {"prompts": prompts, "repeat": repeat, "pairs": pairs, "conversations": conversations, "best-of": best_of, "kl": kl,
-     "table": table}[args.command](args)
+    {"prompts": prompts, "repeat": repeat, "pairs": pairs, "conversations": conversations, "best-of": best_of,
+     "tilt": tilt, "kl": kl, "table": table}[args.command](args)
 
 
 if __name__ == "__main__":

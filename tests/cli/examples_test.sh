@@ -99,20 +99,22 @@ expect_eq "$(python3 "$LMPIPE_SOURCE/examples/chat/problems.py" score truth.json
 make -q "${chat[@]}" || fail "a second make has work to do"
 cd ..
 
-# --- examples/rlhf: the labeller's pairs, a reward model, DPO, PPO, PPO-ptx, best-of-N, results.json --------------------
+# --- examples/rlhf: the labeller's pairs, a reward model, DPO, PPO, PPO-ptx, RLOO, best-of-N, results.json ---------------
 # The chat example's small settings, with enough fine-tuning that replies end in "Answer: N" for the labeller.
 rlhf=(-f "$LMPIPE_SOURCE/examples/rlhf/Makefile" BIN="$LMPIPE_BIN/" PRESET=gpt-nano VOCAB_SIZE=400 MAX_LEN=128
       BASE_STEPS=5 SFT_STEPS=200 "SFT_FLAGS=--batch-size 8 --lr 3e-3" TRAIN=200 TEST=12 SHOTS=1 SFT=direct MAX_NEW_TOKENS=8 PREF_PROMPTS=60 RL_PROMPTS=16
       RM_STEPS=3 "RM_FLAGS=--batch-size 4" DPO_STEPS=2 "DPO_FLAGS=--batch-size 4 --lr 1e-6" PPO_ITERATIONS=2
-      "PPO_FLAGS=--batch-size 4 --minibatch 2 --ppo-epochs 1" "PTX_FLAGS=--ptx-coef 1 --ptx-batch 1" BEST_OF=2 EVAL_SAMPLES=2)
+      "PPO_FLAGS=--batch-size 4 --minibatch 2 --ppo-epochs 1" "PTX_FLAGS=--ptx-coef 1 --ptx-batch 1"
+      "RLOO_FLAGS=--rloo 2 --batch-size 4 --minibatch 2 --ppo-epochs 1" BEST_OF=2 EVAL_SAMPLES=2)
 mkdir rlhf && cd rlhf
 make -s "${rlhf[@]}" > make.log 2>&1 || fail "make examples/rlhf: $(tail -n 20 make.log)"
 for f in prefs/train.jsonl train.prefs rm/latest/model.safetensors dpo/latest/model.safetensors rl.chat \
-         ppo/latest/value/model.safetensors ppo-ptx/metrics.jsonl eval-best-of.jsonl kl-ppo.json results.json; do
+         ppo/latest/value/model.safetensors ppo-ptx/metrics.jsonl rloo/metrics.jsonl eval-best-of.jsonl kl-ppo.json \
+         kl-rloo.json results.json tilt.json; do
   [ -s "$f" ] || fail "examples/rlhf made no $f"
 done
 expect_eq "$(jq -c '[.problems, .samples_per_problem, .reward_model_val_pairs > 0, [.rows[].model]]' results.json)" \
-  '[12,2,true,["SFT","best-of-2","DPO","PPO","PPO-ptx"]]' "results.json: five rows over two samples of 12 held-out problems"
+  '[12,2,true,["SFT","best-of-2","DPO","PPO","PPO-ptx","RLOO"]]' "results.json: six rows over two samples of 12 held-out problems"
 [ "$(wc -l < eval-ppo.jsonl)" = 24 ] || fail "two samples of each held-out problem"
 expect_eq "$(jq -c '[.rows[] | (.score >= 0 and .score <= 1), (.score_se >= 0), (.kl_to_sft | type)] | unique' results.json)" \
   '[true,"number"]' "each row: the labeller's score, its standard error and the KL to the SFT model"
@@ -141,6 +143,12 @@ echo '{"accuracy": 0.5, "pairs": 2}' > rm2.json
 expect_eq "$(python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" table p2.jsonl --rm-eval rm2.json --per-problem 2 \
   --row X s2.jsonl 0.5 | jq -c '[.problems, .rows[0].score, .rows[0].score_se, .rows[0].kl_to_sft]')" \
   "[2,0.75,0.25,0.5]" "the labeller's table"
+# The tilted policy pi_SFT exp(r / beta): of a problem's six samples one right, weighed 3 against five 1s.
+printf '{"reward": %s}\n' 0 0 0 > r0.jsonl
+printf '{"reward": %s}\n' 1.0986122886681098 0 0 > r1.jsonl
+expect_eq "$(python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" tilt p.jsonl --per-problem 3 --samples a.jsonl b.jsonl \
+  --rewards r0.jsonl r1.jsonl --beta 1 1e9 | jq -c '[.score, .kl]' | paste -sd' ')" "[0.375,0.1243] [0.1667,0]" \
+  "the labeller's score and KL of the tilted SFT samples (3/8; 1/8 log(6/8) x 5 + 3/8 log(18/8)), untilted at a large beta"
 echo '{"reply": ' > broken.jsonl
 expect_status 1 python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" kl broken.jsonl s2.jsonl
 expect_contains err.txt "labeller.py: error: broken.jsonl:1: not a JSON line"
