@@ -140,6 +140,12 @@ RecordView Block::record(size_t i) const {
       if (kind == RecordKind::kPrefs) break;
       r.loss_mask = std::span<const uint8_t>(loss_mask).subspan(token_start[i], token_start[i + 1] - token_start[i]);
       break;
+    case RecordKind::kImages:
+      r.loss_mask = std::span<const uint8_t>(loss_mask).subspan(token_start[i], token_start[i + 1] - token_start[i]);
+      r.image_height = image_height[i];
+      r.image_width = image_width[i];
+      r.pixels = std::span<const uint8_t>(pixels).subspan(3 * pixel_start[i], 3 * (pixel_start[i + 1] - pixel_start[i]));
+      break;
     case RecordKind::kWindows:
       break;
   }
@@ -163,6 +169,7 @@ size_t BlockBuilder::record_bytes(const RecordView& r) const {
     case RecordKind::kPrefs: bytes += 4 + d * r.sentence_lens.size(); break;
     case RecordKind::kPairs: bytes += 4 + 1; break;
     case RecordKind::kMasked: bytes += 4 + 1 + 4 + (4 + d) * r.positions.size(); break;
+    case RecordKind::kImages: bytes += 4 + 4 + r.ids.size() + r.pixels.size(); break;
     case RecordKind::kWindows: break;
   }
   return bytes;
@@ -206,6 +213,13 @@ uint32_t BlockBuilder::add(const RecordView& r) {
       len_a_.push_back(r.len_a);
       is_next_.push_back(r.is_next == kNoLabel ? kNoLabelByte : uint8_t(r.is_next));
       break;
+    case RecordKind::kImages:
+      loss_mask_.insert(loss_mask_.end(), r.loss_mask.begin(), r.loss_mask.end());
+      heights_.push_back(r.image_height);
+      widths_.push_back(r.image_width);
+      pixels_.insert(pixels_.end(), r.pixels.begin(), r.pixels.end());
+      n_items_ += r.image_height * r.image_width;
+      break;
     case RecordKind::kWindows:
       break;
   }
@@ -238,6 +252,13 @@ void BlockBuilder::assemble(ByteBuffer& payload) const {
     case RecordKind::kWindows:
       payload.insert(payload.end(), token_bytes_.begin(), token_bytes_.end());
       break;
+    case RecordKind::kImages:
+      append_u32(payload, heights_);
+      append_u32(payload, widths_);
+      payload.insert(payload.end(), token_bytes_.begin(), token_bytes_.end());
+      payload.insert(payload.end(), loss_mask_.begin(), loss_mask_.end());
+      payload.insert(payload.end(), pixels_.begin(), pixels_.end());
+      break;
     case RecordKind::kMasked:
       append_u32(payload, len_a_);
       append_u32(payload, n_masked_);
@@ -250,13 +271,14 @@ void BlockBuilder::assemble(ByteBuffer& payload) const {
 }
 
 void BlockBuilder::clear() {
-  for (auto* v : {&lens_, &n_sent_, &len_a_, &n_masked_, &positions_}) v->clear();
+  for (auto* v : {&lens_, &n_sent_, &len_a_, &n_masked_, &positions_, &heights_, &widths_}) v->clear();
   sentence_len_bytes_.clear();
   label_bytes_.clear();
   token_bytes_.clear();
   flags_.clear();
   is_next_.clear();
   loss_mask_.clear();
+  pixels_.clear();
   n_items_ = n_tokens_ = 0;
   payload_size_ = 0;
 }
@@ -272,6 +294,7 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
     case RecordKind::kMasked: expected += 4 * n + 4 * n + (4 + d) * items + n; break;
     case RecordKind::kChat: expected += 4 * n + d * items + tokens; break;
     case RecordKind::kPrefs: expected += 4 * n + d * items; break;
+    case RecordKind::kImages: expected += 8 * n + tokens + 3 * items; break;
   }
   if (items != 0 && (kind == RecordKind::kPairs || kind == RecordKind::kWindows))
     throw Error(fmt::format("a {} block cannot have items (it says {})", kind_name(kind), items));
@@ -317,6 +340,19 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
     }
   };
 
+  // Chat and image records have a loss mask byte per id, 0 or 1.
+  const auto read_loss_mask = [&] {
+    const uint8_t* mask = cur.take(tokens);
+    block.loss_mask.assign(mask, mask + tokens);
+    const auto bad = std::find_if(block.loss_mask.begin(), block.loss_mask.end(), [](uint8_t b) { return b > 1; });
+    if (bad != block.loss_mask.end()) {
+      const uint64_t at = uint64_t(bad - block.loss_mask.begin());
+      const uint64_t record =
+          uint64_t(std::upper_bound(block.token_start.begin(), block.token_start.end(), at) - block.token_start.begin()) - 1;
+      throw Error(fmt::format("record {}: loss mask byte {} is not 0 or 1", block.first_record + record, *bad));
+    }
+  };
+
   switch (kind) {
     case RecordKind::kDocs: {
       read_parts("sentence");
@@ -339,18 +375,34 @@ void decode_payload(RecordKind kind, TokenDtype dtype, uint32_t vocab_size, cons
     case RecordKind::kWindows:
       read_ids(cur, dtype, tokens, vocab_size, block.tokens, block.token_start, block.first_record, "token id");
       break;
-    case RecordKind::kChat: {
+    case RecordKind::kChat:
       read_parts("conversation");
       read_ids(cur, dtype, tokens, vocab_size, block.tokens, block.token_start, block.first_record, "token id");
-      const uint8_t* mask = cur.take(tokens);
-      block.loss_mask.assign(mask, mask + tokens);
-      const auto bad = std::find_if(block.loss_mask.begin(), block.loss_mask.end(), [](uint8_t b) { return b > 1; });
-      if (bad != block.loss_mask.end()) {
-        const uint64_t at = uint64_t(bad - block.loss_mask.begin());
-        const uint64_t record =
-            uint64_t(std::upper_bound(block.token_start.begin(), block.token_start.end(), at) - block.token_start.begin()) - 1;
-        throw Error(fmt::format("record {}: loss mask byte {} is not 0 or 1", block.first_record + record, *bad));
+      read_loss_mask();
+      break;
+    case RecordKind::kImages: {
+      cur.u32(n, block.image_height);
+      cur.u32(n, block.image_width);
+      block.pixel_start.resize(n + 1);
+      block.pixel_start[0] = 0;
+      for (uint64_t i = 0; i < n; ++i) {
+        const uint64_t height = block.image_height[i], width = block.image_width[i];
+        if (height == 0 || width == 0)
+          throw Error(fmt::format("record {}: an image of {} x {} pixels", block.first_record + i, width, height));
+        if (height * width > items - block.pixel_start[i])  // < 2^64: both are u32
+          throw Error(fmt::format("records overrun their block: record {}'s image of {} x {} pixels passes the {} "
+                                  "pixels the block header says",
+                                  block.first_record + i, width, height, items));
+        block.pixel_start[i + 1] = block.pixel_start[i] + height * width;
       }
+      if (block.pixel_start[n] != items)
+        throw Error(fmt::format("records overrun their block: their images add up to {} pixels, the block header "
+                                "says {}",
+                                block.pixel_start[n], items));
+      read_ids(cur, dtype, tokens, vocab_size, block.tokens, block.token_start, block.first_record, "token id");
+      read_loss_mask();
+      const uint8_t* pixels = cur.take(3 * items);
+      block.pixels.assign(pixels, pixels + 3 * items);
       break;
     }
     case RecordKind::kPrefs:

@@ -56,6 +56,10 @@ void dump_stats(ShardReader& reader, ByteSink& out, Progress& progress) {
     j["conversations"] = t.items;
     j["loss_tokens"] = trained;
   }
+  if (h.kind == RecordKind::kImages) {
+    j["pixels"] = t.items;
+    j["loss_tokens"] = trained;
+  }
   if (h.kind == RecordKind::kPairs || h.kind == RecordKind::kMasked) {
     j["is_next"] = {{"1", labels[1]}, {"0", labels[0]}, {"none", labels[2]}};
   }
@@ -97,6 +101,10 @@ void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Pro
           break;
         case RecordKind::kPrefs:
           append_ids(buf, "part_lens", r.sentence_lens);
+          break;
+        case RecordKind::kImages:  // the pixels' size, not the pixels
+          fmt::format_to(std::back_inserter(buf), ",\"loss_mask\":[{}],\"image\":[{},{}]", fmt::join(r.loss_mask, ","),
+                         r.image_width, r.image_height);
           break;
         case RecordKind::kWindows:
           break;

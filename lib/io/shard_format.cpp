@@ -17,14 +17,14 @@ std::string_view kind_name(RecordKind kind) {
     case RecordKind::kMasked: return "masked";
     case RecordKind::kChat: return "chat";
     case RecordKind::kPrefs: return "prefs";
+    case RecordKind::kImages: return "images";
   }
   return "?";
 }
 
 std::optional<RecordKind> parse_kind(std::string_view name) {
-  for (RecordKind k : {RecordKind::kDocs, RecordKind::kPairs, RecordKind::kWindows, RecordKind::kMasked,
-                       RecordKind::kChat, RecordKind::kPrefs})
-    if (kind_name(k) == name) return k;
+  for (uint8_t k = 0; k < kRecordKinds; ++k)
+    if (kind_name(RecordKind(k)) == name) return RecordKind(k);
   return std::nullopt;
 }
 

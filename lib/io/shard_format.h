@@ -41,7 +41,8 @@ inline constexpr std::array<uint8_t, 4> kBlockTag = {'B', 'L', 'C', 'K'};
 inline constexpr std::array<uint8_t, 4> kEndTag = {'E', 'N', 'D', 'S'};
 inline constexpr std::array<uint8_t, 4> kFooterTag = {'L', 'M', 'I', 'X'};
 
-enum class RecordKind : uint8_t { kDocs, kPairs, kWindows, kMasked, kChat, kPrefs };
+enum class RecordKind : uint8_t { kDocs, kPairs, kWindows, kMasked, kChat, kPrefs, kImages };
+inline constexpr uint8_t kRecordKinds = 7;  // RecordKind(0) .. RecordKind(kRecordKinds - 1)
 enum class TokenDtype : uint8_t { kU16, kU32 };
 
 std::string_view kind_name(RecordKind kind);
@@ -70,7 +71,8 @@ inline void store_u64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 
 struct BlockHeader {
   uint32_t records = 0;
-  uint32_t items = 0;  // docs: sentences; masked: masked positions; other kinds: 0
+  uint32_t items = 0;  // docs: sentences; masked: masked positions; chat: conversations; prefs: parts;
+                       // images: pixels; other kinds: 0
   uint32_t tokens = 0;
   uint32_t payload_size = 0;
   uint32_t frame_size = 0;

@@ -25,6 +25,8 @@ inline constexpr int8_t kNoLabel = -1;
 //            lengths of the conversations packed into the record (empty when writing means one)
 //   prefs:   ids = a prompt, then the chosen and the rejected completion of each of its pairs;
 //            sentence_lens = their lengths [prompt, chosen 1, rejected 1, chosen 2, ...] (see PrefsParts)
+//   images:  ids (with the image placeholder), loss_mask (one 0 or 1 per id), and one RGB image:
+//            image_height rows of image_width pixels, 3 bytes each (R, G, B), in pixels
 struct RecordView {
   std::span<const uint32_t> ids;
   std::span<const uint32_t> sentence_lens;
@@ -34,6 +36,8 @@ struct RecordView {
   std::span<const uint32_t> positions;
   std::span<const uint32_t> labels;
   std::span<const uint8_t> loss_mask;
+  std::span<const uint8_t> pixels;
+  uint32_t image_height = 0, image_width = 0;
 };
 
 // The parts of a prefs record: the prompt's ids and each pair's chosen and rejected completion.
@@ -60,7 +64,10 @@ struct Block {
   std::vector<int8_t> is_next;
   std::vector<uint32_t> positions, labels;
   std::vector<uint64_t> masked_start;  // masked: records + 1 offsets into positions/labels
-  std::vector<uint8_t> loss_mask;      // chat: one per token
+  std::vector<uint8_t> loss_mask;      // chat, images: one per token
+  std::vector<uint32_t> image_height, image_width;  // images: one per record
+  std::vector<uint64_t> pixel_start;   // images: records + 1 offsets into pixels (in pixels, not bytes)
+  std::vector<uint8_t> pixels;         // images: 3 bytes a pixel
 
   size_t size() const { return token_start.empty() ? 0 : token_start.size() - 1; }
   RecordView record(size_t i) const;
@@ -91,9 +98,9 @@ class BlockBuilder {
 
   RecordKind kind_;
   TokenDtype dtype_;
-  std::vector<uint32_t> lens_, n_sent_, len_a_, n_masked_, positions_;
+  std::vector<uint32_t> lens_, n_sent_, len_a_, n_masked_, positions_, heights_, widths_;
   ByteBuffer sentence_len_bytes_, label_bytes_, token_bytes_;
-  std::vector<uint8_t> flags_, is_next_, loss_mask_;
+  std::vector<uint8_t> flags_, is_next_, loss_mask_, pixels_;
   uint32_t n_items_ = 0, n_tokens_ = 0;
   size_t payload_size_ = 0;
 };

@@ -52,7 +52,10 @@ void ShardWriter::check(const RecordView& r) const {
   const bool has_parts = kind == RecordKind::kDocs || kind == RecordKind::kChat || kind == RecordKind::kPrefs;
   if ((!has_parts && !r.sentence_lens.empty()) || (kind != RecordKind::kDocs && r.doc_flags != 0))
     fail(fmt::format("sentence fields in a {} shard", kind_name(kind)));
-  if (kind != RecordKind::kChat && !r.loss_mask.empty()) fail(fmt::format("a loss mask in a {} shard", kind_name(kind)));
+  const bool has_mask = kind == RecordKind::kChat || kind == RecordKind::kImages;
+  if (!has_mask && !r.loss_mask.empty()) fail(fmt::format("a loss mask in a {} shard", kind_name(kind)));
+  if (kind != RecordKind::kImages && (!r.pixels.empty() || r.image_height != 0 || r.image_width != 0))
+    fail(fmt::format("an image in a {} shard", kind_name(kind)));
   if (kind != RecordKind::kMasked && (!r.positions.empty() || !r.labels.empty()))
     fail(fmt::format("masked positions in a {} shard", kind_name(kind)));
   if (kind != RecordKind::kPairs && kind != RecordKind::kMasked && (r.len_a != 0 || r.is_next != kNoLabel))
@@ -76,11 +79,19 @@ void ShardWriter::check(const RecordView& r) const {
         fail(fmt::format("a part of {} ids is longer than a {} shard stores ({})", len, dtype_name(header_.dtype),
                          dtype_max_sentence(header_.dtype)));
   }
-  if (kind == RecordKind::kChat) {
+  if (has_mask) {
     if (r.loss_mask.size() != r.ids.size())
       fail(fmt::format("the loss mask has {} entries for {} ids", r.loss_mask.size(), r.ids.size()));
     for (uint8_t m : r.loss_mask)
       if (m > 1) fail(fmt::format("loss mask entry {} is not 0 or 1", m));
+  }
+  if (kind == RecordKind::kImages) {
+    if (r.image_height == 0 || r.image_width == 0)
+      fail(fmt::format("an image of {} x {} pixels", r.image_width, r.image_height));
+    if (r.pixels.size() != 3 * uint64_t(r.image_height) * r.image_width)
+      fail(fmt::format("{} pixel bytes for an RGB image of {} x {}", r.pixels.size(), r.image_width, r.image_height));
+  }
+  if (kind == RecordKind::kChat) {
     // Conversation lengths are stored in the token dtype.
     const uint64_t longest = r.sentence_lens.empty() ? r.ids.size()
                                                      : *std::max_element(r.sentence_lens.begin(), r.sentence_lens.end());

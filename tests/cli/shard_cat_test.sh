@@ -21,13 +21,20 @@ J
 cat > masked.jsonl <<'J'
 {"ids":[101,103,8,102,103,102],"len_a":4,"is_next":1,"positions":[1,4],"labels":[7,9]}
 J
-for kind in docs pairs windows masked; do
+cat > images.jsonl <<'J'
+{"ids":[5,1,2],"loss_mask":[0,1,1],"image":[3,2]}
+{"ids":[5],"loss_mask":[0],"image":[1,1]}
+J
+for kind in docs pairs windows masked images; do
   make-test-shard --kind "$kind" --vocab-size 50257 -o "$kind.shard" < "$kind.jsonl"
   shard-cat "$kind.shard" > "$kind.out"
   expect_eq "$(cat "$kind.out")" "$(cat "$kind.jsonl")" "$kind round trip"
   shard-cat --jsonl "$kind.shard" > "$kind.out2"
   cmp -s "$kind.out" "$kind.out2" || fail "--jsonl differs from the default output"
 done
+
+expect_eq "$(shard-cat --stats images.shard | jq -c '[.kind, .pixels, .loss_tokens]')" '["images",7,2]' \
+  "an images shard's pixels and trained ids"
 
 # u32 ids
 echo '{"ids":[0,99999,100000]}' | make-test-shard --vocab-size 100001 > big.shard

@@ -15,6 +15,8 @@ printf '{"ids":[4,5,6,7]}\n{"ids":[8,9,10,11]}\n{"ids":[69999,0,1,2]}\n' |
   "$make_shard" --kind windows --vocab-size 70000 --block-target 20 > "$tmp/windows32"
 printf '{"ids":[101,103,8,102,103,102],"len_a":4,"is_next":0,"positions":[1,4],"labels":[7,9]}\n' |
   "$make_shard" --kind masked --vocab-size 300 > "$tmp/masked"
+printf '{"ids":[5,1,2],"loss_mask":[0,1,1],"image":[3,2]}\n{"ids":[5],"loss_mask":[0],"image":[1,1]}\n' |
+  "$make_shard" --kind images --vocab-size 300 > "$tmp/images"
 cat "$tmp/pairs" "$tmp/pairs" > "$tmp/concatenated"
 for f in "$tmp"/*; do
   for mode in 0 1 2 3; do

@@ -29,7 +29,7 @@ void stream(std::span<const uint8_t> bytes, bool decode) {
   ShardReader reader(InputStream::from_memory("fuzz", bytes), options);
   RecordView r;
   uint64_t sum = 0;
-  while (reader.next(r)) sum += r.ids.size() + r.positions.size() + r.sentence_lens.size();
+  while (reader.next(r)) sum += r.ids.size() + r.positions.size() + r.sentence_lens.size() + r.pixels.size();
   if (decode && sum < reader.totals().tokens) __builtin_trap();  // every token must be reachable
 }
 
@@ -49,7 +49,7 @@ void random_access(std::span<const uint8_t> bytes) {
 
 void payload(std::span<const uint8_t> bytes) {
   if (bytes.size() < 16) return;
-  const auto kind = RecordKind(bytes[0] % 4);
+  const auto kind = RecordKind(bytes[0] % kRecordKinds);
   const auto dtype = TokenDtype(bytes[1] % 2);
   const uint32_t vocab = 1 + (uint32_t(bytes[2]) | uint32_t(bytes[3]) << 8);
   BlockHeader h;

@@ -1,5 +1,7 @@
 // make-test-shard: JSON lines (the objects `shard-cat --jsonl` prints) -> a shard. For CLI tests that need
-// shards of every kind, including ones no program would write. Not installed.
+// shards of every kind, including ones no program would write. An images record's "image" is [width,
+// height]; its "pixels" (3 bytes a pixel) default to byte i = i mod 256, as shard-cat prints no pixels.
+// Not installed.
 #include <iostream>
 #include <string>
 
@@ -18,7 +20,7 @@ int main(int argc, char** argv) {
   uint32_t vocab_size = 0;
   size_t block_target = io::kDefaultBlockTarget;
   add_common_options(app, common, "Write the shard to FILE instead of stdout");
-  app.add_option("--kind", kind, "docs, pairs, windows, masked, chat or prefs")->capture_default_str();
+  app.add_option("--kind", kind, "docs, pairs, windows, masked, chat, prefs or images")->capture_default_str();
   app.add_option("--vocab-size", vocab_size, "Vocabulary size")->required();
   app.add_option("--dtype", dtype, "u16 or u32 (default: what the vocabulary needs)");
   app.add_option("--fingerprint", fingerprint, "Vocabulary fingerprint to record");
@@ -28,7 +30,7 @@ int main(int argc, char** argv) {
 
   return run_main(app, argc, argv, [&] {
     const auto parsed_kind = io::parse_kind(kind);
-    if (!parsed_kind) throw UsageError("--kind must be docs, pairs, windows, masked, chat or prefs");
+    if (!parsed_kind) throw UsageError("--kind must be docs, pairs, windows, masked, chat, prefs or images");
     io::ShardHeader header = io::ShardHeader::make(*parsed_kind, vocab_size, fingerprint);
     if (!dtype.empty()) {
       const auto parsed = io::parse_dtype(dtype);
@@ -69,6 +71,16 @@ int main(int argc, char** argv) {
       if (j.contains("is_next") && !j["is_next"].is_null()) r.is_next = int8_t(j["is_next"].get<int>());
       if (j.value("doc_continues", false)) r.doc_flags |= io::kDocContinues;
       if (j.value("sentence_continues", false)) r.doc_flags |= io::kSentenceContinues;
+      std::vector<uint8_t> pixels;
+      if (j.contains("image")) {
+        const auto size = j["image"].get<std::vector<uint32_t>>();
+        if (size.size() != 2) throw Error("<stdin>:" + std::to_string(line_number) + ": image is not [width, height]");
+        r.image_width = size[0], r.image_height = size[1];
+        pixels = j.value("pixels", std::vector<uint8_t>{});
+        if (!j.contains("pixels"))
+          for (uint64_t i = 0; i < 3 * uint64_t(size[0]) * size[1]; ++i) pixels.push_back(uint8_t(i));
+        r.pixels = pixels;
+      }
       writer.write(r);
     }
     writer.finish();

@@ -303,6 +303,59 @@ TEST_CASE("prefs records: a prompt and pairs of non-empty completions whose leng
   CHECK(parts.pairs[1].rejected[0] == 12);
 }
 
+TEST_CASE("images records: an image of at least a pixel a side whose pixels add up, a loss mask") {
+  const ShardHeader h = small_header(RecordKind::kImages);
+  // One record of 2 u16 ids and a width x height image; the header's pixel count given apart.
+  const auto make = [](uint32_t width, uint32_t height, uint32_t pixels) {
+    RawBlock b;
+    b.header = {1, pixels, 2, 0, 0};
+    put_u32(b.payload, 2);  // len
+    put_u32(b.payload, height);
+    put_u32(b.payload, width);
+    for (int i = 0; i < 4; ++i) b.payload.push_back(0);  // 2 u16 ids
+    for (uint8_t m : {0, 1}) b.payload.push_back(m);      // the loss mask
+    for (uint32_t i = 0; i < 3 * pixels; ++i) b.payload.push_back(uint8_t(i));
+    return b;
+  };
+  CHECK(test::read_error(raw_shard(h, {make(3, 2, 6)})).empty());
+  CHECK(test::read_error(raw_shard(h, {make(0, 2, 0)})).ends_with("record 0: an image of 0 x 2 pixels"));
+  CHECK(test::read_error(raw_shard(h, {make(3, 2, 5)})).ends_with(
+      "records overrun their block: record 0's image of 3 x 2 pixels passes the 5 pixels the block header says"));
+  CHECK(test::read_error(raw_shard(h, {make(3, 2, 7)})).ends_with(
+      "records overrun their block: their images add up to 6 pixels, the block header says 7"));
+  // 2^16 x 2^16 pixels: the product does not wrap into agreement with a small count.
+  CHECK(test::read_error(raw_shard(h, {make(65536, 65536, 1)})).find("passes the 1 pixels") != std::string::npos);
+  RawBlock bad_mask = make(1, 1, 1);
+  bad_mask.payload[4 * 3 + 4 + 1] = 2;
+  CHECK(test::read_error(raw_shard(h, {bad_mask})).ends_with("record 0: loss mask byte 2 is not 0 or 1"));
+  RawBlock short_block = make(1, 1, 1);
+  short_block.payload.pop_back();
+  CHECK(test::read_error(raw_shard(h, {short_block})).find("records overrun their block") != std::string::npos);
+
+  // The writer refuses the same, and images in other kinds.
+  const auto write_error = [](RecordKind kind, uint32_t width, uint32_t height, size_t bytes) {
+    const std::vector<uint32_t> ids = {1, 2};
+    const std::vector<uint8_t> mask = {0, 1}, pixels(bytes, 7);
+    RecordView r;
+    r.ids = ids;
+    r.loss_mask = mask;
+    r.image_width = width, r.image_height = height;
+    r.pixels = pixels;
+    try {
+      MemorySink sink;
+      ShardWriter writer(sink, small_header(kind));
+      writer.write(r);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(write_error(RecordKind::kImages, 3, 2, 18).empty());
+  CHECK(write_error(RecordKind::kImages, 3, 0, 0) == "shard writer: record 0: an image of 3 x 0 pixels");
+  CHECK(write_error(RecordKind::kImages, 3, 2, 17) == "shard writer: record 0: 17 pixel bytes for an RGB image of 3 x 2");
+  CHECK(write_error(RecordKind::kChat, 3, 2, 18) == "shard writer: record 0: an image in a chat shard");
+}
+
 TEST_CASE("what the program asked for: kind, vocabulary fingerprint and size") {
   const auto bytes = small_shard();
   ReaderOptions want_windows;

@@ -17,7 +17,7 @@ using lmpipe::test::OwnedRecord;
 namespace {
 
 const RecordKind kAllKinds[] = {RecordKind::kDocs, RecordKind::kPairs, RecordKind::kWindows, RecordKind::kMasked,
-                                 RecordKind::kChat, RecordKind::kPrefs};
+                                 RecordKind::kChat, RecordKind::kPrefs, RecordKind::kImages};
 
 ShardHeader header_for(RecordKind kind, uint32_t vocab_size) {
   ShardHeader h = ShardHeader::make(kind, vocab_size, "sha256:0123");

@@ -15,7 +15,8 @@ namespace lmpipe::test {
 
 struct OwnedRecord {
   std::vector<uint32_t> ids, sentence_lens, positions, labels;
-  std::vector<uint8_t> loss_mask;
+  std::vector<uint8_t> loss_mask, pixels;
+  uint32_t image_height = 0, image_width = 0;
   uint8_t doc_flags = 0;
   uint32_t len_a = 0;
   int8_t is_next = io::kNoLabel;
@@ -30,6 +31,9 @@ struct OwnedRecord {
     v.positions = positions;
     v.labels = labels;
     v.loss_mask = loss_mask;
+    v.pixels = pixels;
+    v.image_height = image_height;
+    v.image_width = image_width;
     return v;
   }
   static OwnedRecord from(const io::RecordView& v) {
@@ -39,6 +43,9 @@ struct OwnedRecord {
     r.positions.assign(v.positions.begin(), v.positions.end());
     r.labels.assign(v.labels.begin(), v.labels.end());
     r.loss_mask.assign(v.loss_mask.begin(), v.loss_mask.end());
+    r.pixels.assign(v.pixels.begin(), v.pixels.end());
+    r.image_height = v.image_height;
+    r.image_width = v.image_width;
     r.doc_flags = v.doc_flags;
     r.len_a = v.len_a;
     r.is_next = v.is_next;
@@ -105,6 +112,14 @@ inline std::vector<OwnedRecord> random_records(io::RecordKind kind, uint32_t voc
         }
         break;
       }
+      case io::RecordKind::kImages:
+        r.loss_mask.resize(len);
+        for (uint8_t& m : r.loss_mask) m = uint8_t(uniform(2));
+        r.image_height = uint32_t(1 + uniform(40));
+        r.image_width = uint32_t(1 + uniform(40));
+        r.pixels.resize(3 * size_t(r.image_height) * r.image_width);
+        for (uint8_t& p : r.pixels) p = uint8_t(uniform(256));
+        break;
       case io::RecordKind::kWindows:
         break;
     }
