@@ -61,6 +61,25 @@ def read_jsonl(path):
     return rows
 
 
+def first_row(path):
+    """The first JSON line of a file that holds one record (a kl or an --eval-only output)."""
+    rows = read_jsonl(path)
+    if not rows:
+        fail(f"{path}: empty")
+    return rows[0]
+
+
+def scored_samples(args, command):
+    """The prompts, the sample files (a line per prompt each) and the reward files beside them."""
+    prompt_rows = read_jsonl(args.prompts)
+    samples = [read_jsonl(p) for p in args.samples]
+    rewards = [[r["reward"] for r in read_jsonl(p)] for p in args.rewards]
+    n = len(prompt_rows)
+    if not n or len(samples) != len(rewards) or any(len(x) != n for x in samples + rewards):
+        fail(f"{command} needs as many reward files as sample files, a line per prompt each")
+    return prompt_rows, samples, rewards
+
+
 def write_jsonl(path, rows):
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
@@ -129,12 +148,8 @@ def conversations(args):
 
 
 def best_of(args):
-    samples = [read_jsonl(p) for p in args.samples]
-    rewards = [[r["reward"] for r in read_jsonl(p)] for p in args.rewards]
-    n = len(read_jsonl(args.prompts))
-    if len(samples) != len(rewards) or any(len(x) != n for x in samples + rewards):
-        fail("best-of needs as many reward files as sample files, a line per prompt each")
-    for i in range(n):
+    prompt_rows, samples, rewards = scored_samples(args, "best-of")
+    for i in range(len(prompt_rows)):
         best = max(range(len(samples)), key=lambda k: (rewards[k][i], -k))
         print(json.dumps(samples[best][i], ensure_ascii=False))
 
@@ -144,12 +159,8 @@ def tilt(args):
     pi_SFT(y) exp(r(y) / beta) / Z (Korbak et al. 2022, Rafailov et al. 2023). Over a problem's samples of
     pi_SFT (every file's, of its K lines) the weights q = exp(r / beta) / sum give its expected labeller score
     (self-normalised importance sampling) and sum q log(M q), M samples, its KL to pi_SFT."""
-    prompt_rows = read_jsonl(args.prompts)
-    samples = [read_jsonl(p) for p in args.samples]
-    rewards = [[r["reward"] for r in read_jsonl(p)] for p in args.rewards]
+    prompt_rows, samples, rewards = scored_samples(args, "tilt")
     n, k = len(prompt_rows), args.per_problem
-    if len(samples) != len(rewards) or any(len(x) != n for x in samples + rewards) or not n:
-        fail("tilt needs as many reward files as sample files, a line per prompt each")
     if k < 1 or n % k:
         fail(f"{args.prompts}: {n} prompts are not {k} (at least 1) of each of some problems")
     for beta in args.beta:
@@ -182,7 +193,7 @@ def kl_value(spec):
     try:
         return float(spec)
     except ValueError:
-        return read_jsonl(spec)[0]["kl"]
+        return first_row(spec)["kl"]
 
 
 def table(args):
@@ -204,7 +215,7 @@ def table(args):
         kl_to_sft = kl_value(kl_spec)
         rows.append({"model": name, "score": round(mean, 4), "score_se": round(se, 4),
                      "kl_to_sft": round(kl_to_sft, 3) + 0.0})  # no -0.0
-    rm = read_jsonl(args.rm_eval)[0]
+    rm = first_row(args.rm_eval)
     print(json.dumps({"problems": problems, "samples_per_problem": k,
                       "reward_model_val_accuracy": round(rm["accuracy"], 4), "reward_model_val_pairs": rm["pairs"],
                       "rows": rows}, indent=1))

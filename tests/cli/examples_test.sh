@@ -152,6 +152,10 @@ expect_eq "$(python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" tilt p.jsonl --p
 echo '{"reply": ' > broken.jsonl
 expect_status 1 python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" kl broken.jsonl s2.jsonl
 expect_contains err.txt "labeller.py: error: broken.jsonl:1: not a JSON line"
+: > empty.json
+expect_status 1 python3 "$LMPIPE_SOURCE/examples/rlhf/labeller.py" table p2.jsonl --rm-eval empty.json --per-problem 2 \
+  --row X s2.jsonl 0.5
+expect_contains err.txt "labeller.py: error: empty.json: empty"
 make -q "${rlhf[@]}" || fail "a second make has work to do"
 cd ..
 
