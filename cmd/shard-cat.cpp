@@ -31,12 +31,15 @@ int main(int argc, char** argv) {
   CommonOptions common;
   std::vector<std::string> inputs;
   std::string vocab_spec;
-  bool header = false, stats = false, jsonl = false;
+  bool header = false, stats = false, jsonl = false, pixels = false;
   add_common_options(app, common, "Write to FILE instead of stdout");
   auto* header_flag = app.add_flag("--header", header, "Print each shard's header as one JSON line");
   auto* stats_flag = app.add_flag("--stats", stats, "Print counts and sizes as one JSON object");
   auto* jsonl_flag = app.add_flag("--jsonl", jsonl, "Print each record as one JSON object per line (the default)");
-  header_flag->excludes(stats_flag)->excludes(jsonl_flag);
+  auto* pixels_flag = app.add_flag(
+      "--pixels", pixels, "With the records, an images record's pixels too, as a list of bytes (R, G, B, row by row)");
+  header_flag->excludes(stats_flag)->excludes(jsonl_flag)->excludes(pixels_flag);
+  stats_flag->excludes(pixels_flag);
   stats_flag->excludes(jsonl_flag);
   app.add_option("-v,--vocab", vocab_spec,
                  "Vocabulary (directory, file or shipped name) to print tokens as text; the shards must match it")
@@ -61,7 +64,7 @@ int main(int argc, char** argv) {
     } else if (stats) {
       io::dump_stats(reader, out, progress);
     } else {
-      io::dump_records(reader, out, text.get(), progress);
+      io::dump_records(reader, out, text.get(), progress, pixels);
     }
     progress.update(reader.bytes_consumed());
     progress.finish();

@@ -95,19 +95,24 @@ class RecordPacker {
 
 }  // namespace
 
-io::ShardHeader template_header(io::RecordKind kind, const tok::Tokenizer& tokenizer,
-                                const tok::ChatMlTemplate& chat_template, nlohmann::json provenance) {
+io::ShardHeader vocab_header(io::RecordKind kind, const tok::Tokenizer& tokenizer, nlohmann::json provenance) {
   const tok::Vocab& vocab = tokenizer.vocab();
   io::ShardHeader h = io::ShardHeader::make(kind, vocab.size(), vocab.fingerprint);
   h.special_ids = vocab.special_ids();
   h.provenance = std::move(provenance);
-  h.extra["template"] = {{"name", "chatml"},
-                         {"im_start", chat_template.start_id()},
-                         {"im_end", chat_template.end_id()}};
   h.extra["tokenizer"] = vocab.kind == tok::VocabKind::kByteLevelBpe ? "byte-level-bpe" : "wordpiece";
   // Where the vocabulary was, so that pretrain can put its files (and the template's) into checkpoints.
   std::error_code ec;
   h.extra["vocab"] = std::filesystem::absolute(vocab.source, ec).string();
+  return h;
+}
+
+io::ShardHeader template_header(io::RecordKind kind, const tok::Tokenizer& tokenizer,
+                                const tok::ChatMlTemplate& chat_template, nlohmann::json provenance) {
+  io::ShardHeader h = vocab_header(kind, tokenizer, std::move(provenance));
+  h.extra["template"] = {{"name", "chatml"},
+                         {"im_start", chat_template.start_id()},
+                         {"im_end", chat_template.end_id()}};
   return h;
 }
 

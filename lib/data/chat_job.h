@@ -30,8 +30,11 @@ struct ChatSummary {
   uint64_t skipped = 0;    // bad lines, with skip_bad
 };
 
-// A header of that kind for records in the chat template: the template's marker ids, the tokenizer, and
-// where the vocabulary is (pretrain puts its files into checkpoints).
+// A header of that kind for records of the tokenizer's ids: its special ids, the tokenizer, and where the
+// vocabulary is (pretrain puts its files into checkpoints).
+io::ShardHeader vocab_header(io::RecordKind kind, const tok::Tokenizer& tokenizer, nlohmann::json provenance);
+
+// vocab_header, and the chat template's marker ids.
 io::ShardHeader template_header(io::RecordKind kind, const tok::Tokenizer& tokenizer,
                                 const tok::ChatMlTemplate& chat_template, nlohmann::json provenance);
 

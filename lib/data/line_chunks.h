@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -15,7 +16,8 @@
 
 namespace lmpipe::data {
 
-// encode(text, thread, result) encodes a chunk's text into a Result, which has `items` (one per non-blank
+// encode(text, thread, result) encodes a chunk's text into a Result (or encode(text, file, thread, result),
+// file indexing inputs, for records that name files beside their own), which has `items` (one per non-blank
 // line: `line`, its index in the chunk, and `error`, non-empty when the line was bad) and `lines` (the
 // chunk's lines, blank ones too). take(result, item) then gets each good item in input order; a bad one
 // is an Error "FILE:LINE: what", or with skip_bad is left out. Returns the bad lines left out.
@@ -29,7 +31,12 @@ uint64_t for_each_line_chunk(const std::vector<std::string>& inputs, size_t chun
   uint64_t lines_before = 0;  // in the current file, before the chunk
   tok::for_each_chunk_parallel(
       chunker, threads,
-      [&](const tok::TextChunk& chunk, size_t slot, int thread) { encode(std::string_view(chunk.text), thread, results[slot]); },
+      [&](const tok::TextChunk& chunk, size_t slot, int thread) {
+        if constexpr (std::is_invocable_v<Encode&, std::string_view, size_t, int, Result&>)
+          encode(std::string_view(chunk.text), chunk.file, thread, results[slot]);
+        else
+          encode(std::string_view(chunk.text), thread, results[slot]);
+      },
       [&](const tok::TextChunk& chunk, size_t slot) {
         if (chunk.file != file) {
           file = chunk.file;

@@ -196,6 +196,8 @@ std::vector<uint32_t> SafetensorsFile::read_ids(const SafeTensor& t) const {
       uint32_t w;
       std::memcpy(&w, bytes.data() + 4 * i, 4);
       v = w;
+    } else if (t.dtype == "U8") {
+      v = bytes[i];
     } else {
       throw Error(fmt::format("{}: tensor {} is {}, not integer ids", path_, t.name, t.dtype));
     }

@@ -38,7 +38,7 @@ class SafetensorsFile {
   // The tensor converted to float (from F32, F64, F16 or BF16); dst holds elements() floats.
   void read_floats(const SafeTensor& tensor, float* dst) const;
   void read_doubles(const SafeTensor& tensor, double* dst) const;
-  // Integer tensors (I64, I32, U32) as uint32 token ids.
+  // Integer tensors (I64, I32, U32, U8) as uint32 token ids (or pixel values).
   std::vector<uint32_t> read_ids(const SafeTensor& tensor) const;
 
  private:

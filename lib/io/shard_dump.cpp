@@ -73,7 +73,7 @@ void dump_stats(ShardReader& reader, ByteSink& out, Progress& progress) {
   out.write(line.data(), line.size());
 }
 
-void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Progress& progress) {
+void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Progress& progress, bool pixels) {
   fmt::memory_buffer buf;
   while (const Block* block = reader.next_block()) {
     for (size_t i = 0; i < block->size(); ++i) {
@@ -102,9 +102,10 @@ void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Pro
         case RecordKind::kPrefs:
           append_ids(buf, "part_lens", r.sentence_lens);
           break;
-        case RecordKind::kImages:  // the pixels' size, not the pixels
+        case RecordKind::kImages:  // the pixels' size; the pixels themselves when asked for
           fmt::format_to(std::back_inserter(buf), ",\"loss_mask\":[{}],\"image\":[{},{}]", fmt::join(r.loss_mask, ","),
                          r.image_width, r.image_height);
+          if (pixels) fmt::format_to(std::back_inserter(buf), ",\"pixels\":[{}]", fmt::join(r.pixels, ","));
           break;
         case RecordKind::kWindows:
           break;

@@ -24,7 +24,8 @@ void dump_headers(ShardReader& reader, ByteSink& out);
 // One JSON object: counts (shards, blocks, records, tokens, ...), sizes and record-length figures.
 void dump_stats(ShardReader& reader, ByteSink& out, Progress& progress);
 // One JSON object per record: "ids" and the kind's fields ("sentence_lens", "len_a", "is_next",
-// "positions", "labels"); with text, also "tokens" (each id's text) and "text".
-void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Progress& progress);
+// "positions", "labels", "image" [width, height]); with text, also "tokens" (each id's text) and "text";
+// with pixels, an images record's "pixels" too (its bytes, as make-test-shard reads them back).
+void dump_records(ShardReader& reader, ByteSink& out, const TokenText* text, Progress& progress, bool pixels = false);
 
 }  // namespace lmpipe::io

@@ -1,5 +1,7 @@
 #include "tok/chat_template.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -37,36 +39,56 @@ ChatMlTemplate::ChatMlTemplate(const Tokenizer& tokenizer) : vocab_(tokenizer.vo
   }
 }
 
-void ChatMlTemplate::render(const Conversation& conversation, Tokenizer::Session& session, ChatTokens& out) const {
+void ChatMlTemplate::render(const Conversation& conversation, Tokenizer::Session& session, ChatTokens& out,
+                            const Placeholder* placeholder) const {
   std::string text;
   for (const Message& m : conversation) {
     const bool target = m.role == "assistant";
     out.ids.push_back(start_);
     out.loss_mask.push_back(0);
-    const size_t first = out.ids.size();
-    if (!token_bytes_.empty()) {
-      // Byte-level BPE: "{role}\n{content}" as one piece; a token is a target when it ends past the prefix.
-      text.assign(m.role).append("\n").append(m.content);
-      session.encode(text, out.ids);
-      uint64_t end = 0;
-      const uint64_t prefix = m.role.size() + 1;
-      for (size_t i = first; i < out.ids.size(); ++i) {
-        end += token_bytes_[out.ids[i]];
-        out.loss_mask.push_back(target && end > prefix);
-      }
-    } else {
-      // WordPiece splits at the newline whatever follows it: the role and the content encode apart.
-      text.assign(m.role).append("\n");
-      session.encode(text, out.ids);
-      out.loss_mask.resize(out.ids.size(), 0);
-      session.encode(m.content, out.ids);
-      out.loss_mask.resize(out.ids.size(), target);
+    // "{role}\n{content}", cut at the placeholders: each piece encodes on its own, the placeholder's id between.
+    text.assign(m.role).append("\n").append(m.content);
+    const size_t prefix = m.role.size() + 1;
+    size_t piece = 0;
+    while (true) {
+      const size_t at = placeholder != nullptr && !placeholder->text.empty()
+                            ? text.find(placeholder->text, std::max(piece, prefix))
+                            : std::string::npos;
+      encode_piece(std::string_view(text).substr(piece, at == std::string::npos ? std::string::npos : at - piece),
+                   piece, prefix, target, session, out);
+      if (at == std::string::npos) break;
+      out.ids.push_back(placeholder->id);
+      out.loss_mask.push_back(0);
+      piece = at + placeholder->text.size();
     }
     out.ids.push_back(end_);
     out.loss_mask.push_back(target);
     out.ids.insert(out.ids.end(), newline_ids_.begin(), newline_ids_.end());
     out.loss_mask.resize(out.ids.size(), 0);
   }
+}
+
+void ChatMlTemplate::encode_piece(std::string_view piece, size_t offset, size_t prefix, bool target,
+                                  Tokenizer::Session& session, ChatTokens& out) const {
+  const size_t first = out.ids.size();
+  if (!token_bytes_.empty()) {
+    // Byte-level BPE: the piece as it is; a token is a target when it ends past the "{role}\n" prefix.
+    session.encode(piece, out.ids);
+    uint64_t end = offset;
+    for (size_t i = first; i < out.ids.size(); ++i) {
+      end += token_bytes_[out.ids[i]];
+      out.loss_mask.push_back(target && end > prefix);
+    }
+    return;
+  }
+  // WordPiece splits at the newline whatever follows it: the role and the content encode apart.
+  if (offset < prefix) {
+    session.encode(piece.substr(0, prefix - offset), out.ids);
+    out.loss_mask.resize(out.ids.size(), 0);
+    piece.remove_prefix(std::min(piece.size(), prefix - offset));
+  }
+  session.encode(piece, out.ids);
+  out.loss_mask.resize(out.ids.size(), target);
 }
 
 void ChatMlTemplate::render_prompt(const Conversation& conversation, Tokenizer::Session& session,

@@ -20,6 +20,14 @@ struct ChatTokens {
   std::vector<uint8_t> loss_mask;
 };
 
+// A special token that stands in message contents for something that is not text (a picture's
+// embeddings): where its text occurs, its id goes into the ids (loss mask 0), and the text on either side
+// encodes apart, as a tokenizer that knows the token as special splits there.
+struct Placeholder {
+  std::string_view text;
+  uint32_t id = 0;
+};
+
 class ChatMlTemplate {
  public:
   static constexpr std::string_view kStart = "<|im_start|>", kEnd = "<|im_end|>";
@@ -35,7 +43,9 @@ class ChatMlTemplate {
   // as one piece, as tokenizing the rendered template does; a token that holds bytes of an assistant's
   // content is a target even when it starts in the "\n" before it. Marker strings inside contents are
   // text (the tokenizer must not recognise special tokens in text), so no content can forge a turn.
-  void render(const Conversation& conversation, Tokenizer::Session& session, ChatTokens& out) const;
+  // With a placeholder, its text in contents becomes its id; without, it is text like any other.
+  void render(const Conversation& conversation, Tokenizer::Session& session, ChatTokens& out,
+              const Placeholder* placeholder = nullptr) const;
 
   // Appends the ids of a prompt: the conversation, then "<|im_start|>assistant\n" for the reply to follow.
   void render_prompt(const Conversation& conversation, Tokenizer::Session& session, std::vector<uint32_t>& ids) const;
@@ -54,6 +64,11 @@ class ChatMlTemplate {
   uint32_t end_id() const { return end_; }
 
  private:
+  // Appends the ids and mask of text's bytes [offset, offset + piece.size()) of one message's
+  // "{role}\n{content}", whose first prefix bytes are the role's.
+  void encode_piece(std::string_view piece, size_t offset, size_t prefix, bool target, Tokenizer::Session& session,
+                    ChatTokens& out) const;
+
   const Vocab& vocab_;
   uint32_t start_ = 0, end_ = 0;
   std::vector<uint32_t> newline_ids_;      // "\n" after <|im_end|>

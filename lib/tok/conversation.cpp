@@ -86,6 +86,45 @@ Conversation parse_conversation(std::string_view line, ChatFormat format, bool n
   return conversation;
 }
 
+ImageText parse_image_text(std::string_view line) {
+  const nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+  if (j.is_discarded()) throw Error("not JSON (a picture and its text are one JSON object a line)");
+  if (!j.is_object()) throw Error("not a JSON object");
+  ImageText record;
+  record.image = string_field(j, "image", "the record");
+  if (record.image.empty()) throw Error("the record's \"image\" is empty");
+  const int layouts = int(j.contains("text")) + int(j.contains("messages")) + int(j.contains("conversations"));
+  if (layouts != 1)
+    throw Error(layouts == 0 ? "no \"text\", \"messages\" or \"conversations\" with the image"
+                             : "more than one of \"text\", \"messages\" and \"conversations\"");
+  if (j.contains("text")) {
+    record.is_caption = true;
+    record.caption = string_field(j, "text", "the record");
+    return record;
+  }
+  if (j.contains("messages")) {
+    const nlohmann::json& messages = j["messages"];
+    if (!messages.is_array()) throw Error("\"messages\" is not a list");
+    record.conversation = messages_of(messages, "message");
+  } else {
+    const nlohmann::json& turns = j["conversations"];
+    if (!turns.is_array()) throw Error("\"conversations\" is not a list");
+    for (size_t i = 0; i < turns.size(); ++i) {
+      const std::string where = fmt::format("conversation turn {}", i);
+      if (!turns[i].is_object()) throw Error(where + " is not an object");
+      const std::string& from = string_field(turns[i], "from", where.c_str());
+      const char* role = from == "human" ? "user" : from == "gpt" ? "assistant" : from == "system" ? "system" : nullptr;
+      if (role == nullptr)
+        throw Error(fmt::format("{} is from {}: not human, gpt or system", where, json_quoted(from)));
+      record.conversation.push_back({role, string_field(turns[i], "value", where.c_str())});
+    }
+  }
+  if (std::none_of(record.conversation.begin(), record.conversation.end(),
+                   [](const Message& m) { return m.role == "assistant"; }))
+    throw Error("no assistant turn: nothing to learn from");
+  return record;
+}
+
 PreferencePair parse_preference(std::string_view line, bool prompt_only) {
   const nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
   if (j.is_discarded()) throw Error("not JSON (a preference pair is one JSON object a line)");

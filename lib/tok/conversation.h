@@ -41,6 +41,22 @@ struct PreferencePair {
 // rejected the same. prompt_only: only the prompt is read (chosen and rejected may be absent).
 PreferencePair parse_preference(std::string_view line, bool prompt_only = false);
 
+// A picture and a text about it, one JSON object a line, in the layouts of LLaVA's data sets:
+//   {"image": PATH, "text": CAPTION}                             a caption (LLaVA's stage-1 pairs)
+//   {"image": PATH, "messages": [{"role", "content"}, ...]}      a chat whose turns mention the picture
+//   {"image": PATH, "conversations": [{"from", "value"}, ...]}   LLaVA's own chats ("human", "gpt", "system")
+// Where the chat mentions the picture (a placeholder such as <image>) is the caller's to check.
+struct ImageText {
+  std::string image;          // the path as the line gives it
+  bool is_caption = false;
+  std::string caption;        // is_caption
+  Conversation conversation;  // otherwise: with an assistant turn
+};
+
+// One JSON line as an ImageText. Throws Error saying what is wrong: not JSON, no "image" string, neither or
+// more than one of "text", "messages" and "conversations", and the errors of parse_conversation.
+ImageText parse_image_text(std::string_view line);
+
 // Reads conversation lines as parse_conversation does, at the speed of simdjson: a line it parses into a
 // well-formed conversation is taken from there, and any other line is handed to parse_conversation, so
 // that the results and the errors are the reference's. One reader a thread (it holds simdjson's buffers).

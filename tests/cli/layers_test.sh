@@ -4,9 +4,9 @@
 source "$(dirname "$0")/lib.sh"
 
 declare -A allowed=(
-  [core]="" [io]="core" [text]="core" [tok]="core io text" [data]="core io tok text"
-  [nn]="core" [checkpoint]="core io nn" [train]="checkpoint core data io nn text tok" [gen]="checkpoint core nn text tok"
-  [rl]="checkpoint core data gen io nn text tok train"
+  [core]="" [io]="core" [text]="core" [tok]="core io text" [image]="core" [data]="core image io tok text"
+  [nn]="core" [checkpoint]="core io nn" [train]="checkpoint core data image io nn text tok" [gen]="checkpoint core nn text tok"
+  [rl]="checkpoint core data gen image io nn text tok train"
 )
 for layer in "${!allowed[@]}"; do
   for used in $(grep -ho '#include "[a-z_]*/' "$LMPIPE_SOURCE/lib/$layer"/* | sed 's/#include "//; s#/##' | sort -u); do

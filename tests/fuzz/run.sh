@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 build=$1 seconds=$2 work=$3
 shift 3
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(shard-reader model-dir vocab tokenize chat)
+[ ${#targets[@]} -gt 0 ] || targets=(shard-reader model-dir vocab tokenize chat image)
 mkdir -p "$work/artifacts"
 jobs=${FUZZ_JOBS:-$(nproc)}  # each target runs on one core
 # Leaks LLVM's OpenMP runtime keeps until exit are not the targets' (tests/lsan.supp).
@@ -25,6 +25,7 @@ fuzz() {
   # Shard seeds come from the build's writer, so that they follow the format; seeds/ holds the rest and
   # the inputs that once found a bug.
   [ "$target" != shard-reader ] || tests/fuzz/make-seeds.sh "$build/tests/make-test-shard" "$corpus"
+  [ "$target" != image ] || cp tests/data/image/*.png tests/data/image/*.jpg "$corpus"/  # the unit test's pictures
   cp tests/fuzz/seeds/"$target"/* "$corpus"/
   "$build/tests/fuzz-$target" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=512 -max_len=8192 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/$target-" "$corpus" 2> "$log" || return 1

@@ -1,6 +1,6 @@
 // make-test-shard: JSON lines (the objects `shard-cat --jsonl` prints) -> a shard. For CLI tests that need
 // shards of every kind, including ones no program would write. An images record's "image" is [width,
-// height]; its "pixels" (3 bytes a pixel) default to byte i = i mod 256, as shard-cat prints no pixels.
+// height]; its "pixels" (3 bytes a pixel, as shard-cat --pixels prints them) default to byte i = i mod 256.
 // Not installed.
 #include <iostream>
 #include <string>
