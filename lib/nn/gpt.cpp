@@ -154,6 +154,13 @@ void Gpt<T>::run_forward(const uint32_t* inputs, const uint32_t* positions, size
   };
   const AttentionMask attention{true, nullptr, positions};
   embedding_forward(a(encoded_), inputs, p(wte_), p(wpe_), N, Tn, C, positions);
+  for (size_t r = 0; r < injected_count_; ++r) {
+    const size_t row = injected_rows_[r];
+    if (row >= N) throw Error(fmt::format("Gpt: an input embedding for row {} of {}", row, N));
+    const size_t pos = positions ? positions[row] : row % Tn;
+    T* x = a(encoded_) + row * C;
+    for (size_t c = 0; c < C; ++c) x[c] = injected_[r * C + c] + p(wpe_)[pos * C + c];
+  }
   dropout_apply(a(encoded_), N * C, drop, site_key(config_.n_layer, kEmbedding));
   for (size_t l = 0; l < config_.n_layer; ++l) {
     const LayerOffsets& w = layers_[l];
@@ -392,6 +399,14 @@ void Gpt<T>::run_backward(const uint32_t* inputs, const uint32_t* positions, siz
     }
   }
   dropout_apply(dres, N * C, drop, site_key(config_.n_layer, kEmbedding));
+  // Given embeddings: their gradient goes out, and to the positions, not to a token's embedding.
+  for (size_t r = 0; r < injected_count_; ++r) {
+    const size_t row = injected_rows_[r], pos = positions ? positions[row] : row % Tn;
+    T* d = dres + row * C;
+    for (size_t c = 0; c < C; ++c) g(wpe_)[pos * C + c] += d[c];
+    if (dinjected_ != nullptr) std::copy_n(d, C, dinjected_ + r * C);
+    std::fill_n(d, C, T(0));
+  }
   embedding_backward(g(wte_), g(wpe_), dres, inputs, N, Tn, C, positions);
 }
 

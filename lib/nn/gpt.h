@@ -39,6 +39,19 @@ class Gpt {
   // TRL's PPO trainer does. forward_backward, the language-model loss, always takes the logits as they are.
   void set_temperature(double temperature) { logit_scale_ = T(1.0 / temperature); }
 
+  // Rows whose input embedding is given instead of looked up: a picture's features where its placeholder
+  // ids are, as LLaVA's masked_scatter puts them. embeds[R, d_model] go to rows[r] (b * Tn + t) of the next
+  // forward passes' inputs, the position embedding added to them as to every row; the backward passes
+  // then write their gradient to dembeds (when not null) and give the token embedding none from those
+  // rows. The pointers must stay valid until clear_input_embeddings().
+  void set_input_embeddings(const T* embeds, T* dembeds, const uint32_t* rows, size_t R) {
+    injected_ = embeds;
+    dinjected_ = dembeds;
+    injected_rows_ = rows;
+    injected_count_ = R;
+  }
+  void clear_input_embeddings() { set_input_embeddings(nullptr, nullptr, nullptr, 0); }
+
   // Mean cross-entropy of the targets (kIgnore rows skipped) given B sequences of Tn input ids, no
   // dropout, no gradients. Activations are planned for (B, Tn) on first use and re-planned when it changes.
   // positions, when given, packs several sequences into each row of Tn: each input's position
@@ -123,6 +136,10 @@ class Gpt {
   Buffer<T> dres_, dtmp_, dqkv_, dfch_, dfch2_;
   uint64_t dropout_key_ = 0;
   T logit_scale_ = T(1);  // 1 / temperature
+  const T* injected_ = nullptr;  // set_input_embeddings'
+  T* dinjected_ = nullptr;
+  const uint32_t* injected_rows_ = nullptr;
+  size_t injected_count_ = 0;
   Buffer<T> head_probs_;  // forward_train's probabilities of the rows with a target, for backward_weighted
   bool head_kept_ = false;
   bool train_ = false;

@@ -322,8 +322,8 @@ void linear_t_forward(T* out, const T* inp, const T* weight, const T* bias, size
 template <class T>
 void linear_t_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
                        size_t OC) {
-  gemm(false, false, N, C, OC, dout, weight, T(0), dinp);      // dinp = dout weight
-  gemm(true, false, OC, C, N, dout, inp, T(1), dweight);       // dweight += dout^T inp
+  if (dinp != nullptr) gemm(false, false, N, C, OC, dout, weight, T(0), dinp);  // dinp = dout weight
+  gemm(true, false, OC, C, N, dout, inp, T(1), dweight);                        // dweight += dout^T inp
   if (dbias != nullptr) add_column_sums(dbias, dout, N, OC);
 }
 
@@ -331,6 +331,7 @@ namespace {
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kSqrtHalf = 0.7071067811865476;
 constexpr double kInvSqrt2Pi = 0.3989422804014327;
+constexpr double kQuickGelu = 1.702;
 }
 
 // Elementwise work goes through Eigen arrays in blocks: Eigen has SIMD exp, tanh and erf, where libm's
@@ -346,12 +347,19 @@ void gelu_forward(T* out, const T* inp, size_t n, Gelu kind) {
       const ConstArrayMap<T> x(inp + b, m);
       ArrayMap<T>(out + b, m) = T(0.5) * x * (T(1) + (T(kSqrt2OverPi) * (x + T(0.044715) * x.cube())).tanh());
     }
-  } else {
+  } else if (kind == Gelu::kErf) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (size_t b = 0; b < n; b += kBlock) {
       const auto m = Eigen::Index(std::min(kBlock, n - b));
       const ConstArrayMap<T> x(inp + b, m);
       ArrayMap<T>(out + b, m) = T(0.5) * x * (T(1) + (x * T(kSqrtHalf)).erf());
+    }
+  } else {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (size_t b = 0; b < n; b += kBlock) {
+      const auto m = Eigen::Index(std::min(kBlock, n - b));
+      const ConstArrayMap<T> x(inp + b, m);
+      ArrayMap<T>(out + b, m) = x / (T(1) + (T(-kQuickGelu) * x).exp());
     }
   }
 }
@@ -372,7 +380,7 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n,
       g = (x != T(0)).select(y / x, T(0.5));
       g = d * (g + T(2 * kSqrt2OverPi) * x * g * (T(1) - g) * (T(1) + T(3 * 0.044715) * x.square()));
     }
-  } else {
+  } else if (kind == Gelu::kErf) {
     // d/dx x Phi(x) = Phi(x) + x phi(x).
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (size_t b = 0; b < n; b += kBlock) {
@@ -381,6 +389,16 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n,
       ArrayMap<T> g(dinp + b, m);
       g = (x != T(0)).select(y / x, T(0.5));
       g = d * (g + x * (T(-0.5) * x.square()).exp() * T(kInvSqrt2Pi));
+    }
+  } else {
+    // d/dx x s(kx) = s + k x s (1 - s), s the sigmoid.
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (size_t b = 0; b < n; b += kBlock) {
+      const auto m = Eigen::Index(std::min(kBlock, n - b));
+      const ConstArrayMap<T> x(inp + b, m), y(out + b, m), d(dout + b, m);
+      ArrayMap<T> g(dinp + b, m);
+      g = (x != T(0)).select(y / x, T(0.5));
+      g = d * (g + T(kQuickGelu) * x * g * (T(1) - g));
     }
   }
 }

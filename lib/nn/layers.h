@@ -45,19 +45,21 @@ void linear_residual_forward(T* out, const T* inp, const T* weight, const T* bia
                              size_t C, size_t OC);
 
 // The same with PyTorch's nn.Linear layout, weight[OC, C] ([out, in]: HuggingFace's BERT and RoBERTa):
-// out = inp @ weight^T + bias.
+// out = inp @ weight^T + bias. bias may be null (none); in the backward, dinp may be null (an input that
+// takes no gradient, such as pixels).
 template <class T>
 void linear_t_forward(T* out, const T* inp, const T* weight, const T* bias, size_t N, size_t C, size_t OC);
 template <class T>
 void linear_t_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, size_t N, size_t C,
                        size_t OC);
 
-// GELU, the tanh approximation (GPT-2, Google's BERT) or the exact erf form (HuggingFace's BERT "gelu").
-enum class Gelu { kTanh, kErf };
+// GELU, the tanh approximation (GPT-2, Google's BERT), the exact erf form (HuggingFace's BERT "gelu"), or
+// CLIP's quick GELU, x sigmoid(1.702 x) (transformers' "quick_gelu").
+enum class Gelu { kTanh, kErf, kQuick };
 template <class T>
 void gelu_forward(T* out, const T* inp, size_t n, Gelu kind);
-// out is gelu_forward's output for inp: the backward reads the tanh (or Phi) from it, out / inp, instead
-// of computing it again (the tanh is the costly part of the MLP backward outside its products).
+// out is gelu_forward's output for inp: the backward reads the tanh (or Phi, or the sigmoid) from it,
+// out / inp, instead of computing it again (the tanh is the costly part of the MLP backward outside its products).
 template <class T>
 void gelu_backward(T* dinp, const T* dout, const T* inp, const T* out, size_t n, Gelu kind);
 

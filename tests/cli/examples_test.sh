@@ -159,4 +159,17 @@ expect_contains err.txt "labeller.py: error: empty.json: empty"
 make -q "${rlhf[@]}" || fail "a second make has work to do"
 cd ..
 
+# --- examples/vision: the picture-question generator, through make-images -----------------------------------------------
+python3 "$LMPIPE_SOURCE/examples/vision/shapes.py" make -o shapes --train 40 --test 10 --size 32 --seed 4 > shapes.json
+expect_eq "$(cat shapes/train.jsonl shapes/test.jsonl shapes/captions.jsonl | wc -l | tr -d ' ')" 90 "a question a picture, a caption a training picture"
+expect_eq "$(ls shapes/pics | wc -l | tr -d ' ')" 50 "a PNG a picture"
+# Every answer is what was drawn: a picture's caption names as many shapes as its count answer says.
+expect_eq "$(jq -r 'select(.type == "count") | "\(.image) \(.answer)"' shapes/train.jsonl | while read -r image n; do
+  jq -r --arg i "$image" 'select(.image == $i) | .text' shapes/captions.jsonl | grep -o -E '(circle|square|triangle)' | wc -l |
+    tr -d ' ' | grep -qx "$n" || echo "$image"; done)" "" "count answers match the captions"
+tok-train --extend gpt2 --add-special '<|im_start|>' --add-special '<|im_end|>' --add-special '<image>' -q -o vision-vocab
+make-images -v vision-vocab --image-size 32 -q shapes/train.jsonl -o shapes/train.images
+make-images -v vision-vocab --image-size 32 -q shapes/captions.jsonl -o shapes/captions.images
+expect_eq "$(shard-cat --stats shapes/train.images shapes/captions.images | jq -c '[.records, .pixels]')" "[80,81920]" \
+  "80 records of 32 x 32 pictures"
 done_testing

@@ -1,0 +1,103 @@
+#pragma once
+// CLIP's vision transformer (transformers' CLIPVisionModel), the image encoder LLaVA puts in front of its
+// language model, llm.c-style like Gpt and Bert: one parameter buffer, one gradient buffer, activations
+// planned per batch, a forward and a backward that read top to bottom. Tensor names and layouts are
+// CLIPVisionModel's (linear weights [out, in]). A picture is cut into patches, each patch a linear map of
+// its pixels (the patch embedding, a convolution whose stride is its size), a class embedding before
+// them and learned positions added; a layer norm (pre_layrnorm), then pre-LN blocks with quick-GELU MLPs.
+// What LLaVA reads is one layer's output without the class token: features() runs the layers up to it.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nn/buffer.h"
+#include "nn/parameters.h"
+
+namespace lmpipe::nn {
+
+struct VisionConfig {
+  size_t image_size = 224, patch_size = 32;
+  size_t d_model = 768, n_layer = 12, n_head = 12, d_ff = 3072;
+  float ln_eps = 1e-5f;
+  // The hidden state LLaVA takes (its vision_feature_layer): -1 the last layer's output, -2 the second to
+  // last's (LLaVA's default), ..., -(n_layer + 1) the embeddings after pre_layrnorm.
+  int feature_layer = -2;
+  // CLIP's normalisation of the 0..1 pixels, per channel (OpenAI's, which every CLIP checkpoint uses).
+  float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+  float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+  size_t grid() const { return image_size / patch_size; }
+  size_t patches() const { return grid() * grid(); }
+  size_t positions() const { return patches() + 1; }  // with the class token
+  // The encoder layers features() runs: up to the feature layer.
+  size_t layers_run() const { return size_t(int(n_layer) + 1 + feature_layer); }
+  // Throws UsageError for shapes that cannot work.
+  void validate() const;
+  uint64_t parameter_count() const;
+};
+
+// CLIP's vision towers: clip-vit-b-32, clip-vit-b-16, clip-vit-l-14 (224 pixels), clip-vit-l-14-336
+// (LLaVA-1.5's), and vit-tiny (32 pixels of 8-pixel patches, 2 layers of 32) for tests. nullopt for others.
+std::optional<VisionConfig> vision_preset(std::string_view name);
+std::vector<std::string> vision_preset_names();
+
+template <class T>
+class ClipVision {
+ public:
+  explicit ClipVision(VisionConfig config, ModelBuffers buffers = ModelBuffers::kTraining);
+
+  const VisionConfig& config() const { return config_; }
+  const ParameterLayout& layout() const { return layout_; }
+  Buffer<T>& params() { return params_; }
+  const Buffer<T>& params() const { return params_; }
+  Buffer<T>& grads() { return grads_; }
+
+  // CLIP's initialisation as transformers' CLIPPreTrainedModel does it (initializer_factor 1): the class
+  // embedding N(0, d^-1/2), patch and position embeddings N(0, 0.02), q, k, v N(0, d^-1/2 (2L)^-1/2), the
+  // attention's output N(0, d^-1/2), fc1 N(0, (2d)^-1/2), fc2 N(0, d^-1/2 (2L)^-1/2), biases 0, layer
+  // norms 1 and 0.
+  void init(uint64_t seed);
+  void zero_grad();
+
+  // The features of I pictures (pixels [I, S, S, 3] bytes, as an images shard stores them): the feature
+  // layer's output without the class token, [I * patches, d_model], valid until the next call. train keeps
+  // what backward needs.
+  const T* features(const uint8_t* pixels, size_t I, bool train = false);
+  // After features(..., true): adds the gradient of a loss whose derivative by the features is dfeatures
+  // [I * patches, d_model] to grads().
+  void backward(const T* dfeatures, size_t I);
+
+ private:
+  struct LayerOffsets {
+    size_t ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+  };
+  struct LayerActs {
+    size_t ln1, ln1_mean, ln1_rstd, qkv, atty, lse, res2, ln2, ln2_mean, ln2_rstd, fch, fch_act, res3;
+  };
+
+  void plan(size_t I);
+  const T* p(size_t offset) const { return params_.data() + offset; }
+  T* g(size_t offset) { return grads_.data() + offset; }
+  T* a(size_t offset) { return acts_.data() + offset; }
+  // The input of layer l: the embeddings after pre_layrnorm, or the previous layer's output.
+  size_t layer_input(size_t l) const { return l == 0 ? pre_ : layer_acts_[l - 1].res3; }
+
+  VisionConfig config_;
+  ParameterLayout layout_;
+  size_t class_ = 0, patch_w_ = 0, pos_ = 0, pre_w_ = 0, pre_b_ = 0, post_w_ = 0, post_b_ = 0;
+  std::vector<LayerOffsets> layers_;
+  Buffer<T> params_, grads_;
+
+  size_t planned_I_ = 0;
+  Buffer<T> acts_;
+  size_t patches_ = 0, embedded_ = 0, pre_ = 0, pre_mean_ = 0, pre_rstd_ = 0, features_ = 0;
+  std::vector<LayerActs> layer_acts_;
+  Buffer<T> dres_, dtmp_, dqkv_, dfch_, dfch2_;
+};
+
+extern template class ClipVision<float>;
+extern template class ClipVision<double>;
+
+}  // namespace lmpipe::nn

@@ -1,0 +1,124 @@
+#include "nn/llava.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "nn/layers.h"
+
+namespace lmpipe::nn {
+
+void LlavaConfig::validate() const {
+  vision.validate();
+  text.validate();
+  if (text.head != GptHead::kLm) throw UsageError("LLaVA's decoder has an LM head");
+  if (image_token >= text.vocab_size)
+    throw UsageError(fmt::format("the image placeholder id {} is not in the decoder's vocabulary of {}", image_token,
+                                 text.vocab_size));
+}
+
+template <class T>
+Llava<T>::Llava(LlavaConfig config, ModelBuffers buffers)
+    : config_(std::move(config)), vision_(config_.vision, buffers), language_(config_.text, buffers) {
+  config_.validate();
+  const size_t Dv = config_.vision.d_model, Dt = config_.text.d_model;
+  w1_ = projector_layout_.add("multi_modal_projector.linear_1.weight", {Dt, Dv}, true);
+  b1_ = projector_layout_.add("multi_modal_projector.linear_1.bias", {Dt}, false);
+  if (config_.projector == Projector::kMlp2x) {
+    w2_ = projector_layout_.add("multi_modal_projector.linear_2.weight", {Dt, Dt}, true);
+    b2_ = projector_layout_.add("multi_modal_projector.linear_2.bias", {Dt}, false);
+  }
+  if (buffers != ModelBuffers::kLayout) projector_params_.assign(projector_layout_.total(), T(0));
+  if (buffers == ModelBuffers::kTraining) projector_grads_.assign(projector_layout_.total(), T(0));
+}
+
+template <class T>
+void Llava<T>::init(uint64_t seed) {
+  vision_.init(seed);
+  language_.init(seed + 1);
+  Rng rng(seed, {0x6c6c6176615f7072ULL});  // "llava_pr"
+  for (const TensorInfo& t : projector_layout_.tensors()) {
+    T* data = projector_params_.data() + t.offset;
+    const bool weight = t.name.ends_with(".weight");
+    for (size_t i = 0; i < t.size; ++i) data[i] = weight ? T(rng.normal() * 0.02) : T(0);
+  }
+}
+
+template <class T>
+void Llava<T>::zero_grad() {
+  vision_.zero_grad();
+  language_.zero_grad();
+  std::fill(projector_grads_.begin(), projector_grads_.end(), T(0));
+}
+
+template <class T>
+void Llava<T>::embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* inputs, size_t N, bool train_vision) {
+  const size_t R = I * config_.vision.patches(), Dv = config_.vision.d_model, Dt = config_.text.d_model;
+  rows_.clear();
+  for (size_t n = 0; n < N; ++n)
+    if (inputs[n] == config_.image_token) rows_.push_back(uint32_t(n));
+  if (rows_.size() != R)
+    throw Error(fmt::format("{} image placeholders in the batch, but its {} pictures have {} patches", rows_.size(), I,
+                            R));
+  features_ = R ? vision_.features(pixels, I, train_vision) : nullptr;
+  hidden_.resize(R * Dt);
+  embeds_.resize(R * Dt);
+  const T* w = projector_params_.data();
+  if (config_.projector == Projector::kMlp2x) {
+    hidden_act_.resize(R * Dt);
+    linear_t_forward(hidden_.data(), features_, w + w1_, w + b1_, R, Dv, Dt);
+    gelu_forward(hidden_act_.data(), hidden_.data(), R * Dt, Gelu::kErf);  // transformers' "gelu"
+    linear_t_forward(embeds_.data(), hidden_act_.data(), w + w2_, w + b2_, R, Dt, Dt);
+  } else {
+    linear_t_forward(embeds_.data(), features_, w + w1_, w + b1_, R, Dv, Dt);
+  }
+}
+
+template <class T>
+double Llava<T>::forward(const uint8_t* pixels, size_t I, const uint32_t* inputs, const uint32_t* targets, size_t B,
+                         size_t Tn) {
+  embed_pictures(pixels, I, inputs, B * Tn, false);
+  language_.set_input_embeddings(embeds_.data(), nullptr, rows_.data(), rows_.size());
+  const double loss = language_.forward(inputs, targets, B, Tn);
+  language_.clear_input_embeddings();
+  return loss;
+}
+
+template <class T>
+double Llava<T>::forward_backward(const uint8_t* pixels, size_t I, const uint32_t* inputs, const uint32_t* targets,
+                                  size_t B, size_t Tn, const Frozen& frozen, T grad_scale) {
+  embed_pictures(pixels, I, inputs, B * Tn, !frozen.vision);
+  const size_t R = rows_.size(), Dv = config_.vision.d_model, Dt = config_.text.d_model;
+  dembeds_.assign(R * Dt, T(0));
+  language_.set_input_embeddings(embeds_.data(), dembeds_.data(), rows_.data(), R);
+  // A frozen decoder still carries the gradient to the pictures' embeddings; its own is computed on the way
+  // (the products that give it are the ones that pass the gradient on) and cleared.
+  const double loss = language_.forward_backward(inputs, targets, B, Tn, grad_scale);
+  language_.clear_input_embeddings();
+  if (frozen.language) language_.zero_grad();
+  if (R == 0) return loss;
+  const T* w = projector_params_.data();
+  T* gw = projector_grads_.data();
+  // The features' gradient only when the vision tower trains.
+  dfeatures_.resize(frozen.vision ? 0 : R * Dv);
+  T* dfeatures = frozen.vision ? nullptr : dfeatures_.data();
+  if (config_.projector == Projector::kMlp2x) {
+    dhidden_act_.resize(R * Dt);
+    dhidden_.resize(R * Dt);
+    linear_t_backward(dhidden_act_.data(), gw + w2_, gw + b2_, dembeds_.data(), hidden_act_.data(), w + w2_, R, Dt,
+                      Dt);
+    gelu_backward(dhidden_.data(), dhidden_act_.data(), hidden_.data(), hidden_act_.data(), R * Dt, Gelu::kErf);
+    linear_t_backward(dfeatures, gw + w1_, gw + b1_, dhidden_.data(), features_, w + w1_, R, Dv, Dt);
+  } else {
+    linear_t_backward(dfeatures, gw + w1_, gw + b1_, dembeds_.data(), features_, w + w1_, R, Dv, Dt);
+  }
+  if (!frozen.vision) vision_.backward(dfeatures, I);
+  return loss;
+}
+
+template class Llava<float>;
+template class Llava<double>;
+
+}  // namespace lmpipe::nn

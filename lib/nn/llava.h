@@ -1,0 +1,84 @@
+#pragma once
+// LLaVA (Liu et al. 2023, 2310.03744 for 1.5): a CLIP vision tower, a projector that maps its patch
+// features into the decoder's width, and a GPT decoder that reads them where a picture's placeholder ids
+// are. transformers' LlavaForConditionalGeneration in names and arithmetic: vision_tower.* (CLIPVisionModel),
+// multi_modal_projector.linear_1/linear_2 with a GELU between (LLaVA-1.5's mlp2x; LLaVA-1's one linear map
+// has no transformers class), language_model.* (GPT2LMHeadModel). Each part keeps its own parameter and
+// gradient buffers, so that a frozen part's optimizer state need not exist.
+#include <cstdint>
+#include <vector>
+
+#include "nn/buffer.h"
+#include "nn/clip_vision.h"
+#include "nn/gpt.h"
+#include "nn/model_config.h"
+#include "nn/parameters.h"
+
+namespace lmpipe::nn {
+
+enum class Projector { kLinear, kMlp2x };
+
+struct LlavaConfig {
+  VisionConfig vision;
+  GptConfig text;
+  Projector projector = Projector::kMlp2x;
+  uint32_t image_token = 0;  // the placeholder id; each picture takes vision.patches() of them in a sequence
+  void validate() const;
+};
+
+// Which parts take no gradient: LLaVA's first stage trains the projector alone (vision and language
+// frozen), its second the projector and the decoder (vision frozen).
+struct Frozen {
+  bool vision = true, language = false;
+};
+
+template <class T>
+class Llava {
+ public:
+  explicit Llava(LlavaConfig config, ModelBuffers buffers = ModelBuffers::kTraining);
+
+  const LlavaConfig& config() const { return config_; }
+  ClipVision<T>& vision() { return vision_; }
+  Gpt<T>& language() { return language_; }
+  const ParameterLayout& projector_layout() const { return projector_layout_; }
+  Buffer<T>& projector_params() { return projector_params_; }
+  Buffer<T>& projector_grads() { return projector_grads_; }
+
+  // The projector as transformers' LlavaPreTrainedModel initialises it (weights N(0, 0.02), biases 0);
+  // the vision tower and the decoder as their own init() do them.
+  void init(uint64_t seed);
+  void zero_grad();
+
+  // Mean cross-entropy of the targets of B sequences of Tn input ids, whose placeholder ids are, in order,
+  // the patches of the I pictures (pixels [I, S, S, 3]): each picture's vision.patches() placeholders in a
+  // row. Throws Error when the placeholders do not add up to the pictures' patches.
+  double forward(const uint8_t* pixels, size_t I, const uint32_t* inputs, const uint32_t* targets, size_t B,
+                 size_t Tn);
+  // The same, adding grad_scale times its gradient to the grads of the parts not frozen (the gradient
+  // still passes through a frozen decoder to the projector).
+  double forward_backward(const uint8_t* pixels, size_t I, const uint32_t* inputs, const uint32_t* targets, size_t B,
+                          size_t Tn, const Frozen& frozen, T grad_scale = T(1));
+  // The projector's output of the last forward pass: [I * patches, text d_model].
+  const T* image_embeddings() const { return embeds_.data(); }
+
+ private:
+  // The picture's features through the projector into embeds_, and the rows of inputs they go to.
+  void embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* inputs, size_t N, bool train_vision);
+
+  LlavaConfig config_;
+  ClipVision<T> vision_;
+  Gpt<T> language_;
+  ParameterLayout projector_layout_;
+  size_t w1_ = 0, b1_ = 0, w2_ = 0, b2_ = 0;
+  Buffer<T> projector_params_, projector_grads_;
+  // Activations: the features (the vision tower's), the projector's hidden layer before and after its
+  // GELU, its output; and their gradients.
+  const T* features_ = nullptr;
+  Buffer<T> hidden_, hidden_act_, embeds_, dembeds_, dhidden_act_, dhidden_, dfeatures_;
+  std::vector<uint32_t> rows_;
+};
+
+extern template class Llava<float>;
+extern template class Llava<double>;
+
+}  // namespace lmpipe::nn

@@ -1,0 +1,215 @@
+// LLaVA's model (nn::ClipVision, the projector, nn::Gpt with the pictures' embeddings in place of their
+// placeholders) against PyTorch: tests/data/nn/llava_tiny.safetensors holds a tiny vision tower, projector
+// and GPT-2, two pictures, two sequences and PyTorch's features, projector output, logits, loss and every
+// gradient (tests/reference/make_llava_reference.py makes it; CI needs no PyTorch). Then every gradient by
+// finite differences in double, and the frozen parts of LLaVA's two stages.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+#include "nn/layers.h"
+#include "nn/llava.h"
+#include "reference_file.h"
+#include "train/image_batch.h"
+
+using namespace lmpipe;
+using namespace lmpipe::nn;
+using lmpipe::io::SafetensorsFile;
+
+namespace {
+
+LlavaConfig reference_config(const SafetensorsFile& f) {
+  LlavaConfig c;
+  c.vision.image_size = meta_size(f, "vision_image_size");
+  c.vision.patch_size = meta_size(f, "vision_patch_size");
+  c.vision.d_model = meta_size(f, "vision_d_model");
+  c.vision.n_layer = meta_size(f, "vision_n_layer");
+  c.vision.n_head = meta_size(f, "vision_n_head");
+  c.vision.d_ff = meta_size(f, "vision_d_ff");
+  c.vision.feature_layer = std::stoi(meta_text(f, "vision_feature_layer"));
+  c.text.vocab_size = meta_size(f, "text_vocab_size");
+  c.text.max_len = meta_size(f, "text_max_len");
+  c.text.n_layer = meta_size(f, "text_n_layer");
+  c.text.n_head = meta_size(f, "text_n_head");
+  c.text.d_model = meta_size(f, "text_d_model");
+  c.text.d_ff = meta_size(f, "text_d_ff");
+  c.image_token = uint32_t(meta_size(f, "image_token"));
+  return c;
+}
+
+template <class Part>
+void load_part(const SafetensorsFile& f, Part& part, const std::string& prefix) {
+  for (const TensorInfo& t : part.layout().tensors()) f.read_floats(*f.find(prefix + t.name), part.params().data() + t.offset);
+}
+
+template <class Part>
+double worst_part_gradient(const SafetensorsFile& f, Part& part, const std::string& prefix) {
+  double worst = 0;
+  for (const TensorInfo& t : part.layout().tensors()) {
+    CAPTURE(t.name);
+    const std::vector<float> want = floats(f, "grad." + prefix + t.name);
+    const double e = worst_gradient_error(part.grads().data() + t.offset, want);
+    CHECK(e < 1e-4);
+    worst = std::max(worst, e);
+  }
+  return worst;
+}
+
+double worst_error(const float* ours, const std::vector<float>& ref) {
+  return worst_scaled_error(ours, ref.data(), ref.size(), 0.1, 1e-3);
+}
+
+}  // namespace
+
+TEST_CASE("LLaVA: features, projector, logits, loss and every gradient match PyTorch") {
+  const SafetensorsFile f(std::string(LMPIPE_TEST_DATA_DIR) + "/nn/llava_tiny.safetensors");
+  Llava<float> model(reference_config(f));
+  load_part(f, model.vision(), "vision_tower.");
+  load_part(f, model.language(), "language_model.");
+  for (const TensorInfo& t : model.projector_layout().tensors())
+    f.read_floats(*f.find(t.name), model.projector_params().data() + t.offset);
+  std::vector<uint8_t> pixels;
+  for (const uint32_t v : f.read_ids(*f.find("pixels"))) pixels.push_back(uint8_t(v));
+  const auto inputs = f.read_ids(*f.find("input_ids")), targets = f.read_ids(*f.find("targets"));
+  const size_t I = f.find("pixels")->shape[0], B = f.find("input_ids")->shape[0], Tn = f.find("input_ids")->shape[1];
+
+  model.zero_grad();
+  const double loss = model.forward_backward(pixels.data(), I, inputs.data(), targets.data(), B, Tn, Frozen{false, false});
+  const double want = floats(f, "loss")[0];
+  CHECK(std::abs(loss - want) / want < 1e-5);
+  CHECK(worst_error(model.vision().features(pixels.data(), I), floats(f, "features")) < 1e-4);
+  CHECK(worst_error(model.image_embeddings(), floats(f, "image_embeddings")) < 1e-4);
+  // The logits of every position from the decoder's last forward pass.
+  const size_t V = model.config().text.vocab_size, C = model.config().text.d_model;
+  std::vector<float> logits(B * Tn * V);
+  lm_head_logits(logits.data(), model.language().head_input(), model.language().params().data(), B * Tn, C, V);
+  CHECK(worst_error(logits.data(), floats(f, "logits")) < 1e-4);
+
+  CHECK(worst_part_gradient(f, model.vision(), "vision_tower.") < 1e-4);
+  CHECK(worst_part_gradient(f, model.language(), "language_model.") < 1e-4);
+  for (const TensorInfo& t : model.projector_layout().tensors()) {
+    CAPTURE(t.name);
+    CHECK(worst_gradient_error(model.projector_grads().data() + t.offset, floats(f, "grad." + t.name)) < 1e-4);
+  }
+  // The forward pass alone gives the same loss.
+  CHECK(std::abs(model.forward(pixels.data(), I, inputs.data(), targets.data(), B, Tn) - loss) < 1e-6);
+}
+
+namespace {
+
+LlavaConfig tiny_llava(Projector projector) {
+  LlavaConfig c;
+  c.vision.image_size = 16;
+  c.vision.patch_size = 8;
+  c.vision.d_model = 8;
+  c.vision.n_layer = 2;
+  c.vision.n_head = 2;
+  c.vision.d_ff = 12;
+  c.vision.feature_layer = -1;
+  c.text.vocab_size = 20;
+  c.text.max_len = 12;
+  c.text.n_layer = 1;
+  c.text.n_head = 2;
+  c.text.d_model = 6;
+  c.text.d_ff = 10;
+  c.projector = projector;
+  c.image_token = 19;
+  return c;
+}
+
+struct TinyBatch {
+  std::vector<uint8_t> pixels;
+  std::vector<uint32_t> inputs, targets;
+  size_t I = 2, B = 2, Tn = 7;
+  TinyBatch() {
+    for (size_t i = 0; i < I * 16 * 16 * 3; ++i) pixels.push_back(uint8_t(i * 37 % 251));
+    // Each sequence one picture of 4 patches.
+    inputs = {3, 19, 19, 19, 19, 5, 8, /**/ 19, 19, 19, 19, 2, 7, 1};
+    targets = {kIgnore, kIgnore, kIgnore, kIgnore, 5, 8, 2, /**/ kIgnore, kIgnore, kIgnore, 2, 7, 1, 4};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("LLaVA: every gradient matches finite differences, both projectors") {
+  for (const Projector projector : {Projector::kMlp2x, Projector::kLinear}) {
+    CAPTURE(int(projector));
+    Llava<double> model(tiny_llava(projector));
+    model.init(5);
+    std::mt19937 rng(11);
+    std::normal_distribution<double> d(0, 0.2);
+    for (Buffer<double>* params : {&model.vision().params(), &model.language().params(), &model.projector_params()})
+      for (double& x : *params) x += d(rng);
+    const TinyBatch b;
+    model.zero_grad();
+    model.forward_backward(b.pixels.data(), b.I, b.inputs.data(), b.targets.data(), b.B, b.Tn, Frozen{false, false});
+    const auto loss = [&] { return model.forward(b.pixels.data(), b.I, b.inputs.data(), b.targets.data(), b.B, b.Tn); };
+    const auto check_part = [&](Buffer<double>& params, const Buffer<double>& grads) {
+      const GradientError e = check_gradients(params, std::vector<double>(grads.begin(), grads.end()), loss);
+      CAPTURE(e.at);
+      CHECK(e.worst < 1e-6);
+    };
+    check_part(model.vision().params(), model.vision().grads());
+    check_part(model.projector_params(), model.projector_grads());
+    check_part(model.language().params(), model.language().grads());
+  }
+}
+
+TEST_CASE("LLaVA's stages: frozen parts get no gradient, the projector's is the same") {
+  Llava<float> model(tiny_llava(Projector::kMlp2x));
+  model.init(5);
+  const TinyBatch b;
+  model.zero_grad();
+  const double all = model.forward_backward(b.pixels.data(), b.I, b.inputs.data(), b.targets.data(), b.B, b.Tn,
+                                            Frozen{false, false});
+  const Buffer<float> projector = model.projector_grads(), language = model.language().grads();
+  for (const Frozen frozen : {Frozen{true, true}, Frozen{true, false}}) {
+    CAPTURE(frozen.language);
+    model.zero_grad();
+    CHECK(model.forward_backward(b.pixels.data(), b.I, b.inputs.data(), b.targets.data(), b.B, b.Tn, frozen) == all);
+    CHECK(model.projector_grads() == projector);
+    CHECK(std::all_of(model.vision().grads().begin(), model.vision().grads().end(), [](float g) { return g == 0; }));
+    if (frozen.language)
+      CHECK(std::all_of(model.language().grads().begin(), model.language().grads().end(), [](float g) { return g == 0; }));
+    else
+      CHECK(model.language().grads() == language);
+  }
+  // Placeholders and pictures must agree.
+  std::vector<uint32_t> short_inputs = b.inputs;
+  short_inputs[1] = 3;
+  CHECK_THROWS_WITH(model.forward(b.pixels.data(), b.I, short_inputs.data(), b.targets.data(), b.B, b.Tn),
+                    "7 image placeholders in the batch, but its 2 pictures have 8 patches");
+}
+
+TEST_CASE("images records as LLaVA's rows: the placeholder expanded to the patches, targets where the mask is") {
+  using train::ImageRecord;
+  const uint32_t P = 9;  // the placeholder
+  std::vector<ImageRecord> records(2);
+  records[0] = {{P, 4, 5, 6}, {0, 1, 1, 1}, std::vector<uint8_t>(12, 1)};           // a caption
+  records[1] = {{1, 2, P, 3, 7, 8}, {0, 0, 0, 0, 1, 1}, std::vector<uint8_t>(12, 2)};  // a chat
+  train::ImageRows rows;
+  train::make_image_rows(records, P, 3, 100, rows);
+  CHECK(rows.Tn == 7);  // the chat: 6 ids, the placeholder three times, less the last
+  CHECK(rows.inputs == std::vector<uint32_t>{P, P, P, 4, 5, 0, 0, /**/ 1, 2, P, P, P, 3, 7});
+  const uint32_t x = kIgnore;
+  CHECK(rows.targets == std::vector<uint32_t>{x, x, 4, 5, 6, x, x, /**/ x, x, x, x, x, 7, 8});
+  CHECK(rows.targets_counted == 5);
+  CHECK(rows.pictures == 2);
+  CHECK(rows.pixels.size() == 24);
+  CHECK(rows.pixels[12] == 2);
+  // Cut to the decoder's positions, the picture kept whole.
+  train::make_image_rows(records, P, 3, 6, rows);
+  CHECK(rows.Tn == 6);
+  CHECK(rows.cut == 1);
+  CHECK(rows.targets[6 + 5] == 7);
+  CHECK_THROWS_WITH(train::make_image_rows(records, P, 3, 4, rows),
+                    "an images record whose picture ends at position 5, past the decoder's 4");
+  records[1].ids[0] = P;
+  CHECK_THROWS_WITH(train::make_image_rows(records, P, 3, 100, rows),
+                    "an images record with 2 placeholder ids (id 9), not one");
+}
