@@ -1,6 +1,7 @@
 #include "checkpoint/hf_config.h"
 
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -16,7 +17,9 @@ double shortest(float x) { return std::stod(fmt::format("{}", x)); }
 // Reads config.json's values; every error names the file, the key and what is wrong with its value.
 class ConfigReader {
  public:
-  ConfigReader(const nlohmann::json& j, const std::string& where) : j_(j), where_(where) {}
+  // section: the key of a nested config ("vision_config"), named in errors.
+  ConfigReader(const nlohmann::json& j, const std::string& where, std::string section = "")
+      : j_(j), where_(where), section_(std::move(section)) {}
   const nlohmann::json& json() const { return j_; }
 
   bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
@@ -57,11 +60,27 @@ class ConfigReader {
     return j_[key].get<bool>();
   }
 
-  [[noreturn]] void fail(const std::string& what) const { throw Error(fmt::format("{}: config.json {}", where_, what)); }
+  // A whole number, negative or not.
+  long integer_or(const char* key, long fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_number_integer()) fail(fmt::format("\"{}\" is {}, not a whole number", key, j_[key].dump()));
+    return j_[key].get<long>();
+  }
+
+  // A nested config object.
+  ConfigReader section(const char* key) const {
+    if (!has(key) || !j_[key].is_object()) fail(fmt::format("has no \"{}\" object", key));
+    return ConfigReader(j_[key], where_, section_ + key + " ");
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(fmt::format("{}: config.json {}{}", where_, section_, what));
+  }
 
  private:
   const nlohmann::json& j_;
   const std::string& where_;
+  std::string section_;
 };
 
 // GPT2Config's keys, or OpenAIGPTConfig's (no n_ctx or n_inner; "afn", whose "gelu" is OpenAIGPT's own tanh
@@ -203,10 +222,78 @@ nn::BertConfig read_encoder(const ConfigReader& r, const std::string& type) {
   return c;
 }
 
+// CLIPVisionConfig's keys.
+nlohmann::ordered_json vision_config(const nn::VisionConfig& v) {
+  return {{"model_type", "clip_vision_model"},  {"hidden_size", v.d_model},
+          {"intermediate_size", v.d_ff},        {"num_hidden_layers", v.n_layer},
+          {"num_attention_heads", v.n_head},    {"num_channels", 3},
+          {"image_size", v.image_size},         {"patch_size", v.patch_size},
+          {"hidden_act", "quick_gelu"},         {"layer_norm_eps", shortest(v.ln_eps)},
+          {"attention_dropout", 0.0},           {"initializer_range", 0.02},
+          {"initializer_factor", 1.0}};
+}
+
+// LlavaConfig's keys, the vision tower's and the decoder's configs nested. LLaVA-1's one linear projector
+// has no transformers class: "lmpipe_projector" names it for lmpipe (transformers cannot load that model).
+nlohmann::ordered_json llava_config(const nn::LlavaConfig& c) {
+  nlohmann::ordered_json text = gpt_config(c.text);
+  text.erase("lmpipe_version");
+  nlohmann::ordered_json j = {{"architectures", {"LlavaForConditionalGeneration"}},
+                              {"model_type", "llava"},
+                              {"image_token_index", c.image_token},
+                              {"projector_hidden_act", "gelu"},
+                              {"vision_feature_layer", c.vision.feature_layer},
+                              {"vision_feature_select_strategy", "default"},
+                              {"image_seq_length", c.vision.patches()},
+                              {"vision_config", vision_config(c.vision)},
+                              {"text_config", text},
+                              {"tie_word_embeddings", true},
+                              {"torch_dtype", "float32"}};
+  if (c.projector == nn::Projector::kLinear) j["lmpipe_projector"] = "linear";
+  j["lmpipe_version"] = LMPIPE_VERSION;
+  return j;
+}
+
+nn::VisionConfig read_vision(const ConfigReader& r) {
+  nn::VisionConfig v;
+  v.d_model = r.size_or("hidden_size", 768);
+  v.d_ff = r.size_or("intermediate_size", 3072);
+  v.n_layer = r.size_or("num_hidden_layers", 12);
+  v.n_head = r.size_or("num_attention_heads", 12);
+  v.image_size = r.size_or("image_size", 224);
+  v.patch_size = r.size_or("patch_size", 32);
+  v.ln_eps = r.number_or("layer_norm_eps", 1e-5f);
+  if (r.size_or("num_channels", 3) != 3) r.fail("describes pictures that are not RGB (\"num_channels\" is not 3)");
+  const std::string act = r.text_or("hidden_act", "quick_gelu");
+  if (act != "quick_gelu") r.fail(fmt::format("asks for the activation {}, not CLIP's quick_gelu", act));
+  return v;
+}
+
+nn::LlavaConfig read_llava(const ConfigReader& r) {
+  nn::LlavaConfig c;
+  c.vision = read_vision(r.section("vision_config"));
+  const ConfigReader text = r.section("text_config");
+  const std::string text_type = text.text_or("model_type", "");
+  if (text_type != "gpt2") r.fail(fmt::format("has a text_config of model_type \"{}\": lmpipe's LLaVA decoder is gpt2", text_type));
+  c.text = read_gpt(text, text_type);
+  const long image_token = r.integer_or("image_token_index", 32000);
+  if (image_token < 0 || size_t(image_token) >= c.text.vocab_size)
+    r.fail(fmt::format("\"image_token_index\" is {}, not an id of the decoder's {}", image_token, c.text.vocab_size));
+  c.image_token = uint32_t(image_token);
+  c.vision.feature_layer = int(r.integer_or("vision_feature_layer", -2));
+  const std::string select = r.text_or("vision_feature_select_strategy", "default");
+  if (select != "default") r.fail(fmt::format("asks for the {} feature selection; lmpipe takes the patches without the class token (default)", select));
+  const std::string act = r.text_or("projector_hidden_act", "gelu");
+  if (act != "gelu") r.fail(fmt::format("asks for the projector activation {}, not gelu", act));
+  c.projector = r.text_or("lmpipe_projector", "mlp2x") == "linear" ? nn::Projector::kLinear : nn::Projector::kMlp2x;
+  return c;
+}
+
 }  // namespace
 
 nlohmann::ordered_json to_hf_config(const nn::ModelConfig& config) {
   if (const auto* gpt = std::get_if<nn::GptConfig>(&config)) return gpt_config(*gpt);
+  if (const auto* llava = std::get_if<nn::LlavaConfig>(&config)) return llava_config(*llava);
   return encoder_config(std::get<nn::BertConfig>(config));
 }
 
@@ -219,8 +306,11 @@ nn::ModelConfig from_hf_config(const nlohmann::json& j, const std::string& where
     config = read_gpt(r, type);
   } else if (type == "bert" || type == "roberta") {
     config = read_encoder(r, type);
+  } else if (type == "llava") {
+    config = read_llava(r);
   } else {
-    r.fail(fmt::format("names the model_type \"{}\", not one lmpipe computes (gpt2, openai-gpt, bert, roberta)", type));
+    r.fail(fmt::format("names the model_type \"{}\", not one lmpipe computes (gpt2, openai-gpt, bert, roberta, llava)",
+                       type));
   }
   try {
     nn::validate(config);

@@ -1,6 +1,6 @@
 #pragma once
 // config.json as transformers writes and reads it, for every model lmpipe trains: GPT2Config,
-// OpenAIGPTConfig, BertConfig and RobertaConfig keys, so that from_pretrained loads our checkpoints and
+// OpenAIGPTConfig, BertConfig, RobertaConfig and LlavaConfig keys, so that from_pretrained loads our checkpoints and
 // we load theirs.
 #include <string>
 

@@ -13,6 +13,7 @@
 #include "io/safetensors.h"
 #include "nn/bert.h"
 #include "nn/gpt.h"
+#include "nn/llava.h"
 
 namespace lmpipe::checkpoint {
 namespace fs = std::filesystem;
@@ -33,7 +34,7 @@ constexpr const char* kBaseModelPrefixes[] = {"transformer.", "bert.", "roberta.
 bool is_skipped_tensor(const std::string& name) {
   for (const char* suffix : {".attn.bias", ".attn.masked_bias", "embeddings.position_ids"})
     if (name.ends_with(suffix)) return true;
-  for (const char* tied : {"lm_head.weight", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias",
+  for (const char* tied : {"lm_head.weight", "language_model.lm_head.weight", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias",
                            "lm_head.decoder.weight", "lm_head.decoder.bias"})
     if (name == tied) return true;
   return false;
@@ -51,6 +52,7 @@ std::string name_list(const std::vector<std::string>& names) {
 }  // namespace
 
 nn::ParameterLayout parameter_layout(const nn::ModelConfig& config) {
+  if (const auto* llava = std::get_if<nn::LlavaConfig>(&config)) return nn::llava_layout(*llava);
   if (const auto* gpt = std::get_if<nn::GptConfig>(&config)) return nn::Gpt<float>(*gpt, nn::ModelBuffers::kLayout).layout();
   return nn::Bert<float>(std::get<nn::BertConfig>(config), nn::ModelBuffers::kLayout).layout();
 }

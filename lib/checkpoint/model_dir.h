@@ -1,6 +1,7 @@
 #pragma once
 // Model directories as HuggingFace lays them out: model.safetensors with transformers' tensor names
-// (GPT2LMHeadModel, OpenAIGPTLMHeadModel, BertForPreTraining, RobertaForMaskedLM), config.json with its
+// (GPT2LMHeadModel, OpenAIGPTLMHeadModel, BertForPreTraining, RobertaForMaskedLM,
+// LlavaForConditionalGeneration), config.json with its
 // config keys, and the tokenizer files, so that from_pretrained loads what lmpipe writes and lmpipe loads
 // what transformers saved. Training and generation both read models through here; what a training run
 // adds around them (step-N directories, latest, the trainer state) is lib/train/run_dir.h's.
@@ -44,7 +45,7 @@ struct LoadedModel {
 // (it has no config.json but a latest). Throws Error when it is not a model directory.
 std::string resolve_model_dir(const std::string& dir);
 
-// config.json's model_type ("gpt2", "openai-gpt", "bert", "roberta").
+// config.json's model_type ("gpt2", "openai-gpt", "bert", "roberta", "llava").
 std::string model_dir_type(const std::string& dir);
 
 // Reads a model directory. The weights must be exactly the tensors config.json's shape has (a base

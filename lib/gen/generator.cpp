@@ -12,7 +12,10 @@ namespace lmpipe::gen {
 Generator load_generator(const std::string& checkpoint, const std::string& vocab) {
   namespace fs = std::filesystem;
   checkpoint::LoadedModel loaded = checkpoint::load_model_dir(checkpoint);
-  const nn::GptConfig& config = std::get<nn::GptConfig>(loaded.config);  // the caller checked the model type
+  const auto* gpt = std::get_if<nn::GptConfig>(&loaded.config);
+  if (gpt == nullptr)
+    throw Error(fmt::format("{}: a {} model, not a GPT to generate from", checkpoint, nn::model_type(loaded.config)));
+  const nn::GptConfig& config = *gpt;
   if (config.head != nn::GptHead::kLm)
     throw Error(fmt::format("{}: a reward model (a score head, GPT2ForSequenceClassification), not a language model to "
                             "generate from",

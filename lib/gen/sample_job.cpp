@@ -59,6 +59,9 @@ std::vector<Query> read_queries(const SampleOptions& o) {
 void run_sample(const SampleOptions& o, ByteSink& out) {
   const std::string type = checkpoint::model_dir_type(o.checkpoint);
   const bool encoder = type == "bert" || type == "roberta";
+  if (type == "llava")
+    throw UsageError(fmt::format("{} holds a LLaVA model, which sample cannot run yet (it answers about pictures)",
+                                 o.checkpoint));
   if (!o.fill_mask.empty()) {
     if (!encoder)
       throw UsageError(fmt::format("--fill-mask needs a BERT or RoBERTa checkpoint; {} holds a {} model", o.checkpoint, type));

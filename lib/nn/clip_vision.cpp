@@ -11,56 +11,6 @@
 
 namespace lmpipe::nn {
 
-void VisionConfig::validate() const {
-  if (image_size == 0 || patch_size == 0 || d_model == 0 || n_layer == 0 || n_head == 0 || d_ff == 0)
-    throw UsageError("a vision tower's sizes must all be above 0");
-  if (image_size % patch_size != 0)
-    throw UsageError(fmt::format("the image size {} is not a multiple of the patch size {}", image_size, patch_size));
-  if (d_model % n_head != 0)
-    throw UsageError(fmt::format("the vision width {} is not a multiple of its {} heads", d_model, n_head));
-  if (feature_layer >= 0 || feature_layer < -int(n_layer) - 1)
-    throw UsageError(fmt::format("the vision feature layer {} is not one of -1 .. -{} (counted from the last)",
-                                 feature_layer, n_layer + 1));
-}
-
-uint64_t VisionConfig::parameter_count() const {
-  const uint64_t D = d_model, F = d_ff, P = patch_size;
-  const uint64_t layer = 4 * (D * D + D) + 2 * D * F + F + D + 4 * D;
-  return D + 3 * P * P * D + positions() * D + 4 * D + n_layer * layer;
-}
-
-std::optional<VisionConfig> vision_preset(std::string_view name) {
-  VisionConfig c;
-  if (name == "clip-vit-b-32") return c;
-  if (name == "clip-vit-b-16") {
-    c.patch_size = 16;
-    return c;
-  }
-  if (name == "clip-vit-l-14" || name == "clip-vit-l-14-336") {
-    c.image_size = name == "clip-vit-l-14" ? 224 : 336;
-    c.patch_size = 14;
-    c.d_model = 1024;
-    c.n_layer = 24;
-    c.n_head = 16;
-    c.d_ff = 4096;
-    return c;
-  }
-  if (name == "vit-tiny") {
-    c.image_size = 32;
-    c.patch_size = 8;
-    c.d_model = 32;
-    c.n_layer = 2;
-    c.n_head = 4;
-    c.d_ff = 64;
-    return c;
-  }
-  return std::nullopt;
-}
-
-std::vector<std::string> vision_preset_names() {
-  return {"clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14", "clip-vit-l-14-336", "vit-tiny"};
-}
-
 template <class T>
 ClipVision<T>::ClipVision(VisionConfig config, ModelBuffers buffers) : config_(std::move(config)) {
   config_.validate();

@@ -7,41 +7,13 @@
 // them and learned positions added; a layer norm (pre_layrnorm), then pre-LN blocks with quick-GELU MLPs.
 // What LLaVA reads is one layer's output without the class token: features() runs the layers up to it.
 #include <cstdint>
-#include <optional>
-#include <string>
-#include <string_view>
 #include <vector>
 
 #include "nn/buffer.h"
+#include "nn/model_config.h"
 #include "nn/parameters.h"
 
 namespace lmpipe::nn {
-
-struct VisionConfig {
-  size_t image_size = 224, patch_size = 32;
-  size_t d_model = 768, n_layer = 12, n_head = 12, d_ff = 3072;
-  float ln_eps = 1e-5f;
-  // The hidden state LLaVA takes (its vision_feature_layer): -1 the last layer's output, -2 the second to
-  // last's (LLaVA's default), ..., -(n_layer + 1) the embeddings after pre_layrnorm.
-  int feature_layer = -2;
-  // CLIP's normalisation of the 0..1 pixels, per channel (OpenAI's, which every CLIP checkpoint uses).
-  float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-  float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-
-  size_t grid() const { return image_size / patch_size; }
-  size_t patches() const { return grid() * grid(); }
-  size_t positions() const { return patches() + 1; }  // with the class token
-  // The encoder layers features() runs: up to the feature layer.
-  size_t layers_run() const { return size_t(int(n_layer) + 1 + feature_layer); }
-  // Throws UsageError for shapes that cannot work.
-  void validate() const;
-  uint64_t parameter_count() const;
-};
-
-// CLIP's vision towers: clip-vit-b-32, clip-vit-b-16, clip-vit-l-14 (224 pixels), clip-vit-l-14-336
-// (LLaVA-1.5's), and vit-tiny (32 pixels of 8-pixel patches, 2 layers of 32) for tests. nullopt for others.
-std::optional<VisionConfig> vision_preset(std::string_view name);
-std::vector<std::string> vision_preset_names();
 
 template <class T>
 class ClipVision {

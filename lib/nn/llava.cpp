@@ -10,15 +10,6 @@
 
 namespace lmpipe::nn {
 
-void LlavaConfig::validate() const {
-  vision.validate();
-  text.validate();
-  if (text.head != GptHead::kLm) throw UsageError("LLaVA's decoder has an LM head");
-  if (image_token >= text.vocab_size)
-    throw UsageError(fmt::format("the image placeholder id {} is not in the decoder's vocabulary of {}", image_token,
-                                 text.vocab_size));
-}
-
 template <class T>
 Llava<T>::Llava(LlavaConfig config, ModelBuffers buffers)
     : config_(std::move(config)), vision_(config_.vision, buffers), language_(config_.text, buffers) {
@@ -32,6 +23,33 @@ Llava<T>::Llava(LlavaConfig config, ModelBuffers buffers)
   }
   if (buffers != ModelBuffers::kLayout) projector_params_.assign(projector_layout_.total(), T(0));
   if (buffers == ModelBuffers::kTraining) projector_grads_.assign(projector_layout_.total(), T(0));
+}
+
+ParameterLayout llava_layout(const LlavaConfig& config) {
+  ParameterLayout layout;
+  const auto append = [&](const ParameterLayout& part, const std::string& prefix) {
+    for (const TensorInfo& t : part.tensors()) layout.add(prefix + t.name, t.shape, t.decay);
+  };
+  append(ClipVision<float>(config.vision, ModelBuffers::kLayout).layout(), "vision_tower.");
+  append(Llava<float>(config, ModelBuffers::kLayout).projector_layout(), "");
+  append(Gpt<float>(config.text, ModelBuffers::kLayout).layout(), "language_model.");
+  return layout;
+}
+
+template <class T>
+void Llava<T>::read_params(const T* all) {
+  const size_t v = vision_.layout().total(), pr = projector_layout_.total(), l = language_.layout().total();
+  std::copy_n(all, v, vision_.params().data());
+  std::copy_n(all + v, pr, projector_params_.data());
+  std::copy_n(all + v + pr, l, language_.params().data());
+}
+
+template <class T>
+void Llava<T>::write_params(T* all) const {
+  const size_t v = vision_.layout().total(), pr = projector_layout_.total(), l = language_.layout().total();
+  std::copy_n(vision_.params().data(), v, all);
+  std::copy_n(projector_params_.data(), pr, all + v);
+  std::copy_n(language_.params().data(), l, all + v + pr);
 }
 
 template <class T>

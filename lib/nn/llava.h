@@ -16,15 +16,9 @@
 
 namespace lmpipe::nn {
 
-enum class Projector { kLinear, kMlp2x };
-
-struct LlavaConfig {
-  VisionConfig vision;
-  GptConfig text;
-  Projector projector = Projector::kMlp2x;
-  uint32_t image_token = 0;  // the placeholder id; each picture takes vision.patches() of them in a sequence
-  void validate() const;
-};
+// The tensors of a LLaVA checkpoint in one buffer, in LlavaForConditionalGeneration's names: the vision
+// tower's (vision_tower.*), the projector's, the decoder's (language_model.*), in that order.
+ParameterLayout llava_layout(const LlavaConfig& config);
 
 // Which parts take no gradient: LLaVA's first stage trains the projector alone (vision and language
 // frozen), its second the projector and the decoder (vision frozen).
@@ -38,6 +32,9 @@ class Llava {
   explicit Llava(LlavaConfig config, ModelBuffers buffers = ModelBuffers::kTraining);
 
   const LlavaConfig& config() const { return config_; }
+  // The parts' parameters from and to one buffer in llava_layout's order.
+  void read_params(const T* all);
+  void write_params(T* all) const;
   ClipVision<T>& vision() { return vision_; }
   Gpt<T>& language() { return language_; }
   const ParameterLayout& projector_layout() const { return projector_layout_; }

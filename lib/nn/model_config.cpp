@@ -1,6 +1,8 @@
 #include "nn/model_config.h"
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -160,6 +162,71 @@ uint64_t BertConfig::activation_floats(size_t B, size_t Tn, size_t M) const {
   return embeddings + n_layer * per_layer + heads + scratch;
 }
 
+void VisionConfig::validate() const {
+  if (image_size == 0 || patch_size == 0 || d_model == 0 || n_layer == 0 || n_head == 0 || d_ff == 0)
+    throw UsageError("a vision tower's sizes must all be above 0");
+  if (image_size % patch_size != 0)
+    throw UsageError(fmt::format("the image size {} is not a multiple of the patch size {}", image_size, patch_size));
+  if (d_model % n_head != 0)
+    throw UsageError(fmt::format("the vision width {} is not a multiple of its {} heads", d_model, n_head));
+  if (feature_layer >= 0 || feature_layer < -int(n_layer) - 1)
+    throw UsageError(fmt::format("the vision feature layer {} is not one of -1 .. -{} (counted from the last)",
+                                 feature_layer, n_layer + 1));
+}
+
+uint64_t VisionConfig::parameter_count() const {
+  const uint64_t D = d_model, F = d_ff, P = patch_size;
+  const uint64_t layer = 4 * (D * D + D) + 2 * D * F + F + D + 4 * D;
+  return D + 3 * P * P * D + positions() * D + 4 * D + n_layer * layer;
+}
+
+std::optional<VisionConfig> vision_preset(std::string_view name) {
+  VisionConfig c;
+  if (name == "clip-vit-b-32") return c;
+  if (name == "clip-vit-b-16") {
+    c.patch_size = 16;
+    return c;
+  }
+  if (name == "clip-vit-l-14" || name == "clip-vit-l-14-336") {
+    c.image_size = name == "clip-vit-l-14" ? 224 : 336;
+    c.patch_size = 14;
+    c.d_model = 1024;
+    c.n_layer = 24;
+    c.n_head = 16;
+    c.d_ff = 4096;
+    return c;
+  }
+  if (name == "vit-tiny") {
+    c.image_size = 32;
+    c.patch_size = 8;
+    c.d_model = 32;
+    c.n_layer = 2;
+    c.n_head = 4;
+    c.d_ff = 64;
+    return c;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> vision_preset_names() {
+  return {"clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14", "clip-vit-l-14-336", "vit-tiny"};
+}
+
+void LlavaConfig::validate() const {
+  vision.validate();
+  text.validate();
+  if (text.head != GptHead::kLm) throw UsageError("LLaVA's decoder has an LM head");
+  if (image_token >= text.vocab_size)
+    throw UsageError(fmt::format("the image placeholder id {} is not in the decoder's vocabulary of {}", image_token,
+                                 text.vocab_size));
+}
+
+uint64_t LlavaConfig::parameter_count() const {
+  const uint64_t Dv = vision.d_model, Dt = text.d_model;
+  const uint64_t projector_params = Dt * Dv + Dt + (projector == Projector::kMlp2x ? Dt * Dt + Dt : 0);
+  return vision.parameter_count() + projector_params + text.parameter_count();
+}
+
 void validate(const ModelConfig& config) {
   std::visit([](const auto& c) { c.validate(); }, config);
 }
@@ -169,19 +236,29 @@ uint64_t parameter_count(const ModelConfig& config) {
 }
 
 const TransformerShape& shape_of(const ModelConfig& config) {
-  return std::visit([](const auto& c) -> const TransformerShape& { return c; }, config);
+  return std::visit([](const auto& c) -> const TransformerShape& {
+    if constexpr (std::is_same_v<std::decay_t<decltype(c)>, LlavaConfig>) return c.text;
+    else return c;
+  }, config);
 }
 
 TransformerShape& shape_of(ModelConfig& config) {
-  return std::visit([](auto& c) -> TransformerShape& { return c; }, config);
+  return const_cast<TransformerShape&>(shape_of(std::as_const(config)));
 }
 
 std::string model_type(const ModelConfig& config) {
+  if (std::holds_alternative<LlavaConfig>(config)) return "llava";
   if (const auto* gpt = std::get_if<GptConfig>(&config)) return gpt->arch == GptArch::kGpt2 ? "gpt2" : "openai-gpt";
   return std::get<BertConfig>(config).arch == EncoderArch::kBert ? "bert" : "roberta";
 }
 
 std::string describe(const ModelConfig& config) {
+  if (const auto* llava = std::get_if<LlavaConfig>(&config)) {
+    const VisionConfig& v = llava->vision;
+    return fmt::format("LLaVA: CLIP ViT {}x{} ({} px, patches of {}), {} projector, {}", v.n_layer, v.d_model,
+                       v.image_size, v.patch_size, llava->projector == Projector::kMlp2x ? "mlp2x" : "linear",
+                       describe(llava->text));
+  }
   const TransformerShape& s = shape_of(config);
   if (const auto* gpt = std::get_if<GptConfig>(&config))
     return fmt::format("{} {}x{}, {} heads, context {}{}", gpt->arch == GptArch::kGpt2 ? "GPT-2" : "GPT", s.n_layer,

@@ -11,6 +11,14 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "checkpoint/model_dir.h"
+#include "core/input_file.h"
 #include "io/safetensors.h"
 #include "nn/layers.h"
 #include "nn/llava.h"
@@ -212,4 +220,46 @@ TEST_CASE("images records as LLaVA's rows: the placeholder expanded to the patch
   records[1].ids[0] = P;
   CHECK_THROWS_WITH(train::make_image_rows(records, P, 3, 100, rows),
                     "an images record with 2 placeholder ids (id 9), not one");
+}
+
+TEST_CASE("LLaVA checkpoints: LlavaForConditionalGeneration's config.json and names, read back as written") {
+  const SafetensorsFile f(std::string(LMPIPE_TEST_DATA_DIR) + "/nn/llava_tiny.safetensors");
+  for (const Projector projector : {Projector::kMlp2x, Projector::kLinear}) {
+    CAPTURE(int(projector));
+    LlavaConfig config = reference_config(f);
+    config.projector = projector;
+    Llava<float> model(config, ModelBuffers::kInference);
+    model.init(3);
+    const ParameterLayout layout = checkpoint::parameter_layout(config);
+    CHECK(layout.total() == config.parameter_count());
+    CHECK(layout.find("vision_tower.vision_model.encoder.layers.1.mlp.fc2.weight") != nullptr);
+    CHECK(layout.find("language_model.transformer.h.1.attn.c_attn.weight") != nullptr);
+    CHECK((layout.find("multi_modal_projector.linear_2.weight") != nullptr) == (projector == Projector::kMlp2x));
+    std::vector<float> params(layout.total());
+    model.write_params(params.data());
+    const std::string dir = (std::filesystem::temp_directory_path() /
+                             ("lmpipe-llava-" + std::to_string(::getpid()) + "-" + std::to_string(int(projector))))
+                                .string();
+    std::filesystem::create_directories(dir);
+    checkpoint::write_model_dir(dir, config, params.data(), {});
+    const auto json = nlohmann::json::parse(read_file(dir + "/config.json"));
+    CHECK(json["architectures"][0] == "LlavaForConditionalGeneration");
+    CHECK(json["image_token_index"] == config.image_token);
+    CHECK(json["vision_config"]["model_type"] == "clip_vision_model");
+    CHECK(json["vision_config"]["patch_size"] == config.vision.patch_size);
+    CHECK(json["text_config"]["model_type"] == "gpt2");
+    CHECK(json["vision_feature_layer"] == config.vision.feature_layer);
+    CHECK(json["image_seq_length"] == config.vision.patches());
+    const checkpoint::LoadedModel loaded = checkpoint::load_model_dir(dir);
+    const auto* read = std::get_if<LlavaConfig>(&loaded.config);
+    REQUIRE(read != nullptr);
+    CHECK(read->projector == projector);
+    CHECK(read->image_token == config.image_token);
+    CHECK(read->vision.feature_layer == config.vision.feature_layer);
+    CHECK(read->vision.n_layer == config.vision.n_layer);
+    CHECK(read->text.d_ff == config.text.d_ff);
+    CHECK(std::equal(params.begin(), params.end(), loaded.params.begin(), loaded.params.end()));
+    CHECK(nn::describe(loaded.config).starts_with("LLaVA: CLIP ViT 2x32 (24 px, patches of 8)"));
+    std::filesystem::remove_all(dir);
+  }
 }
