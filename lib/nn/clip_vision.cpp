@@ -52,12 +52,14 @@ ClipVision<T>::ClipVision(VisionConfig config, ModelBuffers buffers) : config_(s
 
 template <class T>
 void ClipVision<T>::init(uint64_t seed) {
-  if (params_.size() != layout_.total()) throw Error("ClipVision::init on a model without parameters of its own");
+  if (params_.size() != layout_.total() && bound_params_ == nullptr)
+    throw Error("ClipVision::init on a model without parameters of its own");
+  T* params = bound_params_ ? bound_params_ : params_.data();
   Rng rng(seed, {0x636c69705f76697aULL});  // "clip_viz"
   const double D = double(config_.d_model), L = double(config_.n_layer);
   const double in_std = std::pow(D, -0.5) * std::pow(2 * L, -0.5);
   for (const TensorInfo& t : layout_.tensors()) {
-    T* data = params_.data() + t.offset;
+    T* data = params + t.offset;
     double std = 0;
     if (t.name.ends_with("class_embedding")) std = std::pow(D, -0.5);
     else if (t.name.find("_embedding.weight") != std::string::npos) std = 0.02;
@@ -77,7 +79,7 @@ void ClipVision<T>::init(uint64_t seed) {
 
 template <class T>
 void ClipVision<T>::zero_grad() {
-  std::fill(grads_.begin(), grads_.end(), T(0));
+  if (has_grads()) std::fill_n(g(0), layout_.total(), T(0));
 }
 
 template <class T>
@@ -175,7 +177,7 @@ const T* ClipVision<T>::features(const uint8_t* pixels, size_t I, bool /*train*/
 
 template <class T>
 void ClipVision<T>::backward(const T* dfeatures, size_t I) {
-  if (grads_.size() != layout_.total()) throw Error("ClipVision::backward on a model made without gradients");
+  if (!has_grads()) throw Error("ClipVision::backward on a model made without gradients");
   if (I != planned_I_) throw Error("ClipVision::backward without features() of the same pictures before");
   const size_t P = config_.patch_size, Np = config_.patches(), Tn = config_.positions(), N = I * Tn;
   const size_t D = config_.d_model, F = config_.d_ff, K = 3 * P * P;

@@ -25,6 +25,14 @@ class ClipVision {
   Buffer<T>& params() { return params_; }
   const Buffer<T>& params() const { return params_; }
   Buffer<T>& grads() { return grads_; }
+  // A part of a bigger model (LLaVA's): parameters and gradients (null: none) in the caller's buffers, at
+  // this model's layout, which must outlive it; for a model made with ModelBuffers::kLayout, whose params()
+  // and grads() stay empty. param_data() reads them either way.
+  void bind(T* params, T* grads) {
+    bound_params_ = params;
+    bound_grads_ = grads;
+  }
+  const T* param_data() const { return p(0); }
 
   // CLIP's initialisation as transformers' CLIPPreTrainedModel does it (initializer_factor 1): the class
   // embedding N(0, d^-1/2), patch and position embeddings N(0, 0.02), q, k, v N(0, d^-1/2 (2L)^-1/2), the
@@ -50,8 +58,9 @@ class ClipVision {
   };
 
   void plan(size_t I);
-  const T* p(size_t offset) const { return params_.data() + offset; }
-  T* g(size_t offset) { return grads_.data() + offset; }
+  const T* p(size_t offset) const { return (bound_params_ ? bound_params_ : params_.data()) + offset; }
+  T* g(size_t offset) { return (bound_grads_ ? bound_grads_ : grads_.data()) + offset; }
+  bool has_grads() const { return bound_grads_ != nullptr || grads_.size() == layout_.total(); }
   T* a(size_t offset) { return acts_.data() + offset; }
   // The input of layer l: the embeddings after pre_layrnorm, or the previous layer's output.
   size_t layer_input(size_t l) const { return l == 0 ? pre_ : layer_acts_[l - 1].res3; }
@@ -61,6 +70,8 @@ class ClipVision {
   size_t class_ = 0, patch_w_ = 0, pos_ = 0, pre_w_ = 0, pre_b_ = 0, post_w_ = 0, post_b_ = 0;
   std::vector<LayerOffsets> layers_;
   Buffer<T> params_, grads_;
+  T* bound_params_ = nullptr;  // bind()'s
+  T* bound_grads_ = nullptr;
 
   size_t planned_I_ = 0;
   Buffer<T> acts_;

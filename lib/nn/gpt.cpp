@@ -57,11 +57,13 @@ std::unique_ptr<Gpt<T>> Gpt<T>::replica_of(const Gpt& owner) {
 
 template <class T>
 void Gpt<T>::init(uint64_t seed) {
-  if (params_.size() != layout_.total()) throw Error("Gpt::init on a model without parameters of its own");
+  if (params_.size() != layout_.total() && bound_params_ == nullptr)
+    throw Error("Gpt::init on a model without parameters of its own");
+  T* params = bound_params_ ? bound_params_ : params_.data();
   Rng rng(seed, {0x6770745f696e6974ULL});  // "gpt_init"
   const double residual_std = 0.02 / std::sqrt(2.0 * double(config_.n_layer));
   for (const TensorInfo& t : layout_.tensors()) {
-    T* data = params_.data() + t.offset;
+    T* data = params + t.offset;
     const bool is_norm = t.name.find(".ln_") != std::string::npos;
     const bool is_bias = t.name.ends_with(".bias");
     if (is_norm && !is_bias) {
@@ -79,8 +81,8 @@ void Gpt<T>::init(uint64_t seed) {
 template <class T>
 void Gpt<T>::zero_grad() {
   // GPT-2 124M's gradients are 500 MB: a pass over them is worth both cores.
-  T* grads = grads_.data();
-  const size_t n = grads_.size();
+  T* grads = g(0);
+  const size_t n = has_grads() ? layout_.total() : 0;
 #pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; ++i) grads[i] = T(0);
 }
@@ -220,7 +222,7 @@ double Gpt<T>::forward(const uint32_t* inputs, const uint32_t* targets, size_t B
 template <class T>
 double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn, T grad_scale,
                                 const uint32_t* positions) {
-  if (grads_.size() != layout_.total()) throw Error("Gpt::forward_backward on a model made without gradients");
+  if (!has_grads()) throw Error("Gpt::forward_backward on a model made without gradients");
   require_head(GptHead::kLm, "forward_backward");
   run_forward(inputs, positions, B, Tn, true);
   const size_t N = B * Tn, C = config_.d_model;
@@ -236,7 +238,7 @@ double Gpt<T>::forward_backward(const uint32_t* inputs, const uint32_t* targets,
 
 template <class T>
 void Gpt<T>::forward_train(const uint32_t* inputs, const uint32_t* targets, size_t B, size_t Tn) {
-  if (grads_.size() != layout_.total()) throw Error("Gpt::forward_train on a model made without gradients");
+  if (!has_grads()) throw Error("Gpt::forward_train on a model made without gradients");
   require_head(GptHead::kLm, "forward_train");
   run_forward(inputs, nullptr, B, Tn, true);
   const size_t N = B * Tn, V = config_.vocab_size;
@@ -306,7 +308,7 @@ template <class T>
 void Gpt<T>::score_rows(T* out, const uint32_t* inputs, const uint32_t* rows, size_t R, size_t B, size_t Tn,
                         bool train) {
   require_head(GptHead::kScore, "score");
-  if (train && grads_.size() != layout_.total()) throw Error("Gpt::score for training on a model made without gradients");
+  if (train && !has_grads()) throw Error("Gpt::score for training on a model made without gradients");
   for (size_t r = 0; r < R; ++r)
     if (rows[r] >= B * Tn) throw Error(fmt::format("Gpt::score: row {} of {} positions", rows[r], B * Tn));
   run_forward(inputs, nullptr, B, Tn, train);

@@ -26,6 +26,14 @@ class Gpt {
   Buffer<T>& params() { return params_; }
   const Buffer<T>& params() const { return params_; }
   Buffer<T>& grads() { return grads_; }
+  // A part of a bigger model (LLaVA's): parameters and gradients (null: none) in the caller's buffers, at
+  // this model's layout, which must outlive it; for a model made with ModelBuffers::kLayout, whose params()
+  // and grads() stay empty. param_data() reads them either way.
+  void bind(T* params, T* grads) {
+    bound_params_ = params;
+    bound_grads_ = grads;
+  }
+  const T* param_data() const { return p(0); }
 
   // GPT-2's initialisation as HuggingFace and nanoGPT do it: weights and embeddings N(0, 0.02), the
   // residual projections (attn.c_proj, mlp.c_proj) N(0, 0.02 / sqrt(2 * n_layer)) as the paper says,
@@ -113,8 +121,11 @@ class Gpt {
   void backward_from_head(const uint32_t* inputs, const uint32_t* positions, size_t B, size_t Tn);
   void require_head(GptHead head, const char* what) const;
   const T* block_input(size_t layer) const;
-  const T* p(size_t offset) const { return (params_owner_ ? params_owner_->params_ : params_).data() + offset; }
-  T* g(size_t offset) { return grads_.data() + offset; }
+  const T* p(size_t offset) const {
+    return (bound_params_ ? bound_params_ : (params_owner_ ? params_owner_->params_ : params_).data()) + offset;
+  }
+  T* g(size_t offset) { return (bound_grads_ ? bound_grads_ : grads_.data()) + offset; }
+  bool has_grads() const { return bound_grads_ != nullptr || grads_.size() == layout_.total(); }
   T* a(size_t offset) { return acts_.data() + offset; }
   // Where dropout draws its mask: each site of each layer has its own stream.
   enum DropoutSite { kAttention = 0, kAttentionResidual = 1, kMlpResidual = 2, kEmbedding = 3 };
@@ -126,6 +137,8 @@ class Gpt {
   std::vector<LayerOffsets> layers_;
   Buffer<T> params_, grads_;
   const Gpt* params_owner_ = nullptr;  // a replica's: whose parameters it reads
+  T* bound_params_ = nullptr;          // bind()'s
+  T* bound_grads_ = nullptr;
 
   // Activations planned for (planned_B_, planned_T_): embeddings, each layer's, the final norm, the head.
   size_t planned_B_ = 0, planned_T_ = 0;

@@ -10,20 +10,22 @@
 
 namespace lmpipe::nn {
 
-template <class T>
-Llava<T>::Llava(LlavaConfig config, ModelBuffers buffers)
-    : config_(std::move(config)), vision_(config_.vision, buffers), language_(config_.text, buffers) {
-  config_.validate();
-  const size_t Dv = config_.vision.d_model, Dt = config_.text.d_model;
-  w1_ = projector_layout_.add("multi_modal_projector.linear_1.weight", {Dt, Dv}, true);
-  b1_ = projector_layout_.add("multi_modal_projector.linear_1.bias", {Dt}, false);
-  if (config_.projector == Projector::kMlp2x) {
-    w2_ = projector_layout_.add("multi_modal_projector.linear_2.weight", {Dt, Dt}, true);
-    b2_ = projector_layout_.add("multi_modal_projector.linear_2.bias", {Dt}, false);
+namespace {
+
+// The projector's tensors, from offset 0 of its slice.
+ParameterLayout projector_tensors(const LlavaConfig& c) {
+  ParameterLayout layout;
+  const size_t Dv = c.vision.d_model, Dt = c.text.d_model;
+  layout.add("multi_modal_projector.linear_1.weight", {Dt, Dv}, true);
+  layout.add("multi_modal_projector.linear_1.bias", {Dt}, false);
+  if (c.projector == Projector::kMlp2x) {
+    layout.add("multi_modal_projector.linear_2.weight", {Dt, Dt}, true);
+    layout.add("multi_modal_projector.linear_2.bias", {Dt}, false);
   }
-  if (buffers != ModelBuffers::kLayout) projector_params_.assign(projector_layout_.total(), T(0));
-  if (buffers == ModelBuffers::kTraining) projector_grads_.assign(projector_layout_.total(), T(0));
+  return layout;
 }
+
+}  // namespace
 
 ParameterLayout llava_layout(const LlavaConfig& config) {
   ParameterLayout layout;
@@ -31,25 +33,36 @@ ParameterLayout llava_layout(const LlavaConfig& config) {
     for (const TensorInfo& t : part.tensors()) layout.add(prefix + t.name, t.shape, t.decay);
   };
   append(ClipVision<float>(config.vision, ModelBuffers::kLayout).layout(), "vision_tower.");
-  append(Llava<float>(config, ModelBuffers::kLayout).projector_layout(), "");
+  append(projector_tensors(config), "");
   append(Gpt<float>(config.text, ModelBuffers::kLayout).layout(), "language_model.");
   return layout;
 }
 
 template <class T>
-void Llava<T>::read_params(const T* all) {
-  const size_t v = vision_.layout().total(), pr = projector_layout_.total(), l = language_.layout().total();
-  std::copy_n(all, v, vision_.params().data());
-  std::copy_n(all + v, pr, projector_params_.data());
-  std::copy_n(all + v + pr, l, language_.params().data());
-}
-
-template <class T>
-void Llava<T>::write_params(T* all) const {
-  const size_t v = vision_.layout().total(), pr = projector_layout_.total(), l = language_.layout().total();
-  std::copy_n(vision_.params().data(), v, all);
-  std::copy_n(projector_params_.data(), pr, all + v);
-  std::copy_n(language_.params().data(), l, all + v + pr);
+Llava<T>::Llava(LlavaConfig config, ModelBuffers buffers)
+    : config_(std::move(config)),
+      vision_(config_.vision, ModelBuffers::kLayout),
+      language_(config_.text, ModelBuffers::kLayout),
+      projector_layout_(projector_tensors(config_)),
+      layout_(llava_layout(config_)) {
+  config_.validate();
+  projector_at_ = vision_.layout().total();
+  language_at_ = projector_at_ + projector_layout_.total();
+  const auto offset = [&](const char* name) {
+    const TensorInfo* t = projector_layout_.find(name);
+    return t ? t->offset : 0;
+  };
+  w1_ = offset("multi_modal_projector.linear_1.weight");
+  b1_ = offset("multi_modal_projector.linear_1.bias");
+  w2_ = offset("multi_modal_projector.linear_2.weight");
+  b2_ = offset("multi_modal_projector.linear_2.bias");
+  if (buffers != ModelBuffers::kLayout) params_.assign(layout_.total(), T(0));
+  if (buffers == ModelBuffers::kTraining) grads_.assign(layout_.total(), T(0));
+  T* g = grads_.empty() ? nullptr : grads_.data();
+  if (!params_.empty()) {
+    vision_.bind(params_.data(), g);
+    language_.bind(params_.data() + language_at_, g ? g + language_at_ : nullptr);
+  }
 }
 
 template <class T>
@@ -58,7 +71,7 @@ void Llava<T>::init(uint64_t seed) {
   language_.init(seed + 1);
   Rng rng(seed, {0x6c6c6176615f7072ULL});  // "llava_pr"
   for (const TensorInfo& t : projector_layout_.tensors()) {
-    T* data = projector_params_.data() + t.offset;
+    T* data = params_.data() + projector_at_ + t.offset;
     const bool weight = t.name.ends_with(".weight");
     for (size_t i = 0; i < t.size; ++i) data[i] = weight ? T(rng.normal() * 0.02) : T(0);
   }
@@ -66,9 +79,7 @@ void Llava<T>::init(uint64_t seed) {
 
 template <class T>
 void Llava<T>::zero_grad() {
-  vision_.zero_grad();
-  language_.zero_grad();
-  std::fill(projector_grads_.begin(), projector_grads_.end(), T(0));
+  std::fill(grads_.begin(), grads_.end(), T(0));
 }
 
 template <class T>
@@ -83,7 +94,7 @@ void Llava<T>::embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* i
   features_ = R ? vision_.features(pixels, I, train_vision) : nullptr;
   hidden_.resize(R * Dt);
   embeds_.resize(R * Dt);
-  const T* w = projector_params_.data();
+  const T* w = params_.data() + projector_at_;
   if (config_.projector == Projector::kMlp2x) {
     hidden_act_.resize(R * Dt);
     linear_t_forward(hidden_.data(), features_, w + w1_, w + b1_, R, Dv, Dt);
@@ -115,10 +126,10 @@ double Llava<T>::forward_backward(const uint8_t* pixels, size_t I, const uint32_
   // (the products that give it are the ones that pass the gradient on) and cleared.
   const double loss = language_.forward_backward(inputs, targets, B, Tn, grad_scale);
   language_.clear_input_embeddings();
-  if (frozen.language) language_.zero_grad();
+  if (frozen.language) std::fill(grads_.begin() + ptrdiff_t(language_at_), grads_.end(), T(0));
   if (R == 0) return loss;
-  const T* w = projector_params_.data();
-  T* gw = projector_grads_.data();
+  const T* w = params_.data() + projector_at_;
+  T* gw = grads_.data() + projector_at_;
   // The features' gradient only when the vision tower trains.
   dfeatures_.resize(frozen.vision ? 0 : R * Dv);
   T* dfeatures = frozen.vision ? nullptr : dfeatures_.data();

@@ -3,8 +3,8 @@
 // features into the decoder's width, and a GPT decoder that reads them where a picture's placeholder ids
 // are. transformers' LlavaForConditionalGeneration in names and arithmetic: vision_tower.* (CLIPVisionModel),
 // multi_modal_projector.linear_1/linear_2 with a GELU between (LLaVA-1.5's mlp2x; LLaVA-1's one linear map
-// has no transformers class), language_model.* (GPT2LMHeadModel). Each part keeps its own parameter and
-// gradient buffers, so that a frozen part's optimizer state need not exist.
+// has no transformers class), language_model.* (GPT2LMHeadModel). The parts' parameters and gradients live
+// in one buffer each, in llava_layout's order, which a checkpoint and an optimizer take whole.
 #include <cstdint>
 #include <vector>
 
@@ -30,16 +30,20 @@ template <class T>
 class Llava {
  public:
   explicit Llava(LlavaConfig config, ModelBuffers buffers = ModelBuffers::kTraining);
+  Llava(const Llava&) = delete;  // the parts point into its buffers
+  Llava& operator=(const Llava&) = delete;
 
   const LlavaConfig& config() const { return config_; }
-  // The parts' parameters from and to one buffer in llava_layout's order.
-  void read_params(const T* all);
-  void write_params(T* all) const;
+  const ParameterLayout& layout() const { return layout_; }
+  Buffer<T>& params() { return params_; }
+  Buffer<T>& grads() { return grads_; }
+  // The parts, reading and writing their slices of params() and grads().
   ClipVision<T>& vision() { return vision_; }
   Gpt<T>& language() { return language_; }
+  // The projector's tensors, and where its slice begins.
   const ParameterLayout& projector_layout() const { return projector_layout_; }
-  Buffer<T>& projector_params() { return projector_params_; }
-  Buffer<T>& projector_grads() { return projector_grads_; }
+  size_t projector_offset() const { return projector_at_; }
+  size_t language_offset() const { return language_at_; }
 
   // The projector as transformers' LlavaPreTrainedModel initialises it (weights N(0, 0.02), biases 0);
   // the vision tower and the decoder as their own init() do them.
@@ -65,9 +69,10 @@ class Llava {
   LlavaConfig config_;
   ClipVision<T> vision_;
   Gpt<T> language_;
-  ParameterLayout projector_layout_;
-  size_t w1_ = 0, b1_ = 0, w2_ = 0, b2_ = 0;
-  Buffer<T> projector_params_, projector_grads_;
+  ParameterLayout projector_layout_, layout_;
+  size_t projector_at_ = 0, language_at_ = 0;  // where the parts' slices begin (the vision tower's at 0)
+  size_t w1_ = 0, b1_ = 0, w2_ = 0, b2_ = 0;    // in the projector's slice
+  Buffer<T> params_, grads_;
   // Activations: the features (the vision tower's), the projector's hidden layer before and after its
   // GELU, its output; and their gradients.
   const T* features_ = nullptr;

@@ -50,22 +50,13 @@ LlavaConfig reference_config(const SafetensorsFile& f) {
   return c;
 }
 
-template <class Part>
-void load_part(const SafetensorsFile& f, Part& part, const std::string& prefix) {
-  for (const TensorInfo& t : part.layout().tensors()) f.read_floats(*f.find(prefix + t.name), part.params().data() + t.offset);
-}
-
-template <class Part>
-double worst_part_gradient(const SafetensorsFile& f, Part& part, const std::string& prefix) {
-  double worst = 0;
-  for (const TensorInfo& t : part.layout().tensors()) {
-    CAPTURE(t.name);
-    const std::vector<float> want = floats(f, "grad." + prefix + t.name);
-    const double e = worst_gradient_error(part.grads().data() + t.offset, want);
-    CHECK(e < 1e-4);
-    worst = std::max(worst, e);
-  }
-  return worst;
+// The slices of a LLaVA buffer: the vision tower's, the projector's, the decoder's.
+template <class T>
+std::vector<std::vector<T>> parts(Llava<T>& model, const Buffer<T>& all) {
+  const auto at = [&](size_t i) { return all.begin() + ptrdiff_t(i); };
+  return {{at(0), at(model.projector_offset())},
+          {at(model.projector_offset()), at(model.language_offset())},
+          {at(model.language_offset()), all.end()}};
 }
 
 double worst_error(const float* ours, const std::vector<float>& ref) {
@@ -77,10 +68,7 @@ double worst_error(const float* ours, const std::vector<float>& ref) {
 TEST_CASE("LLaVA: features, projector, logits, loss and every gradient match PyTorch") {
   const SafetensorsFile f(std::string(LMPIPE_TEST_DATA_DIR) + "/nn/llava_tiny.safetensors");
   Llava<float> model(reference_config(f));
-  load_part(f, model.vision(), "vision_tower.");
-  load_part(f, model.language(), "language_model.");
-  for (const TensorInfo& t : model.projector_layout().tensors())
-    f.read_floats(*f.find(t.name), model.projector_params().data() + t.offset);
+  for (const TensorInfo& t : model.layout().tensors()) f.read_floats(*f.find(t.name), model.params().data() + t.offset);
   std::vector<uint8_t> pixels;
   for (const uint32_t v : f.read_ids(*f.find("pixels"))) pixels.push_back(uint8_t(v));
   const auto inputs = f.read_ids(*f.find("input_ids")), targets = f.read_ids(*f.find("targets"));
@@ -95,14 +83,12 @@ TEST_CASE("LLaVA: features, projector, logits, loss and every gradient match PyT
   // The logits of every position from the decoder's last forward pass.
   const size_t V = model.config().text.vocab_size, C = model.config().text.d_model;
   std::vector<float> logits(B * Tn * V);
-  lm_head_logits(logits.data(), model.language().head_input(), model.language().params().data(), B * Tn, C, V);
+  lm_head_logits(logits.data(), model.language().head_input(), model.language().param_data(), B * Tn, C, V);
   CHECK(worst_error(logits.data(), floats(f, "logits")) < 1e-4);
-
-  CHECK(worst_part_gradient(f, model.vision(), "vision_tower.") < 1e-4);
-  CHECK(worst_part_gradient(f, model.language(), "language_model.") < 1e-4);
-  for (const TensorInfo& t : model.projector_layout().tensors()) {
+  // Every tensor's gradient (the unused last vision layer's and post_layernorm's are 0 on both sides).
+  for (const TensorInfo& t : model.layout().tensors()) {
     CAPTURE(t.name);
-    CHECK(worst_gradient_error(model.projector_grads().data() + t.offset, floats(f, "grad." + t.name)) < 1e-4);
+    CHECK(worst_gradient_error(model.grads().data() + t.offset, floats(f, "grad." + t.name)) < 1e-4);
   }
   // The forward pass alone gives the same loss.
   CHECK(std::abs(model.forward(pixels.data(), I, inputs.data(), targets.data(), B, Tn) - loss) < 1e-6);
@@ -151,20 +137,15 @@ TEST_CASE("LLaVA: every gradient matches finite differences, both projectors") {
     model.init(5);
     std::mt19937 rng(11);
     std::normal_distribution<double> d(0, 0.2);
-    for (Buffer<double>* params : {&model.vision().params(), &model.language().params(), &model.projector_params()})
-      for (double& x : *params) x += d(rng);
+    for (double& x : model.params()) x += d(rng);
     const TinyBatch b;
     model.zero_grad();
     model.forward_backward(b.pixels.data(), b.I, b.inputs.data(), b.targets.data(), b.B, b.Tn, Frozen{false, false});
     const auto loss = [&] { return model.forward(b.pixels.data(), b.I, b.inputs.data(), b.targets.data(), b.B, b.Tn); };
-    const auto check_part = [&](Buffer<double>& params, const Buffer<double>& grads) {
-      const GradientError e = check_gradients(params, std::vector<double>(grads.begin(), grads.end()), loss);
-      CAPTURE(e.at);
-      CHECK(e.worst < 1e-6);
-    };
-    check_part(model.vision().params(), model.vision().grads());
-    check_part(model.projector_params(), model.projector_grads());
-    check_part(model.language().params(), model.language().grads());
+    const GradientError e =
+        check_gradients(model.params(), std::vector<double>(model.grads().begin(), model.grads().end()), loss);
+    CAPTURE(e.at);
+    CHECK(e.worst < 1e-6);
   }
 }
 
@@ -175,17 +156,17 @@ TEST_CASE("LLaVA's stages: frozen parts get no gradient, the projector's is the 
   model.zero_grad();
   const double all = model.forward_backward(b.pixels.data(), b.I, b.inputs.data(), b.targets.data(), b.B, b.Tn,
                                             Frozen{false, false});
-  const Buffer<float> projector = model.projector_grads(), language = model.language().grads();
+  const auto unfrozen = parts(model, model.grads());
+  const auto zero = [](const std::vector<float>& g) { return std::all_of(g.begin(), g.end(), [](float x) { return x == 0; }); };
+  CHECK(!zero(unfrozen[0]));
   for (const Frozen frozen : {Frozen{true, true}, Frozen{true, false}}) {
     CAPTURE(frozen.language);
     model.zero_grad();
     CHECK(model.forward_backward(b.pixels.data(), b.I, b.inputs.data(), b.targets.data(), b.B, b.Tn, frozen) == all);
-    CHECK(model.projector_grads() == projector);
-    CHECK(std::all_of(model.vision().grads().begin(), model.vision().grads().end(), [](float g) { return g == 0; }));
-    if (frozen.language)
-      CHECK(std::all_of(model.language().grads().begin(), model.language().grads().end(), [](float g) { return g == 0; }));
-    else
-      CHECK(model.language().grads() == language);
+    const auto now = parts(model, model.grads());
+    CHECK(zero(now[0]));
+    CHECK(now[1] == unfrozen[1]);
+    CHECK((frozen.language ? zero(now[2]) : now[2] == unfrozen[2]));
   }
   // Placeholders and pictures must agree.
   std::vector<uint32_t> short_inputs = b.inputs;
@@ -231,12 +212,12 @@ TEST_CASE("LLaVA checkpoints: LlavaForConditionalGeneration's config.json and na
     Llava<float> model(config, ModelBuffers::kInference);
     model.init(3);
     const ParameterLayout layout = checkpoint::parameter_layout(config);
+    CHECK(layout.total() == model.layout().total());
     CHECK(layout.total() == config.parameter_count());
     CHECK(layout.find("vision_tower.vision_model.encoder.layers.1.mlp.fc2.weight") != nullptr);
     CHECK(layout.find("language_model.transformer.h.1.attn.c_attn.weight") != nullptr);
     CHECK((layout.find("multi_modal_projector.linear_2.weight") != nullptr) == (projector == Projector::kMlp2x));
-    std::vector<float> params(layout.total());
-    model.write_params(params.data());
+    const Buffer<float>& params = model.params();
     const std::string dir = (std::filesystem::temp_directory_path() /
                              ("lmpipe-llava-" + std::to_string(::getpid()) + "-" + std::to_string(int(projector))))
                                 .string();
