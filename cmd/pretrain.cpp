@@ -28,9 +28,10 @@ int main(int argc, char** argv) {
   add_common_options(app, common, "Run directory: checkpoints step-N/ and latest");
   app.get_option("--output")->type_name("DIR");
   app.add_option("--arch", o.arch,
-                 "gpt (GPT-2/GPT-3 layout: pre-LN, final LN), gpt1 (the original GPT: post-LN), bert (MLM + NSP) or "
-                 "roberta (MLM, dynamic masking)")
-      ->check(CLI::IsMember({"gpt", "gpt1", "bert", "roberta"}))
+                 "gpt (GPT-2/GPT-3 layout: pre-LN, final LN), gpt1 (the original GPT: post-LN), bert (MLM + NSP), "
+                 "roberta (MLM, dynamic masking) or llava (a CLIP vision tower and a projector before a GPT-2 decoder, "
+                 "on images shards)")
+      ->check(CLI::IsMember({"gpt", "gpt1", "bert", "roberta", "llava"}))
       ->capture_default_str();
   std::string presets;
   for (const std::string& name : nn::gpt_preset_names()) presets += (presets.empty() ? "" : ", ") + name;
@@ -112,6 +113,28 @@ int main(int argc, char** argv) {
   app.add_flag("--precompute-ref", o.precompute_ref,
                "DPO: the reference's log-probabilities of every training record once, before the first step, "
                "instead of in every step");
+  std::string vision_presets;
+  for (const std::string& name : nn::vision_preset_names())
+    vision_presets += (vision_presets.empty() ? "" : ", ") + name;
+  app.add_option("--vision", o.vision,
+                 "LLaVA: a new vision tower of this shape: " + vision_presets + " (default clip-vit-b-32)")
+      ->check(CLI::IsMember(nn::vision_preset_names()));
+  app.add_option("--init-vision-from", o.init_vision_from,
+                 "LLaVA: start the vision tower from a transformers CLIPVisionModel or CLIPModel directory")
+      ->type_name("DIR");
+  app.add_option("--projector", o.projector,
+                 "LLaVA: mlp2x (LLaVA-1.5's linear, GELU, linear) or linear (LLaVA-1's; transformers has no class for it)")
+      ->check(CLI::IsMember({"mlp2x", "linear"}))
+      ->capture_default_str();
+  app.add_option("--vision-feature-layer", o.vision_feature_layer,
+                 "LLaVA: the vision tower's hidden state the projector reads (-1 the last layer's, -2 the one before)")
+      ->check(CLI::Range(-1000, -1))
+      ->capture_default_str();
+  app.add_option("--freeze", o.freeze,
+                 "LLaVA: what does not train: vision (LLaVA's second stage: projector and decoder train), vision,lm "
+                 "(its first: the projector alone) or none")
+      ->check(CLI::IsMember({"vision", "vision,lm", "lm,vision", "none"}))
+      ->capture_default_str();
   app.add_option("--eval-every", o.eval_every, "Validate every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--eval-iters", o.eval_iters,
                  "Validate on the first N batches of --batch-size records, the same ones each time (0: all)")

@@ -320,4 +320,24 @@ nn::ModelConfig from_hf_config(const nlohmann::json& j, const std::string& where
   return config;
 }
 
+nn::VisionConfig from_clip_config(const nlohmann::json& j, const std::string& where) {
+  const ConfigReader r(j, where);
+  if (!j.is_object()) r.fail("is not a JSON object");
+  const std::string type = r.text_or("model_type", "");
+  nn::VisionConfig v;
+  if (type == "clip_vision_model") {
+    v = read_vision(r);
+  } else if (type == "clip") {
+    v = read_vision(r.section("vision_config"));
+  } else {
+    r.fail(fmt::format("names the model_type \"{}\", not a CLIP vision tower (clip_vision_model, clip)", type));
+  }
+  try {
+    v.validate();
+  } catch (const UsageError& e) {
+    r.fail(e.what());
+  }
+  return v;
+}
+
 }  // namespace lmpipe::checkpoint

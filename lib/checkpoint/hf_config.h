@@ -18,4 +18,8 @@ nlohmann::ordered_json to_hf_config(const nn::ModelConfig& config);
 // not compute).
 nn::ModelConfig from_hf_config(const nlohmann::json& config, const std::string& where);
 
+// The vision tower a CLIP config.json describes: CLIPVisionModel's (model_type clip_vision_model) or
+// CLIPModel's vision_config (model_type clip). Throws Error as from_hf_config does.
+nn::VisionConfig from_clip_config(const nlohmann::json& config, const std::string& where);
+
 }  // namespace lmpipe::checkpoint

@@ -12,6 +12,7 @@
 #include "core/output_file.h"
 #include "io/safetensors.h"
 #include "nn/bert.h"
+#include "nn/clip_vision.h"
 #include "nn/gpt.h"
 #include "nn/llava.h"
 
@@ -95,23 +96,24 @@ std::string model_dir_type(const std::string& dir) {
   return config["model_type"].get<std::string>();
 }
 
-LoadedModel load_model_dir(const std::string& dir) {
-  LoadedModel loaded;
-  loaded.dir = resolve_model_dir(dir);
-  loaded.config = from_hf_config(read_config_json(dir, loaded.dir), dir);
-  const io::SafetensorsFile weights(loaded.dir + "/model.safetensors");
+namespace {
 
+// The weights of a model of `wanted` parameters from model.safetensors, in the layout make_layout()
+// gives: every tensor present with its shape (under its name, or a base model's name without a prefix),
+// none left over but those `ignored` accepts. `what` describes the model for errors.
+template <class MakeLayout, class Ignored>
+nn::Buffer<float> read_weights(const std::string& dir, const std::string& model_dir, uint64_t wanted,
+                               MakeLayout make_layout, const std::string& what, Ignored ignored) {
+  const io::SafetensorsFile weights(model_dir + "/model.safetensors");
   // The shape must fit the weights before its layout is built or its buffer allocated: a config.json that
   // says 10^12 layers would otherwise take all memory or time.
   uint64_t stored = 0;
   for (const io::SafeTensor& t : weights.tensors()) stored += t.elements();
-  const uint64_t wanted = nn::parameter_count(loaded.config);
   if (wanted > stored)
     throw Error(fmt::format("{}: config.json describes {} parameters but model.safetensors holds {} values: its "
                             "sizes (layers, width, vocabulary, positions) do not match the weights",
                             dir, wanted, stored));
-
-  const nn::ParameterLayout layout = parameter_layout(loaded.config);
+  const nn::ParameterLayout layout = make_layout();
   std::vector<const io::SafeTensor*> sources;
   std::vector<std::string> missing, misshapen, extra;
   std::set<std::string> used;
@@ -129,18 +131,41 @@ LoadedModel load_model_dir(const std::string& dir) {
       misshapen.push_back(fmt::format("{} [{}] (config.json: [{}])", t.name, fmt::join(s->shape, ", "), fmt::join(t.shape, ", ")));
   }
   for (const io::SafeTensor& t : weights.tensors())
-    if (!used.contains(t.name) && !is_skipped_tensor(t.name)) extra.push_back(t.name);
+    if (!used.contains(t.name) && !is_skipped_tensor(t.name) && !ignored(t.name)) extra.push_back(t.name);
   if (!missing.empty())
     throw Error(fmt::format("{}: model.safetensors has no tensor {}", dir, name_list(missing)));
   if (!misshapen.empty())
     throw Error(fmt::format("{}: model.safetensors' tensors do not have config.json's shapes: {}", dir, name_list(misshapen)));
   if (!extra.empty())
     throw Error(fmt::format("{}: model.safetensors has tensors that config.json's model ({}) does not have: {}", dir,
-                            nn::describe(loaded.config), name_list(extra)));
-
-  loaded.params.assign(layout.total(), 0.0f);
+                            what, name_list(extra)));
+  nn::Buffer<float> params(layout.total(), 0.0f);
   for (size_t i = 0; i < layout.tensors().size(); ++i)
-    weights.read_floats(*sources[i], loaded.params.data() + layout.tensors()[i].offset);
+    weights.read_floats(*sources[i], params.data() + layout.tensors()[i].offset);
+  return params;
+}
+
+}  // namespace
+
+LoadedModel load_model_dir(const std::string& dir) {
+  LoadedModel loaded;
+  loaded.dir = resolve_model_dir(dir);
+  loaded.config = from_hf_config(read_config_json(dir, loaded.dir), dir);
+  loaded.params = read_weights(
+      dir, loaded.dir, nn::parameter_count(loaded.config), [&] { return parameter_layout(loaded.config); },
+      nn::describe(loaded.config), [](const std::string&) { return false; });
+  return loaded;
+}
+
+LoadedVision load_clip_vision(const std::string& dir) {
+  LoadedVision loaded;
+  loaded.dir = resolve_model_dir(dir);
+  loaded.config = from_clip_config(read_config_json(dir, loaded.dir), dir);
+  // A CLIPModel's text tower and its projections are not the vision tower's.
+  loaded.params = read_weights(
+      dir, loaded.dir, loaded.config.parameter_count(),
+      [&] { return nn::ClipVision<float>(loaded.config, nn::ModelBuffers::kLayout).layout(); }, "a CLIP vision tower",
+      [](const std::string& name) { return !name.starts_with("vision_model."); });
   return loaded;
 }
 

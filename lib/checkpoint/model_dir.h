@@ -54,4 +54,14 @@ std::string model_dir_type(const std::string& dir);
 // shape is an Error listing the tensors, found before the parameters are allocated.
 LoadedModel load_model_dir(const std::string& dir);
 
+// A CLIP vision tower from a transformers CLIPVisionModel or CLIPModel directory: its shape and its
+// weights in nn::ClipVision's layout (vision_model.*; a CLIPModel's text tower and projections are left).
+// Checked as load_model_dir checks a model.
+struct LoadedVision {
+  nn::VisionConfig config;
+  nn::Buffer<float> params;
+  std::string dir;
+};
+LoadedVision load_clip_vision(const std::string& dir);
+
 }  // namespace lmpipe::checkpoint

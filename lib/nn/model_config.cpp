@@ -165,6 +165,10 @@ uint64_t BertConfig::activation_floats(size_t B, size_t Tn, size_t M) const {
 void VisionConfig::validate() const {
   if (image_size == 0 || patch_size == 0 || d_model == 0 || n_layer == 0 || n_head == 0 || d_ff == 0)
     throw UsageError("a vision tower's sizes must all be above 0");
+  // Bounds far past any CLIP (ViT-G: 1664 wide, 48 layers, 336 pixels) that keep every count below 2^64.
+  if (image_size > 65536 || n_layer > 65536 || n_head > 65536 || d_model > (1 << 20) || d_ff > (1 << 22))
+    throw UsageError("a vision tower larger than lmpipe takes (image size, layers and heads up to 65536, width up to "
+                     "2^20, MLP width up to 2^22)");
   if (image_size % patch_size != 0)
     throw UsageError(fmt::format("the image size {} is not a multiple of the patch size {}", image_size, patch_size));
   if (d_model % n_head != 0)

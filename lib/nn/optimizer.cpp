@@ -8,10 +8,19 @@
 
 namespace lmpipe::nn {
 
-AdamW::AdamW(const ParameterLayout& layout, AdamWOptions options)
-    : options_(options), decay_(layout.total(), 0), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {
-  for (const TensorInfo& t : layout.tensors())
-    if (t.decay) std::fill(decay_.begin() + long(t.offset), decay_.begin() + long(t.offset + t.size), 1);
+AdamW::AdamW(const ParameterLayout& layout, AdamWOptions options) : options_(options) {
+  size_t moments = 0;
+  for (const TensorInfo& t : layout.tensors()) {
+    if (t.frozen) continue;
+    if (!runs_.empty() && runs_.back().begin + runs_.back().size == t.offset)
+      runs_.back().size += t.size;
+    else
+      runs_.push_back({t.offset, t.size, moments});
+    decay_.resize(moments + t.size, t.decay ? 1 : 0);
+    moments += t.size;
+  }
+  m_.assign(moments, 0.0f);
+  v_.assign(moments, 0.0f);
 }
 
 void AdamW::step(float* params, const float* grads, double lr, float grad_scale) {
@@ -31,19 +40,23 @@ void AdamW::update(float* params, Grad* grads, double lr, float grad_scale) {
   const double c2 = options_.bias_correction ? 1.0 - std::pow(b2, double(steps_)) : 1.0;
   const float step_size = float(lr / c1), inv_sqrt_c2 = float(1.0 / std::sqrt(c2)), eps = float(options_.eps);
   const float decay = float(lr * options_.weight_decay), fb1 = float(b1), fb2 = float(b2);
-  const size_t n = m_.size();
-  // Plain pointers: through the vectors' members every store to params could, for the compiler, move them.
-  float* __restrict m = m_.data();
-  float* __restrict v = v_.data();
-  const uint8_t* __restrict decays = decay_.data();
+  for (const Run& run : runs_) {
+    // Plain pointers: through the vectors' members every store to params could, for the compiler, move them.
+    float* __restrict m = m_.data() + run.moment;
+    float* __restrict v = v_.data() + run.moment;
+    const uint8_t* __restrict decays = decay_.data() + run.moment;
+    float* __restrict p_run = params + run.begin;
+    Grad* g_run = grads + run.begin;
+    const size_t n = run.size;
 #pragma omp parallel for simd schedule(static)
-  for (size_t i = 0; i < n; ++i) {
-    const float g = grads[i] * grad_scale;
-    const float p = decays[i] ? params[i] - decay * params[i] : params[i];
-    m[i] = fb1 * m[i] + (1.0f - fb1) * g;
-    v[i] = fb2 * v[i] + (1.0f - fb2) * g * g;
-    params[i] = p - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
-    if constexpr (!std::is_const_v<Grad>) grads[i] = 0.0f;
+    for (size_t i = 0; i < n; ++i) {
+      const float g = g_run[i] * grad_scale;
+      const float p = decays[i] ? p_run[i] - decay * p_run[i] : p_run[i];
+      m[i] = fb1 * m[i] + (1.0f - fb1) * g;
+      v[i] = fb2 * v[i] + (1.0f - fb2) * g * g;
+      p_run[i] = p - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+      if constexpr (!std::is_const_v<Grad>) g_run[i] = 0.0f;
+    }
   }
 }
 

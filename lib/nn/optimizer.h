@@ -1,5 +1,6 @@
 #pragma once
-// AdamW over a model's flat parameter buffer, learning-rate schedules, and global-norm gradient clipping.
+// AdamW over a model's flat parameter buffer (its frozen tensors left alone, with no moments kept for
+// them), learning-rate schedules, and global-norm gradient clipping.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,7 +28,7 @@ class AdamW {
   void step_and_zero_grads(float* params, float* grads, double lr, float grad_scale = 1.0f);
   uint64_t steps() const { return steps_; }
 
-  // The state a resumed run needs: moments and the step count.
+  // The state a resumed run needs: moments (of the trainable tensors, in layout order) and the step count.
   std::vector<float>& m() { return m_; }
   std::vector<float>& v() { return v_; }
   void set_steps(uint64_t steps) { steps_ = steps; }
@@ -37,8 +38,14 @@ class AdamW {
   template <class Grad>
   void update(float* params, Grad* grads, double lr, float grad_scale);
 
+  // The trainable tensors as runs of consecutive elements: params[begin, begin + size) and their moments
+  // from m_[moment].
+  struct Run {
+    size_t begin, size, moment;
+  };
   AdamWOptions options_;
-  std::vector<uint8_t> decay_;  // per element
+  std::vector<Run> runs_;
+  std::vector<uint8_t> decay_;  // per moment
   std::vector<float> m_, v_;
   uint64_t steps_ = 0;
 };

@@ -16,6 +16,7 @@ struct TensorInfo {
   size_t offset = 0;  // in elements
   size_t size = 0;
   bool decay = false;  // weight decay applies (matrices; not biases, layer norms or embeddings)
+  bool frozen = false;  // not trained: the optimizer neither updates it nor keeps moments for it
 };
 
 class ParameterLayout {
@@ -34,6 +35,16 @@ class ParameterLayout {
     return tensors_.back().offset;
   }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  // Marks the tensors whose names start with prefix frozen (or not); returns how many it marked.
+  size_t set_frozen(const std::string& prefix, bool frozen = true) {
+    size_t n = 0;
+    for (TensorInfo& t : tensors_)
+      if (t.name.starts_with(prefix)) {
+        t.frozen = frozen;
+        ++n;
+      }
+    return n;
+  }
   size_t total() const { return total_; }
   const TensorInfo* find(const std::string& name) const {
     for (const TensorInfo& t : tensors_)

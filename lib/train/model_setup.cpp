@@ -8,12 +8,16 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "nn/llava.h"
 #include "tok/vocab.h"
 
 namespace lmpipe::train {
 namespace {
 
 bool is_decoder_arch(std::string_view arch) { return arch == "gpt" || arch == "gpt1"; }
+
+// LLaVA's decoder is GPT-2's layout; its shape comes from the same flags.
+bool text_arch(std::string_view arch) { return is_decoder_arch(arch) || arch == "llava"; }
 
 std::string_view default_preset(std::string_view arch) {
   if (arch == "gpt1") return "gpt";
@@ -25,14 +29,14 @@ std::string_view default_preset(std::string_view arch) {
 }  // namespace
 
 nn::ModelConfig model_from_flags(const PretrainOptions& o, float dropout, uint32_t data_vocab, size_t data_len) {
-  if (o.arch != "gpt" && o.arch != "gpt1" && o.arch != "bert" && o.arch != "roberta")
+  if (o.arch != "gpt" && o.arch != "gpt1" && o.arch != "bert" && o.arch != "roberta" && o.arch != "llava")
     throw UsageError(fmt::format("unknown --arch {}", o.arch));
   const std::string preset = !o.preset.empty() ? o.preset : std::string(default_preset(o.arch));
   std::optional<nn::ModelConfig> config = nn::find_preset(preset);
   if (!config) throw UsageError(fmt::format("unknown --preset {}", preset));
   // Decoders take any decoder shape (--arch decides GPT-2's or GPT's layout); encoders their own.
   auto* gpt = std::get_if<nn::GptConfig>(&*config);
-  if (is_decoder_arch(o.arch) ? gpt == nullptr : nn::model_type(*config) != o.arch)
+  if (text_arch(o.arch) ? gpt == nullptr : nn::model_type(*config) != o.arch)
     throw UsageError(fmt::format("--preset {} is not a {} shape", preset, o.arch));
   if (gpt != nullptr) gpt->arch = o.arch == "gpt1" ? nn::GptArch::kGpt1 : nn::GptArch::kGpt2;
 
@@ -160,6 +164,58 @@ void attach_score_head(checkpoint::LoadedModel& model, uint32_t pad_token_id, ui
   }
   gpt = scored;
   model.params = std::move(params);
+}
+
+checkpoint::LoadedModel llava_start(const PretrainOptions& o, std::optional<checkpoint::LoadedModel> loaded,
+                                    const io::ShardHeader* data_header, float dropout, uint32_t data_vocab,
+                                    size_t data_len) {
+  if (loaded && std::holds_alternative<nn::LlavaConfig>(loaded->config)) {
+    if (!o.vision.empty() || !o.init_vision_from.empty())
+      throw UsageError(fmt::format("{} is a LLaVA model with a vision tower of its own: --vision and --init-vision-from "
+                                   "start a new one around a GPT",
+                                   loaded->dir));
+    return std::move(*loaded);
+  }
+  if (!o.vision.empty() && !o.init_vision_from.empty())
+    throw UsageError("--vision makes a new vision tower, --init-vision-from loads one: give one of them");
+  nn::LlavaConfig c;
+  if (loaded) {
+    const auto* gpt = std::get_if<nn::GptConfig>(&loaded->config);
+    if (gpt == nullptr || gpt->arch != nn::GptArch::kGpt2 || gpt->head != nn::GptHead::kLm)
+      throw UsageError(fmt::format("{} holds a {} model; LLaVA's decoder starts from a GPT-2 language model",
+                                   loaded->dir, nn::describe(loaded->config)));
+    c.text = *gpt;
+  } else {
+    c.text = std::get<nn::GptConfig>(model_from_flags(o, dropout, data_vocab, data_len));
+  }
+  std::optional<checkpoint::LoadedVision> clip;
+  if (!o.init_vision_from.empty()) {
+    clip = checkpoint::load_clip_vision(o.init_vision_from);
+    c.vision = clip->config;
+  } else {
+    c.vision = *nn::vision_preset(o.vision.empty() ? "clip-vit-b-32" : o.vision);
+  }
+  c.vision.feature_layer = o.vision_feature_layer;
+  c.projector = o.projector == "linear" ? nn::Projector::kLinear : nn::Projector::kMlp2x;
+  if (data_header == nullptr || !data_header->extra.contains("image_token") ||
+      !data_header->extra["image_token"].contains("id") || !data_header->extra["image_token"]["id"].is_number_unsigned())
+    throw UsageError("--arch llava trains on images shards whose header names the picture's placeholder (make-images)");
+  c.image_token = data_header->extra["image_token"]["id"].get<uint32_t>();
+  try {
+    c.validate();
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("--arch llava: {}", e.what()));
+  }
+  // Every part drawn from seed, then the loaded ones put in place.
+  nn::Llava<float> model(c, nn::ModelBuffers::kInference);
+  model.init(o.seed);
+  if (clip) std::copy(clip->params.begin(), clip->params.end(), model.params().begin());
+  if (loaded) std::copy(loaded->params.begin(), loaded->params.end(), model.params().begin() + ptrdiff_t(model.language_offset()));
+  checkpoint::LoadedModel assembled;
+  assembled.config = c;
+  assembled.params = std::move(model.params());
+  assembled.dir = loaded ? loaded->dir : "";
+  return assembled;
 }
 
 void check_same_vocabulary(const DataSet& data, const DataSet& val) {

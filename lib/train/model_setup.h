@@ -2,6 +2,7 @@
 // The model a run trains: a new one's shape from its preset and the shape flags, a checkpoint's checked
 // against --arch, and the data checked against the model before any step.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,15 @@ uint32_t padding_id(const io::ShardHeader& header);
 // the unembedding removed: the decoder's weights kept, a score head N(0, 0.02) drawn from seed (as
 // transformers initialises GPT2ForSequenceClassification's score).
 void attach_score_head(checkpoint::LoadedModel& model, uint32_t pad_token_id, uint64_t seed);
+
+// --arch llava's model: a LLaVA checkpoint as it is (--resume, --init-from one), or one assembled around a
+// GPT-2 decoder (--init-from a GPT directory, grown to the data's vocabulary; or a new one of the shape
+// flags): the vision tower from --init-vision-from or a new one of --vision's shape, --vision-feature-layer,
+// a new --projector, the placeholder id the data's header names (make-images' image_token). New parts are
+// drawn from seed. Throws UsageError for flags that do not fit the start.
+checkpoint::LoadedModel llava_start(const PretrainOptions& o, std::optional<checkpoint::LoadedModel> loaded,
+                                    const io::ShardHeader* data_header, float dropout, uint32_t data_vocab,
+                                    size_t data_len);
 
 // Training and validation shards must come from one vocabulary; throws UsageError naming both.
 void check_same_vocabulary(const DataSet& data, const DataSet& val);

@@ -136,15 +136,7 @@ class NextToken final : public Objective {
   std::span<double> eval_sums() override { return eval_sums_; }
 
   // The mean cross-entropy over every target evaluated (chat: the tokens the loss mask marks).
-  Evaluation evaluation() const override {
-    const auto tokens = uint64_t(eval_sums_[1]);
-    const double loss = tokens ? eval_sums_[0] / eval_sums_[1] : 0;
-    Evaluation e;
-    e.summary = {{"loss", loss}, {"ppl", std::exp(loss)}, {"tokens", tokens}};
-    e.logged = {{"val_loss", loss}, {"val_ppl", std::exp(loss)}};
-    e.text = fmt::format("val loss {:.4f} (ppl {:.2f})", loss, std::exp(loss));
-    return e;
-  }
+  Evaluation evaluation() const override { return cross_entropy_evaluation(eval_sums_[0], eval_sums_[1]); }
 
  private:
   // This rank's share of the step as micro-batches of chat rows, and the step's targets over every rank.

@@ -106,6 +106,10 @@ struct ObjectiveInfo {
 nlohmann::ordered_json dry_run_json(const nn::TransformerShape& shape, uint64_t parameters, size_t micro, size_t seq_len,
                                     uint64_t activation_bytes);
 
+// The evaluation of a language-model loss: the mean cross-entropy over the targets evaluated (the sum of
+// their losses over their count), its perplexity and the count.
+Evaluation cross_entropy_evaluation(double loss_sum, double targets);
+
 // Every registered objective (train/objectives.cpp).
 const std::vector<ObjectiveInfo>& objectives();
 // The objective of that name; UsageError listing the names when there is none.

@@ -1,4 +1,6 @@
 // The objectives pretrain can train, one row each; an objective's code is its own file.
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -10,6 +12,7 @@ std::unique_ptr<Objective> make_next_token(const ObjectiveSetup& setup);  // tra
 std::unique_ptr<Objective> make_masked_lm(const ObjectiveSetup& setup);   // train/masked_lm.cpp
 std::unique_ptr<Objective> make_reward_model(const ObjectiveSetup& setup);  // train/reward_model.cpp
 std::unique_ptr<Objective> make_dpo(const ObjectiveSetup& setup);           // train/dpo.cpp
+std::unique_ptr<Objective> make_llava(const ObjectiveSetup& setup);         // train/llava.cpp
 
 const std::vector<ObjectiveInfo>& objectives() {
   static const std::vector<ObjectiveInfo> all{
@@ -30,6 +33,11 @@ const std::vector<ObjectiveInfo>& objectives() {
        "Direct preference optimization: a language model learns the chosen reply over the rejected one against "
        "a frozen reference (--init-from, or --ref), on prefs shards (--beta) (--arch gpt)",
        {io::RecordKind::kPrefs}, &make_dpo},
+      {"llava",
+       "LLaVA's: a vision tower reads each picture, a projector puts its patches where the placeholder is, and the "
+       "decoder predicts the text the loss mask marks, on images shards; --freeze vision,lm trains the projector "
+       "alone (stage 1), --freeze vision the projector and decoder (stage 2) (--arch llava)",
+       {io::RecordKind::kImages}, &make_llava},
   };
   return all;
 }
@@ -44,7 +52,18 @@ const ObjectiveInfo& find_objective(std::string_view name) {
 }
 
 std::string_view default_objective(std::string_view arch) {
+  if (arch == "llava") return "llava";
   return arch == "bert" || arch == "roberta" ? "masked-lm" : "next-token";
+}
+
+Evaluation cross_entropy_evaluation(double loss_sum, double targets) {
+  const auto tokens = uint64_t(targets);
+  const double loss = tokens ? loss_sum / targets : 0;
+  Evaluation e;
+  e.summary = {{"loss", loss}, {"ppl", std::exp(loss)}, {"tokens", tokens}};
+  e.logged = {{"val_loss", loss}, {"val_ppl", std::exp(loss)}};
+  e.text = fmt::format("val loss {:.4f} (ppl {:.2f})", loss, std::exp(loss));
+  return e;
 }
 
 nlohmann::ordered_json dry_run_json(const nn::TransformerShape& c, uint64_t parameters, size_t micro, size_t seq_len,

@@ -114,9 +114,11 @@ nn::AdamWOptions adam_options(const Recipe& recipe) {
 nlohmann::json run_settings(const std::vector<std::string>& data_paths, const PretrainOptions& o,
                             const SeqLenSchedule& schedule) {
   const size_t micro = o.micro_batch ? o.micro_batch : o.batch_size;
-  return {{"arch", o.arch},       {"data", data_paths}, {"batch_size", o.batch_size},
-          {"micro_batch", micro}, {"steps", o.steps},   {"seed", o.seed},
-          {"seq_len_schedule", schedule.spec()}};
+  nlohmann::json settings = {{"arch", o.arch},       {"data", data_paths}, {"batch_size", o.batch_size},
+                             {"micro_batch", micro}, {"steps", o.steps},   {"seed", o.seed},
+                             {"seq_len_schedule", schedule.spec()}};
+  if (o.arch == "llava") settings["freeze"] = o.freeze;  // the optimizer's moments are the trained tensors'
+  return settings;
 }
 
 // Throws UsageError saying which setting differs from the resumed run's.
@@ -131,6 +133,9 @@ void check_resume_settings(const TrainerState& state, const nlohmann::json& now,
     throw UsageError(fmt::format("--resume: --seq-len-schedule \"{}\" differs from the run's {}", schedule.spec(),
                                  state.settings["seq_len_schedule"].dump()));
   if (differs("arch")) throw UsageError(fmt::format("--resume: --arch {} differs from the run's", o.arch));
+  if (differs("freeze"))
+    throw UsageError(fmt::format("--resume: --freeze {} differs from the run's {}", o.freeze,
+                                 state.settings["freeze"].dump()));
 }
 
 // On stderr unless quiet: a warmup at least as long as the run never reaches the peak rate.
@@ -153,7 +158,9 @@ checkpoint::TokenizerFiles tokenizer_for_checkpoints(const PretrainOptions& o, c
     return {};
   }
   checkpoint::TokenizerFiles files{vocab_dir, {}};
-  if (data.header.kind == io::RecordKind::kChat || data.header.kind == io::RecordKind::kPrefs)
+  const bool chat_template = data.header.kind == io::RecordKind::kChat || data.header.kind == io::RecordKind::kPrefs ||
+                             (data.header.kind == io::RecordKind::kImages && data.header.extra.contains("template"));
+  if (chat_template)
     files.extra = tok::ChatMlTemplate(*tok::Tokenizer::load(vocab_dir)).hf_tokenizer_files(nn::shape_of(config).max_len);
   return files;
 }
@@ -233,6 +240,8 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   if ((o.precompute_ref || !o.ref.empty() || o.rpo_alpha != 0) && info.name != "dpo")
     throw UsageError(fmt::format("{} is DPO's (--objective dpo)",
                                  o.precompute_ref ? "--precompute-ref" : o.ref.empty() ? "--rpo-alpha" : "--ref"));
+  if (o.arch != "llava" && (!o.vision.empty() || !o.init_vision_from.empty()))
+    throw UsageError(fmt::format("{} is --arch llava's", o.vision.empty() ? "--init-vision-from" : "--vision"));
   const std::vector<std::string> data_paths = expand_patterns(o.data), val_paths = expand_patterns(o.val);
   const StepShape shape = check_run_options(o, !data_paths.empty(), size_t(world.size()), world.root());
   const SeqLenSchedule schedule = SeqLenSchedule::parse(o.seq_len_schedule);
@@ -252,6 +261,9 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   const bool training = data && !o.eval_only;
   const std::string vocab_dir = training ? find_tokenizer_dir(o.vocab, data->header) : "";
   if (loaded && training && !o.resume) grow_vocabulary(*loaded, *data, vocab_dir, o.quiet);
+  if (o.arch == "llava")
+    loaded = llava_start(o, std::move(loaded), shape_source ? &shape_source->header : nullptr, recipe.dropout,
+                         data_vocab, data_len);
   std::optional<TrainerState> state;
   // A reward model starts from a language model with its head replaced, or from nothing with a score head.
   if (info.score_head && loaded && std::holds_alternative<nn::GptConfig>(loaded->config) &&
@@ -266,8 +278,8 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   if (loaded) {
     check_arch(config, o.arch, loaded->dir);
     nn::shape_of(config).dropout = recipe.dropout;
-    if (o.resume) state = load_trainer_state(loaded->dir, loaded->params.size());
   }
+  const std::string resume_dir = o.resume && loaded ? loaded->dir : "";
   if (data) check_data_fits(*data, config, "--data");
   if (val) check_data_fits(*val, config, "--val");
   const size_t T = data_len ? data_len : nn::shape_of(config).max_len;
@@ -295,11 +307,15 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
 
   if (lock && o.overwrite) clear_run(o.out_dir);
   nn::AdamW adam(objective->layout(), adam_options(recipe));
+  if (!resume_dir.empty()) state = load_trainer_state(resume_dir, std::nullopt);
   TrainingData loaders(*data, schedule, o.shuffle, o.seed);
   const nlohmann::json settings = run_settings(data_paths, o, schedule);
   uint64_t start = 0, tokens_seen = 0;
   if (state) {
     check_resume_settings(*state, settings, o, schedule);
+    // The moments are the trained tensors' (an objective may freeze some).
+    if (state->adam_m.size() != adam.m().size())
+      throw Error(fmt::format("{}: the trainer state's optimizer moments do not fit the model", resume_dir));
     adam.m() = std::move(state->adam_m);
     adam.v() = std::move(state->adam_v);
     adam.set_steps(state->adam_steps);

@@ -15,7 +15,7 @@
 namespace lmpipe::train {
 
 struct PretrainOptions {
-  std::string arch = "gpt";     // gpt (GPT-2 layout), gpt1, bert or roberta
+  std::string arch = "gpt";     // gpt (GPT-2 layout), gpt1, bert, roberta or llava
   std::string preset;           // default: gpt2, gpt (gpt1), bert-base, roberta-base
   std::string objective;        // default: the arch's (next-token for gpt and gpt1, masked-lm for bert and roberta)
   // Shape overrides (0: the preset's; vocab_size 0: the data's).
@@ -40,6 +40,11 @@ struct PretrainOptions {
   // RPO (Pang et al. 2024): the chosen reply's per-token negative log-likelihood, times rpo_alpha, joins DPO's loss.
   double rpo_alpha = 0;
   bool precompute_ref = false;  // the reference's log-probabilities of all the training data, once
+  // LLaVA (--arch llava): a new vision tower's shape (a preset) or a CLIP checkpoint to start it from, the
+  // projector, the layer the features come from, and what does not train: "vision" (LLaVA's second
+  // stage), "vision,lm" (its first), "none".
+  std::string vision, init_vision_from, projector = "mlp2x", freeze = "vision";
+  int vision_feature_layer = -2;
   uint64_t eval_every = 0, save_every = 0;
   // Evaluate on the first eval_iters x batch_size validation records, the same ones every time (nanoGPT's
   // and Megatron's eval_iters): a cheap estimate on a large set. 0: every record.

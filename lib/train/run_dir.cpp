@@ -141,7 +141,7 @@ std::string find_tokenizer_dir(const std::string& vocab, const io::ShardHeader& 
   return "";
 }
 
-TrainerState load_trainer_state(const std::string& checkpoint_dir, size_t parameters) {
+TrainerState load_trainer_state(const std::string& checkpoint_dir, std::optional<size_t> moments) {
   const fs::path path = fs::path(checkpoint_dir) / kStateFile;
   if (!fs::is_regular_file(path)) throw Error(fmt::format("--resume: {} has no trainer state", checkpoint_dir));
   const io::SafetensorsFile file(path.string());
@@ -149,7 +149,7 @@ TrainerState load_trainer_state(const std::string& checkpoint_dir, size_t parame
   const io::SafeTensor* m = file.find("adam.m");
   const io::SafeTensor* v = file.find("adam.v");
   if (meta.is_discarded() || !meta.is_object() || !meta.contains("step") || !meta["step"].is_number_unsigned() ||
-      m == nullptr || v == nullptr || m->elements() != parameters || v->elements() != parameters)
+      m == nullptr || v == nullptr || m->elements() != v->elements() || (moments && m->elements() != *moments))
     throw Error(fmt::format("{}: {} does not fit the model", checkpoint_dir, kStateFile));
   TrainerState s;
   s.step = meta["step"].get<uint64_t>();

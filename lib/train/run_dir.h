@@ -7,6 +7,7 @@
 // the directory's lock (run/.lock) while it writes there.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,8 +75,8 @@ void write_trainer_state(const std::string& dir, const TrainerStateToSave& state
 // "" when none does.
 std::string find_tokenizer_dir(const std::string& vocab, const io::ShardHeader& data);
 
-// The trainer state of a checkpoint directory whose model has `parameters` parameters. Throws Error when
-// there is none or it does not fit the model.
-TrainerState load_trainer_state(const std::string& checkpoint_dir, size_t parameters);
+// The trainer state of a checkpoint directory, whose optimizer moments must have `moments` values when that
+// is given (else the caller checks them). Throws Error when there is none or it does not fit.
+TrainerState load_trainer_state(const std::string& checkpoint_dir, std::optional<size_t> moments);
 
 }  // namespace lmpipe::train
