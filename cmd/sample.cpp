@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
                                                                      "conversation ({\"messages\": [...]} a line): a "
                                                                      "JSON object each")
                            ->type_name("FILE");
+  app.add_option("--image", o.image,
+                 "A LLaVA checkpoint's picture (PNG, JPEG): with --prompt the text after it is continued (a caption), "
+                 "with --chat a conversation about it")
+      ->type_name("FILE");
   app.add_option("--system", o.system, "--chat, --messages: the system message")->type_name("TEXT");
   auto* score_opt = app.add_option("--score", o.score_file, "Score each conversation's last assistant reply "
                                                             "({\"messages\": [...]} a line): its log-probability "

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/input_file.h"
+#include "gen/file_lines.h"
 #include "gen/generate.h"
 #include "tok/chat_template.h"
 
@@ -62,15 +63,8 @@ tok::Conversation prompt_conversation(std::string_view line, const std::string& 
 
 void run_messages(const SampleOptions& o, Generator& g, const tok::ChatMlTemplate& chat_template,
                   const GenerateOptions& options, ByteSink& out) {
-  const std::string text = read_file(o.messages_file);
-  size_t start = 0, line_number = 0, index = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  uint64_t index = 0;
+  for_each_file_line(o.messages_file, [&](std::string_view line, size_t line_number) {
     tok::Conversation conversation;
     try {
       conversation = prompt_conversation(line, o.system);
@@ -90,7 +84,7 @@ void run_messages(const SampleOptions& o, Generator& g, const tok::ChatMlTemplat
                               {"finish_reason", r.generation.finish_reason}};
     write_text(out, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     out.flush();
-  }
+  });
 }
 
 void run_conversation(const SampleOptions& o, Generator& g, const tok::ChatMlTemplate& chat_template,

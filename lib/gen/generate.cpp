@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "gen/text_stream.h"
 
@@ -10,6 +12,10 @@ namespace lmpipe::gen {
 Generation generate(nn::GptDecoder<float>& decoder, const tok::Vocab& vocab, std::span<const uint32_t> prompt,
                     const GenerateOptions& options, Rng& rng, const std::function<void(std::string_view)>& on_text) {
   if (prompt.empty()) throw Error("generate: empty prompt");
+  const bool fixed = decoder.has_input_embeddings();  // a picture's rows: no dropping, no sliding
+  if (fixed && prompt.size() > decoder.capacity())
+    throw Error(fmt::format("a prompt of {} ids with its picture, more than the model's {} positions", prompt.size(),
+                            decoder.capacity()));
   Sampler sampler(options.sampler);
   TextStream stream(options.stop);
   const size_t capacity = decoder.capacity();
@@ -46,6 +52,8 @@ Generation generate(nn::GptDecoder<float>& decoder, const tok::Vocab& vocab, std
     window.push_back(token);
     if (decoder.position() < capacity) {
       decoder.append(&token, 1, logits.data());
+    } else if (fixed) {
+      break;  // the context is full and the picture cannot move
     } else {
       const size_t keep = std::max<size_t>(capacity / 2, 1);
       decoder.reset();

@@ -34,7 +34,9 @@ struct Generation {
 // Continues prompt (not empty: an unconditional sample starts from the end-of-text token). A prompt
 // longer than the context keeps its last tokens (Generation::dropped_prompt_tokens says how many went).
 // When the context fills up, its older half is dropped and the cache rebuilt from the newer half, so
-// generation can go on past the context length. on_text receives each piece of final text.
+// generation can go on past the context length; unless the decoder has input embeddings (a picture's),
+// which are at fixed positions: then a prompt must fit the context, and generation ends ("length") when
+// the context is full. on_text receives each piece of final text.
 Generation generate(nn::GptDecoder<float>& decoder, const tok::Vocab& vocab, std::span<const uint32_t> prompt,
                     const GenerateOptions& options, Rng& rng, const std::function<void(std::string_view)>& on_text);
 

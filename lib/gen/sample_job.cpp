@@ -13,6 +13,7 @@
 #include "gen/chat.h"
 #include "gen/fill_mask.h"
 #include "gen/generator.h"
+#include "gen/vision_sample.h"
 #include "gen/prompt.h"
 #include "gen/score_job.h"
 #include "nn/runtime.h"
@@ -59,9 +60,14 @@ std::vector<Query> read_queries(const SampleOptions& o) {
 void run_sample(const SampleOptions& o, ByteSink& out) {
   const std::string type = checkpoint::model_dir_type(o.checkpoint);
   const bool encoder = type == "bert" || type == "roberta";
-  if (type == "llava")
-    throw UsageError(fmt::format("{} holds a LLaVA model, which sample cannot run yet (it answers about pictures)",
-                                 o.checkpoint));
+  if (type == "llava") {
+    if (!o.fill_mask.empty() || !o.score_file.empty())
+      throw UsageError(fmt::format("{} holds a LLaVA model: --fill-mask and --score are not for it", o.checkpoint));
+    return run_vision_sample(o, out);
+  }
+  if (!o.image.empty())
+    throw UsageError(fmt::format("--image needs a LLaVA checkpoint (pretrain --arch llava); {} holds a {} model",
+                                 o.checkpoint, type));
   if (!o.fill_mask.empty()) {
     if (!encoder)
       throw UsageError(fmt::format("--fill-mask needs a BERT or RoBERTa checkpoint; {} holds a {} model", o.checkpoint, type));

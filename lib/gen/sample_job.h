@@ -25,6 +25,7 @@ struct SampleOptions {
   std::string messages_file;          // --messages: reply to each conversation of a JSON-lines file
   std::string system;                 // --system: the system message of each conversation
   std::string score_file;             // --score: score each conversation's last reply (gen/score_job.h)
+  std::string image;                  // --image: a LLaVA checkpoint's picture (gen/vision_sample.h)
   GenerateOptions generate;
   size_t num_samples = 1;
   bool json = false;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/input_file.h"
 #include "gen/chat.h"
+#include "gen/file_lines.h"
 #include "nn/gpt.h"
 #include "nn/layers.h"
 #include "tok/chat_template.h"
@@ -32,16 +33,8 @@ void run_score(const std::string& checkpoint, const std::string& file, const std
   model.params() = std::move(loaded.params);
   const auto session = tokenizer->session();
 
-  const std::string text = read_file(file);
   std::vector<uint32_t> ids, targets;
-  size_t start = 0, line_number = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  for_each_file_line(file, [&](std::string_view line, size_t line_number) {
     const auto fail = [&](const std::string& what) { return Error(fmt::format("{}:{}: {}", file, line_number, what)); };
     tok::Conversation conversation;
     try {
@@ -84,7 +77,7 @@ void run_score(const std::string& checkpoint, const std::string& file, const std
       j["tokens"] = T - (prompt - 1);
     }
     write_text(out, j.dump() + "\n");
-  }
+  });
 }
 
 }  // namespace lmpipe::gen

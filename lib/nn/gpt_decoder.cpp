@@ -13,13 +13,13 @@ template <class T>
 const T* GptDecoder<T>::tensor(const Gpt<T>& model, const std::string& name) const {
   const TensorInfo* t = model.layout().find(name);
   if (t == nullptr) throw Error(fmt::format("model has no tensor {}", name));
-  return model.params().data() + t->offset;
+  return model.param_data() + t->offset;
 }
 
 template <class T>
 GptDecoder<T>::GptDecoder(const Gpt<T>& model) : config_(model.config()) {
   if (config_.head != GptHead::kLm) throw Error("GptDecoder: the model has a score head, not an LM head to generate with");
-  if (model.params().size() != model.layout().total()) throw Error("decoder: the model has no weights");
+  if (model.param_data() == nullptr) throw Error("decoder: the model has no weights");
   const bool gpt2 = config_.arch == GptArch::kGpt2;
   wte_ = tensor(model, gpt2 ? "transformer.wte.weight" : "transformer.tokens_embed.weight");
   wpe_ = tensor(model, gpt2 ? "transformer.wpe.weight" : "transformer.positions_embed.weight");
@@ -70,6 +70,11 @@ void GptDecoder<T>::append(const uint32_t* tokens, size_t n, T* logits) {
   // Rows at positions P.., one sequence: embedding_forward's position is the row index modulo Tn, so
   // the position table is passed from row P on.
   embedding_forward(x, tokens, wte_, wpe_ + P * C, n, n, C);
+  for (size_t r = 0; r < injected_count_; ++r) {
+    const size_t pos = injected_positions_[r];
+    if (pos < P || pos >= P + n) continue;
+    for (size_t c = 0; c < C; ++c) x[(pos - P) * C + c] = injected_[r * C + c] + wpe_[pos * C + c];
+  }
   for (size_t l = 0; l < config_.n_layer; ++l) {
     const LayerWeights& w = layers_[l];
     T* k_cache = keys_.data() + l * config_.max_len * C;

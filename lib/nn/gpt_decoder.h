@@ -21,6 +21,16 @@ class GptDecoder {
   size_t capacity() const { return config_.max_len; }
   size_t vocab_size() const { return config_.vocab_size; }
   void reset() { position_ = 0; }
+  // Positions of the sequence whose input embedding is given instead of looked up (a picture's, where its
+  // placeholder ids are, as Gpt::set_input_embeddings): embeds[R, d_model] at positions[r], the position
+  // embedding added as to every row, whenever append() runs those positions. The pointers must stay valid
+  // until it is cleared (R = 0).
+  void set_input_embeddings(const T* embeds, const uint32_t* positions, size_t R) {
+    injected_ = embeds;
+    injected_positions_ = positions;
+    injected_count_ = R;
+  }
+  bool has_input_embeddings() const { return injected_count_ > 0; }
   // Runs tokens[0, n) at positions position() .. position() + n - 1 (n >= 1, within capacity()) and
   // writes the logits that follow the last of them to logits[vocab_size].
   void append(const uint32_t* tokens, size_t n, T* logits);
@@ -41,6 +51,9 @@ class GptDecoder {
   // Keys and values of every position so far, per layer: [n_layer][max_len, d_model] each.
   Buffer<T> keys_, values_;
   size_t position_ = 0;
+  const T* injected_ = nullptr;
+  const uint32_t* injected_positions_ = nullptr;
+  size_t injected_count_ = 0;
   // Activations of the rows being appended (sized for the largest R seen).
   size_t rows_ = 0;
   Buffer<T> x_, h_, qkv_, atty_, fch_, fch_gelu_, mean_, rstd_;

@@ -84,7 +84,7 @@ void Llava<T>::zero_grad() {
 
 template <class T>
 void Llava<T>::embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* inputs, size_t N, bool train_vision) {
-  const size_t R = I * config_.vision.patches(), Dv = config_.vision.d_model, Dt = config_.text.d_model;
+  const size_t R = I * config_.vision.patches();
   rows_.clear();
   for (size_t n = 0; n < N; ++n)
     if (inputs[n] == config_.image_token) rows_.push_back(uint32_t(n));
@@ -92,6 +92,12 @@ void Llava<T>::embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* i
     throw Error(fmt::format("{} image placeholders in the batch, but its {} pictures have {} patches", rows_.size(), I,
                             R));
   features_ = R ? vision_.features(pixels, I, train_vision) : nullptr;
+  project(R);
+}
+
+template <class T>
+void Llava<T>::project(size_t R) {
+  const size_t Dv = config_.vision.d_model, Dt = config_.text.d_model;
   hidden_.resize(R * Dt);
   embeds_.resize(R * Dt);
   const T* w = params_.data() + projector_at_;
@@ -103,6 +109,14 @@ void Llava<T>::embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* i
   } else {
     linear_t_forward(embeds_.data(), features_, w + w1_, w + b1_, R, Dv, Dt);
   }
+}
+
+template <class T>
+const T* Llava<T>::picture_embeddings(const uint8_t* pixels, size_t I) {
+  if (I == 0) return nullptr;
+  features_ = vision_.features(pixels, I, false);
+  project(I * config_.vision.patches());
+  return embeds_.data();
 }
 
 template <class T>

@@ -61,10 +61,15 @@ class Llava {
                           size_t Tn, const Frozen& frozen, T grad_scale = T(1));
   // The projector's output of the last forward pass: [I * patches, text d_model].
   const T* image_embeddings() const { return embeds_.data(); }
+  // The I pictures' embeddings in the decoder's width (vision tower and projector, no gradients):
+  // [I * patches, text d_model], valid until the next call (generation puts them where the placeholders are).
+  const T* picture_embeddings(const uint8_t* pixels, size_t I);
 
  private:
   // The picture's features through the projector into embeds_, and the rows of inputs they go to.
   void embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* inputs, size_t N, bool train_vision);
+  // features_ [R, vision width] through the projector into embeds_.
+  void project(size_t R);
 
   LlavaConfig config_;
   ClipVision<T> vision_;

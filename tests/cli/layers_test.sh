@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 
 declare -A allowed=(
   [core]="" [io]="core" [text]="core" [tok]="core io text" [image]="core" [data]="core image io tok text"
-  [nn]="core" [checkpoint]="core io nn" [train]="checkpoint core data image io nn text tok" [gen]="checkpoint core nn text tok"
+  [nn]="core" [checkpoint]="core io nn" [train]="checkpoint core data image io nn text tok" [gen]="checkpoint core image nn text tok"
   [rl]="checkpoint core data gen image io nn text tok train"
 )
 for layer in "${!allowed[@]}"; do

@@ -88,6 +88,24 @@ expect_error 2 "pretrain: error: $PWD/run/step-2 is a LLaVA model with a vision 
   pretrain "${common[@]}" --init-from run/step-2 --vision vit-tiny --steps 1 -o never
 expect_status 1 pretrain "${common[@]}" --init-from gpt --init-vision-from gpt --steps 1 -o never
 expect_contains err.txt "config.json names the model_type \"gpt2\", not a CLIP vision tower"
-expect_status 2 sample run
-expect_contains err.txt "holds a LLaVA model, which sample cannot run yet"
+
+# --- sample with a picture ---------------------------------------------------------------------------------------------------
+sample stage2 --image shapes/pics/test-000000.png --prompt A --max-new-tokens 4 --json --num-samples 2 --seed 3 > caption.json
+expect_eq "$(jq -c '[.image, .prompt, .sample, (.ids | length <= 4), .finish_reason != null]' caption.json | tr '\n' ' ')" \
+  '["shapes/pics/test-000000.png","A",0,true,true] ["shapes/pics/test-000000.png","A",1,true,true] ' "a caption's JSON"
+sample stage2 --messages shapes/test.jsonl --greedy --max-new-tokens 3 > answers.jsonl
+expect_eq "$(jq -c '[.image, .messages[-1].role, (.reply | type)]' answers.jsonl | sort -u | wc -l | tr -d ' ')" 16 \
+  "an answer to each test picture's question"
+expect_eq "$(jq -r '.image' answers.jsonl | head -n 1)" "pics/test-000000.png" "the picture as the line names it"
+sample stage2 --messages shapes/test.jsonl --greedy --max-new-tokens 3 --threads 2 | cmp -s - answers.jsonl ||
+  fail "the answers depend on the thread count"
+printf 'How many shapes are there?\n' | sample stage2 --image shapes/pics/test-000001.png --chat --greedy \
+  --max-new-tokens 3 > chat.txt
+expect_eq "$(wc -l < chat.txt | tr -d ' ')" 1 "a reply a user turn"
+expect_error 2 "sample: error: stage2 holds a LLaVA model: give a picture with --image (or --messages)" \
+  sample stage2 --prompt hello
+expect_status 1 sample stage2 --image shapes/pics/none.png
+expect_contains err.txt "cannot open shapes/pics/none.png"
+expect_status 2 sample gpt --image shapes/pics/test-000000.png
+expect_contains err.txt "--image needs a LLaVA checkpoint (pretrain --arch llava)"
 done_testing

@@ -20,6 +20,7 @@
 #include "checkpoint/model_dir.h"
 #include "core/input_file.h"
 #include "io/safetensors.h"
+#include "nn/gpt_decoder.h"
 #include "nn/layers.h"
 #include "nn/llava.h"
 #include "reference_file.h"
@@ -242,5 +243,33 @@ TEST_CASE("LLaVA checkpoints: LlavaForConditionalGeneration's config.json and na
     CHECK(std::equal(params.begin(), params.end(), loaded.params.begin(), loaded.params.end()));
     CHECK(nn::describe(loaded.config).starts_with("LLaVA: CLIP ViT 2x32 (24 px, patches of 8)"));
     std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("LLaVA generation: the KV-cached decoder with the picture's embeddings gives the model's logits") {
+  Llava<float> model(tiny_llava(Projector::kMlp2x), ModelBuffers::kInference);
+  model.init(8);
+  const TinyBatch b;
+  const size_t Tn = b.Tn, V = model.config().text.vocab_size, patches = model.config().vision.patches();
+  // The first sequence: its picture at positions 1..4, as a prompt.
+  const std::vector<uint32_t> prompt(b.inputs.begin(), b.inputs.begin() + long(Tn));
+  const float* embeds = model.picture_embeddings(b.pixels.data(), 1);
+  std::vector<uint32_t> rows(patches);
+  for (size_t p = 0; p < patches; ++p) rows[p] = uint32_t(1 + p);
+  std::vector<float> whole(V), cached(V), stepped(V);
+  model.language().set_input_embeddings(embeds, nullptr, rows.data(), patches);
+  model.language().last_logits(whole.data(), prompt.data(), 1, Tn);
+  model.language().clear_input_embeddings();
+  GptDecoder<float> decoder(model.language());
+  decoder.set_input_embeddings(embeds, rows.data(), patches);
+  decoder.append(prompt.data(), Tn, cached.data());
+  // The same prompt a few rows at a time: the picture's rows land where they belong.
+  decoder.reset();
+  decoder.append(prompt.data(), 3, stepped.data());
+  decoder.append(prompt.data() + 3, Tn - 3, stepped.data());
+  for (size_t v = 0; v < V; ++v) {
+    CAPTURE(v);
+    CHECK(cached[v] == doctest::Approx(whole[v]).epsilon(1e-5));
+    CHECK(stepped[v] == doctest::Approx(whole[v]).epsilon(1e-5));
   }
 }
