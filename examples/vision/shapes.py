@@ -3,6 +3,10 @@
 drawn into PNGs, and questions whose answers come from what was drawn, so a reader can check every one.
 
   shapes.py make -o DIR [--train N] [--test M] [--size S] [--seed K]
+  shapes.py blank SET.jsonl --picture PNG      the same lines with every picture replaced by PNG
+  shapes.py score TEST.jsonl ANSWERS.jsonl     exact-match accuracy per question type (ANSWERS: sample
+                                               --messages TEST.jsonl's replies, a line each), with the share
+                                               a guess from the question alone would get right, as JSON
 
 writes DIR/pics/{train,test}-NNNNNN.png, and beside them
   DIR/captions.jsonl  {"image", "text"}: every training picture described (LLaVA's first stage)
@@ -126,6 +130,37 @@ def make(args):
     print(json.dumps({"train": args.train, "test": args.test, "size": args.size}))
 
 
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def blank(args):
+    for row in read_jsonl(args.set):
+        row["image"] = args.picture
+        print(json.dumps(row))
+
+
+# What answering from the question alone scores: one over the number of possible answers.
+CHANCE = {"count": 1 / 3, "colour": 1 / len(COLOURS), "shape": 1 / len(SHAPES), "position": 1 / 2, "size": 1 / 2}
+
+
+def score(args):
+    test, answers = read_jsonl(args.test), read_jsonl(args.answers)
+    if len(test) != len(answers):
+        sys.exit(f"shapes.py: error: {args.answers} has {len(answers)} replies for {len(test)} questions")
+    right, total = {t: 0 for t in TYPES}, {t: 0 for t in TYPES}
+    for q, a in zip(test, answers):
+        total[q["type"]] += 1
+        right[q["type"]] += a["reply"].strip() == q["answer"]
+    rows = {t: {"accuracy": round(right[t] / total[t], 4), "questions": total[t], "chance": round(CHANCE[t], 4)}
+            for t in TYPES if total[t]}
+    n = sum(total.values())
+    rows["all"] = {"accuracy": round(sum(right.values()) / n, 4), "questions": n,
+                   "chance": round(sum(CHANCE[t] * total[t] for t in TYPES) / n, 4)}
+    print(json.dumps(rows, indent=1))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -135,9 +170,14 @@ def main():
     m.add_argument("--test", type=int, default=500)
     m.add_argument("--size", type=int, default=64)
     m.add_argument("--seed", type=int, default=1)
+    b = sub.add_parser("blank")
+    b.add_argument("set")
+    b.add_argument("--picture", required=True)
+    s = sub.add_parser("score")
+    s.add_argument("test")
+    s.add_argument("answers")
     args = p.parse_args()
-    if args.command == "make":
-        make(args)
+    {"make": make, "blank": blank, "score": score}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -320,6 +320,21 @@ nn::ModelConfig from_hf_config(const nlohmann::json& j, const std::string& where
   return config;
 }
 
+nlohmann::ordered_json preprocessor_config(const nn::VisionConfig& v) {
+  return {{"image_processor_type", "CLIPImageProcessor"},
+          {"do_resize", true},
+          {"size", {{"shortest_edge", v.image_size}}},
+          {"resample", 3},  // PIL's bicubic
+          {"do_center_crop", true},
+          {"crop_size", {{"height", v.image_size}, {"width", v.image_size}}},
+          {"do_rescale", true},
+          {"rescale_factor", 1.0 / 255.0},
+          {"do_normalize", true},
+          {"image_mean", {shortest(v.mean[0]), shortest(v.mean[1]), shortest(v.mean[2])}},
+          {"image_std", {shortest(v.std[0]), shortest(v.std[1]), shortest(v.std[2])}},
+          {"do_convert_rgb", true}};
+}
+
 nn::VisionConfig from_clip_config(const nlohmann::json& j, const std::string& where) {
   const ConfigReader r(j, where);
   if (!j.is_object()) r.fail("is not a JSON object");

@@ -18,6 +18,11 @@ nlohmann::ordered_json to_hf_config(const nn::ModelConfig& config);
 // not compute).
 nn::ModelConfig from_hf_config(const nlohmann::json& config, const std::string& where);
 
+// preprocessor_config.json of a vision tower: CLIPImageProcessor's settings that give its pixels (the
+// shortest side to the tower's size, bicubic, the centred square, rescaled by 1/255, CLIP's mean and
+// deviation), which make-images and the model reproduce.
+nlohmann::ordered_json preprocessor_config(const nn::VisionConfig& vision);
+
 // The vision tower a CLIP config.json describes: CLIPVisionModel's (model_type clip_vision_model) or
 // CLIPModel's vision_config (model_type clip). Throws Error as from_hf_config does.
 nn::VisionConfig from_clip_config(const nlohmann::json& config, const std::string& where);

@@ -71,6 +71,8 @@ void write_model_dir(const std::string& dir, const nn::ModelConfig& config, cons
     tensors.push_back({t.name, "F32", t.shape, params + t.offset, t.size * sizeof(float)});
   io::write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
   write_file_atomically(dir + "/config.json", to_hf_config(config).dump(2) + "\n");
+  if (const auto* llava = std::get_if<nn::LlavaConfig>(&config))
+    write_file_atomically(dir + "/preprocessor_config.json", preprocessor_config(llava->vision).dump(2) + "\n");
   for (const auto& [name, contents] : tokenizer.extra) write_file_atomically(dir + "/" + name, contents);
   if (tokenizer.vocab_dir.empty()) return;
   const std::string& vocab = tokenizer.vocab_dir;

@@ -159,17 +159,22 @@ expect_contains err.txt "labeller.py: error: empty.json: empty"
 make -q "${rlhf[@]}" || fail "a second make has work to do"
 cd ..
 
-# --- examples/vision: the picture-question generator, through make-images -----------------------------------------------
-python3 "$LMPIPE_SOURCE/examples/vision/shapes.py" make -o shapes --train 40 --test 10 --size 32 --seed 4 > shapes.json
-expect_eq "$(cat shapes/train.jsonl shapes/test.jsonl shapes/captions.jsonl | wc -l | tr -d ' ')" 90 "a question a picture, a caption a training picture"
-expect_eq "$(ls shapes/pics | wc -l | tr -d ' ')" 50 "a PNG a picture"
+# --- examples/vision: pictures and questions, a LLaVA and its blank-picture baseline, results.json ---------------------------
+vision=(-f "$LMPIPE_SOURCE/examples/vision/Makefile" BIN="$LMPIPE_BIN/" TRAIN=60 TEST=20 STEPS=6 THREADS=1)
+mkdir vision && cd vision
+make -s "${vision[@]}" > make.log 2>&1 || fail "make examples/vision: $(tail -n 20 make.log)"
+expect_eq "$(jq -c 'has("all") and (keys - ["all", "colour", "count", "position", "shape", "size"] == [])' results.json)" \
+  true "a row per question type asked, and all"
+expect_eq "$(jq -c '[.all.questions, (.all.pictures | type), (.all.blank | type), .count.chance]' results.json)" \
+  '[20,"number","number",0.3333]' "accuracy with pictures and blank, beside chance"
+expect_eq "$(jq -r .model_type llava/latest/config.json)" llava "the checkpoint"
+expect_eq "$(wc -l < answers-llava.jsonl | tr -d ' ')" 20 "an answer a test question"
+expect_eq "$(jq -r .image shapes/blank-test.jsonl | sort -u)" blank.png "the baseline sees one blank picture"
 # Every answer is what was drawn: a picture's caption names as many shapes as its count answer says.
 expect_eq "$(jq -r 'select(.type == "count") | "\(.image) \(.answer)"' shapes/train.jsonl | while read -r image n; do
   jq -r --arg i "$image" 'select(.image == $i) | .text' shapes/captions.jsonl | grep -o -E '(circle|square|triangle)' | wc -l |
     tr -d ' ' | grep -qx "$n" || echo "$image"; done)" "" "count answers match the captions"
-tok-train --extend gpt2 --add-special '<|im_start|>' --add-special '<|im_end|>' --add-special '<image>' -q -o vision-vocab
-make-images -v vision-vocab --image-size 32 -q shapes/train.jsonl -o shapes/train.images
-make-images -v vision-vocab --image-size 32 -q shapes/captions.jsonl -o shapes/captions.images
-expect_eq "$(shard-cat --stats shapes/train.images shapes/captions.images | jq -c '[.records, .pixels]')" "[80,81920]" \
-  "80 records of 32 x 32 pictures"
+make -q "${vision[@]}" || fail "a second make has work to do"
+cd ..
+
 done_testing
