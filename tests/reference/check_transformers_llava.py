@@ -9,6 +9,8 @@
             transformers 4.46's LLaVA forward passes cache_position and num_logits_to_keep to its language
             model, which GPT2LMHeadModel 4.46 does not take: the check drops them (a note says so).
   sampling  `sample --messages --greedy` gives the ids of greedy decoding in transformers.
+  CLIP      `--init-vision-from` a CLIPVisionModel and a CLIPModel that save_pretrained wrote: the vision
+            tensors, frozen, come out bit for bit.
 Tolerance: losses |ours - theirs| at most 1e-5; ids exact.
 Run with Debian's python (torch from python3-torch), like check_transformers.py:
   /usr/bin/python3 tests/reference/check_transformers_llava.py [--bin build/cmd] [--keep]
@@ -141,6 +143,28 @@ def check(torch, transformers, lm, report, ckpt):
                                      f"{len(records)} pictures' questions")
 
 
+def check_clip_start(torch, transformers, lm, report):
+    """--init-vision-from a CLIPVisionModel and a CLIPModel that transformers saved: the vision tower trains
+    frozen, so the checkpoint holds transformers' vision weights bit for bit."""
+    from safetensors.torch import load_file
+    vision = dict(image_size=SIZE, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4)
+    models = {"CLIPVisionModel": transformers.CLIPVisionModel(transformers.CLIPVisionConfig(**vision)),
+              "CLIPModel": transformers.CLIPModel(transformers.CLIPConfig(
+                  vision_config=vision, text_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                                         num_attention_heads=2, vocab_size=64)))}
+    for name, model in models.items():
+        model.save_pretrained(os.path.join(lm.work, name), safe_serialization=True)
+        lm.run("pretrain", "--arch", "llava", "--preset", "gpt-nano", "--max-len", 96, "--init-vision-from", name,
+               "--freeze", "vision", "--data", "train.images", "--steps", 1, "--batch-size", 8, "--threads", 1,
+               "-o", f"from-{name}", "-q")
+        ours = load_file(os.path.join(lm.work, f"from-{name}", "latest", "model.safetensors"))
+        theirs = {k: v for k, v in model.state_dict().items() if k.startswith("vision_model.") and "position_ids" not in k}
+        same = all(torch.equal(ours["vision_tower." + k], v) for k, v in theirs.items())
+        report.say(same and len(theirs) > 0, f"--init-vision-from a {name} that transformers saved: its {len(theirs)} "
+                                             "vision tensors in the checkpoint, unchanged by a frozen step")
+
+
 def main():
     args = parse_args()
     try:
@@ -160,6 +184,7 @@ def main():
         paths = {name: os.path.join(args.bin, name) for name in ("pretrain", "tok-train", "make-images", "shard-cat", "sample")}
         lm = Programs("check_transformers_llava", work, paths)
         check(torch, transformers, lm, report, make_checkpoint(lm, args.source))
+        check_clip_start(torch, transformers, lm, report)
     finally:
         if args.keep:
             print(f"check_transformers_llava: kept {work}")
