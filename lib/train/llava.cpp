@@ -69,10 +69,12 @@ class LlavaObjective final : public Objective {
     const std::vector<ImageRecord> records = take_image_records(loader, shape_.share, config_.vision.image_size);
     rows_.resize(shape_.accumulation);
     step_targets_ = 0;
+    step_cut_ = 0;
     for (size_t m = 0; m < shape_.accumulation; ++m) {
       make_image_rows(std::span(records).subspan(m * shape_.micro, shape_.micro), config_.image_token,
                       config_.vision.patches(), config_.text.max_len, rows_[m]);
       step_targets_ += double(rows_[m].targets_counted);
+      step_cut_ += rows_[m].cut;
     }
     world_.allreduce_sum(&step_targets_, 1);
   }
@@ -94,6 +96,7 @@ class LlavaObjective final : public Objective {
   void log_step(nlohmann::json& record) const override {
     record["loss"] = loss_;
     record["targets"] = uint64_t(step_targets_);
+    if (step_cut_) record["cut"] = step_cut_;  // records that lost their end to the decoder's positions (this rank's)
   }
 
   void eval_start() override { eval_sums_[0] = eval_sums_[1] = 0; }
@@ -121,6 +124,7 @@ class LlavaObjective final : public Objective {
   std::unique_ptr<nn::Llava<float>> model_;
   std::vector<ImageRows> rows_;  // the step's micro-batches
   double step_targets_ = 0;      // the targets of the step's micro-batches on every rank
+  size_t step_cut_ = 0;          // this rank's records cut to the decoder's positions
   double loss_ = 0;
   ImageRows eval_rows_;
   double eval_sums_[2] = {0, 0};  // loss x targets, targets
