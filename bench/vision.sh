@@ -6,8 +6,9 @@
 # 2. the vision tower's pictures per second (CLIP ViT-B/32, every layer, forward) at batch 1 and BATCH: ours
 #    (vision-bench) against transformers' CLIPVisionModel on Debian's torch, the same shape, random weights,
 #    alternating rounds, medians.
-#   bench/vision.sh            (N=400 BATCH=16 ROUNDS=2 THREADS=2 by default)
-# OPENBLAS_CORETYPE is unset for our commands here (it slows OpenBLAS on this machine).
+#   bench/vision.sh            (N=400 BATCH=16 ROUNDS=3 THREADS=2 by default)
+# OPENBLAS_CORETYPE is unset for our commands here (it slows OpenBLAS on this machine); PyTorch runs with it set
+# to the kernels ours pick and denormals flushed to zero, as ours run (bench/pretrain.sh says why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
@@ -16,7 +17,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source bench/lib.sh
 export OMP_WAIT_POLICY=PASSIVE
-n=${N:-400} batch=${BATCH:-16} rounds=${ROUNDS:-2} threads=${THREADS:-2}
+n=${N:-400} batch=${BATCH:-16} rounds=${ROUNDS:-3} threads=${THREADS:-2}
 
 # --- 1. make-images -------------------------------------------------------------------------------------------------
 /usr/bin/python3 - "$work" "$n" <<'PY'
@@ -41,6 +42,7 @@ decode_resize=$(sed -n 's/.*decode+resize images_per_s=\([0-9.]*\).*/\1/p' <<< "
 seconds=$(best env -u OPENBLAS_CORETYPE "$build/cmd/make-images" -v "$work/vocab" --threads 1 --quiet \
   "$work/pictures.jsonl" -o "$work/out.images")
 ours=$(awk -v n="$n" -v s="$seconds" 'BEGIN{printf "%.1f", n / s}')
+kernels=$(env -u OPENBLAS_CORETYPE "$build/bench/gemm-peak" --size 256 | sed 's/.*kernels=\([A-Za-z0-9]*\).*/\1/')
 pil=$(/usr/bin/python3 - "$work" <<'PY'
 import glob, sys, time
 import transformers
@@ -69,6 +71,7 @@ import sys, time
 import torch, transformers
 batch, threads = int(sys.argv[1]), int(sys.argv[2])
 torch.set_num_threads(threads)
+torch.set_flush_denormal(True)
 model = transformers.CLIPVisionModel(transformers.CLIPVisionConfig()).eval()  # ViT-B/32's shape
 pixels = torch.randn(batch, 3, 224, 224)
 times = []
@@ -86,7 +89,7 @@ for b in 1 "$batch"; do
   for _ in $(seq "$rounds"); do
     o+=("$(env -u OPENBLAS_CORETYPE "$build/bench/vision-bench" --preset clip-vit-b-32 --batch "$b" --threads "$threads" |
       sed -n 's/.*images_per_s=\([0-9.]*\).*/\1/p')")
-    t+=("$(/usr/bin/python3 "$work/torch_vision.py" "$b" "$threads" 2> /dev/null)")
+    t+=("$(OPENBLAS_CORETYPE=$kernels /usr/bin/python3 "$work/torch_vision.py" "$b" "$threads" 2> /dev/null)")
   done
   om=$(echo "${o[@]}" | median) tm=$(echo "${t[@]}" | median)
   echo "  batch $b: ours $om, torch $tm ($(awk -v a="$om" -v b="$tm" 'BEGIN{printf "%.2f", a / b}')x)"
