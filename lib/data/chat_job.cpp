@@ -141,7 +141,7 @@ ChatSummary make_chat(const tok::Tokenizer& tokenizer, const tok::ChatMlTemplate
   RecordPacker packer(writer, options, summary);
   summary.skipped = for_each_line_chunk<ChatChunk>(
       inputs, options.chunk_bytes, threads, options.skip_bad, progress,
-      [&](std::string_view text, int thread, ChatChunk& result) {
+      [&](std::string_view text, size_t, int thread, ChatChunk& result) {
         render_chunk(text, chat_template, *readers[size_t(thread)], *sessions[size_t(thread)], result);
       },
       [&](const ChatChunk& r, const ChatChunk::Item& item) {

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -16,8 +15,8 @@
 
 namespace lmpipe::data {
 
-// encode(text, thread, result) encodes a chunk's text into a Result (or encode(text, file, thread, result),
-// file indexing inputs, for records that name files beside their own), which has `items` (one per non-blank
+// encode(text, file, thread, result) encodes a chunk's text (from inputs[file]: records may name files
+// beside their own) into a Result, which has `items` (one per non-blank
 // line: `line`, its index in the chunk, and `error`, non-empty when the line was bad) and `lines` (the
 // chunk's lines, blank ones too). take(result, item) then gets each good item in input order; a bad one
 // is an Error "FILE:LINE: what", or with skip_bad is left out. Returns the bad lines left out.
@@ -32,10 +31,7 @@ uint64_t for_each_line_chunk(const std::vector<std::string>& inputs, size_t chun
   tok::for_each_chunk_parallel(
       chunker, threads,
       [&](const tok::TextChunk& chunk, size_t slot, int thread) {
-        if constexpr (std::is_invocable_v<Encode&, std::string_view, size_t, int, Result&>)
-          encode(std::string_view(chunk.text), chunk.file, thread, results[slot]);
-        else
-          encode(std::string_view(chunk.text), thread, results[slot]);
+        encode(std::string_view(chunk.text), chunk.file, thread, results[slot]);
       },
       [&](const tok::TextChunk& chunk, size_t slot) {
         if (chunk.file != file) {

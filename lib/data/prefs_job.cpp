@@ -157,7 +157,7 @@ PrefsSummary make_prefs(const tok::Tokenizer& tokenizer, const tok::ChatMlTempla
   RecordGrouper grouper(writer, options, summary);
   summary.skipped = for_each_line_chunk<PrefsChunk>(
       inputs, options.chunk_bytes, threads, options.skip_bad, progress,
-      [&](std::string_view text, int thread, PrefsChunk& result) {
+      [&](std::string_view text, size_t, int thread, PrefsChunk& result) {
         encode_chunk(text, chat_template, options.prompts_only, *sessions[size_t(thread)], result);
       },
       [&](const PrefsChunk& r, const PrefsChunk::Item& item) {

@@ -89,14 +89,9 @@ void run_messages(const SampleOptions& o, Generator& g, const tok::ChatMlTemplat
 
 void run_conversation(const SampleOptions& o, Generator& g, const tok::ChatMlTemplate& chat_template,
                       const GenerateOptions& options, ByteSink& out) {
-  const bool terminal = ::isatty(STDIN_FILENO) && !o.quiet;
   tok::Conversation conversation;
   if (!o.system.empty()) conversation.push_back({"system", o.system});
-  std::string line;
-  for (uint64_t turn = 0;; ++turn) {
-    if (terminal) std::fputs("user> ", stderr);
-    if (!std::getline(std::cin, line)) break;
-    if (line.ends_with('\r')) line.pop_back();
+  for_each_user_turn(o.quiet, [&](const std::string& line, uint64_t turn) {
     conversation.push_back({"user", line});
     Rng rng(o.seed, {turn});
     const Reply r = answer(conversation, chat_template, g, options, rng, [&](std::string_view text) {
@@ -109,11 +104,22 @@ void run_conversation(const SampleOptions& o, Generator& g, const tok::ChatMlTem
     write_text(out, "\n");
     out.flush();
     conversation.push_back({"assistant", r.generation.text});
-  }
-  if (terminal) std::fputs("\n", stderr);
+  });
 }
 
 }  // namespace
+
+void for_each_user_turn(bool quiet, const std::function<void(const std::string&, uint64_t)>& reply) {
+  const bool terminal = ::isatty(STDIN_FILENO) && !quiet;
+  std::string line;
+  for (uint64_t turn = 0;; ++turn) {
+    if (terminal) std::fputs("user> ", stderr);
+    if (!std::getline(std::cin, line)) break;
+    if (line.ends_with('\r')) line.pop_back();
+    reply(line, turn);
+  }
+  if (terminal) std::fputs("\n", stderr);
+}
 
 tok::ChatMlTemplate chat_template_for(const tok::Tokenizer& tokenizer, const std::string& checkpoint) {
   const tok::Vocab& vocab = tokenizer.vocab();

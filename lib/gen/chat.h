@@ -6,6 +6,8 @@
 //               out per conversation: {"messages": [...], "reply", "ids", "finish_reason"}.
 // Replies end at <|im_end|> (not printed), the end-of-text token or the sampling limits. A conversation
 // longer than the context loses its oldest turns first (the system message stays), with a notice.
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/output_file.h"
@@ -17,6 +19,10 @@
 namespace lmpipe::gen {
 
 void run_chat(const SampleOptions& options, Generator& generator, ByteSink& out);
+
+// The user turns of --chat: each line of stdin (a "user> " prompt on a terminal, unless quiet), handed to
+// reply(line, turn), which writes the reply.
+void for_each_user_turn(bool quiet, const std::function<void(const std::string&, uint64_t)>& reply);
 
 // The ChatML template over a checkpoint's tokenizer; UsageError naming the checkpoint when the tokenizer
 // lacks the markers (the model was never fine-tuned on chats).

@@ -6,22 +6,14 @@
 #include <string_view>
 
 #include "core/input_file.h"
+#include "tok/text_chunker.h"
 
 namespace lmpipe::gen {
 
 template <class Fn>
 void for_each_file_line(const std::string& path, Fn&& fn) {
   const std::string text = read_file(path);
-  size_t start = 0, line_number = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    fn(line, line_number);
-  }
+  tok::for_each_record_line(text, [&](size_t index, std::string_view line) { fn(line, index + 1); });
 }
 
 }  // namespace lmpipe::gen

@@ -1,10 +1,6 @@
 #include "gen/vision_sample.h"
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <filesystem>
-#include <iostream>
 #include <memory>
 #include <optional>
 
@@ -194,14 +190,9 @@ void run_image_messages(const SampleOptions& o, VisionGenerator& g, const tok::C
 void run_image_chat(const SampleOptions& o, VisionGenerator& g, const tok::ChatMlTemplate& chat_template,
                     const GenerateOptions& options, ByteSink& out) {
   const std::vector<uint8_t> pixels = picture_pixels(o.image, g.model->config().vision.image_size);
-  const bool terminal = ::isatty(STDIN_FILENO) && !o.quiet;
   tok::Conversation conversation;
   if (!o.system.empty()) conversation.push_back({"system", o.system});
-  std::string line;
-  for (uint64_t turn = 0;; ++turn) {
-    if (terminal) std::fputs("user> ", stderr);
-    if (!std::getline(std::cin, line)) break;
-    if (line.ends_with('\r')) line.pop_back();
+  for_each_user_turn(o.quiet, [&](const std::string& line, uint64_t turn) {
     conversation.push_back({"user", turn == 0 ? g.placeholder_text + "\n" + line : line});
     Rng rng(o.seed, {turn});
     const Generation r = generate_with_picture(g, chat_prompt(g, chat_template, conversation), &pixels, options, rng,
@@ -212,8 +203,7 @@ void run_image_chat(const SampleOptions& o, VisionGenerator& g, const tok::ChatM
     write_text(out, "\n");
     out.flush();
     conversation.push_back({"assistant", r.text});
-  }
-  if (terminal) std::fputs("\n", stderr);
+  });
 }
 
 }  // namespace

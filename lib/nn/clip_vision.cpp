@@ -120,7 +120,7 @@ void ClipVision<T>::plan(size_t I) {
 }
 
 template <class T>
-const T* ClipVision<T>::features(const uint8_t* pixels, size_t I, bool /*train*/) {
+const T* ClipVision<T>::features(const uint8_t* pixels, size_t I) {
   plan(I);
   const size_t S = config_.image_size, P = config_.patch_size, G = config_.grid(), Np = config_.patches();
   const size_t Tn = config_.positions(), N = I * Tn, D = config_.d_model, F = config_.d_ff, K = 3 * P * P;

@@ -42,9 +42,9 @@ class ClipVision {
   void zero_grad();
 
   // The features of I pictures (pixels [I, S, S, 3] bytes, as an images shard stores them): the feature
-  // layer's output without the class token, [I * patches, d_model], valid until the next call. train keeps
-  // what backward needs.
-  const T* features(const uint8_t* pixels, size_t I, bool train = false);
+  // layer's output without the class token, [I * patches, d_model], valid until the next call; the
+  // activations backward needs are kept.
+  const T* features(const uint8_t* pixels, size_t I);
   // After features(..., true): adds the gradient of a loss whose derivative by the features is dfeatures
   // [I * patches, d_model] to grads().
   void backward(const T* dfeatures, size_t I);

@@ -83,7 +83,7 @@ void Llava<T>::zero_grad() {
 }
 
 template <class T>
-void Llava<T>::embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* inputs, size_t N, bool train_vision) {
+void Llava<T>::embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* inputs, size_t N) {
   const size_t R = I * config_.vision.patches();
   rows_.clear();
   for (size_t n = 0; n < N; ++n)
@@ -91,7 +91,7 @@ void Llava<T>::embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* i
   if (rows_.size() != R)
     throw Error(fmt::format("{} image placeholders in the batch, but its {} pictures have {} patches", rows_.size(), I,
                             R));
-  features_ = R ? vision_.features(pixels, I, train_vision) : nullptr;
+  features_ = R ? vision_.features(pixels, I) : nullptr;
   project(R);
 }
 
@@ -114,7 +114,7 @@ void Llava<T>::project(size_t R) {
 template <class T>
 const T* Llava<T>::picture_embeddings(const uint8_t* pixels, size_t I) {
   if (I == 0) return nullptr;
-  features_ = vision_.features(pixels, I, false);
+  features_ = vision_.features(pixels, I);
   project(I * config_.vision.patches());
   return embeds_.data();
 }
@@ -122,7 +122,7 @@ const T* Llava<T>::picture_embeddings(const uint8_t* pixels, size_t I) {
 template <class T>
 double Llava<T>::forward(const uint8_t* pixels, size_t I, const uint32_t* inputs, const uint32_t* targets, size_t B,
                          size_t Tn) {
-  embed_pictures(pixels, I, inputs, B * Tn, false);
+  embed_pictures(pixels, I, inputs, B * Tn);
   language_.set_input_embeddings(embeds_.data(), nullptr, rows_.data(), rows_.size());
   const double loss = language_.forward(inputs, targets, B, Tn);
   language_.clear_input_embeddings();
@@ -132,7 +132,7 @@ double Llava<T>::forward(const uint8_t* pixels, size_t I, const uint32_t* inputs
 template <class T>
 double Llava<T>::forward_backward(const uint8_t* pixels, size_t I, const uint32_t* inputs, const uint32_t* targets,
                                   size_t B, size_t Tn, const Frozen& frozen, T grad_scale) {
-  embed_pictures(pixels, I, inputs, B * Tn, !frozen.vision);
+  embed_pictures(pixels, I, inputs, B * Tn);
   const size_t R = rows_.size(), Dv = config_.vision.d_model, Dt = config_.text.d_model;
   dembeds_.assign(R * Dt, T(0));
   language_.set_input_embeddings(embeds_.data(), dembeds_.data(), rows_.data(), R);

@@ -67,7 +67,7 @@ class Llava {
 
  private:
   // The picture's features through the projector into embeds_, and the rows of inputs they go to.
-  void embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* inputs, size_t N, bool train_vision);
+  void embed_pictures(const uint8_t* pixels, size_t I, const uint32_t* inputs, size_t N);
   // features_ [R, vision width] through the projector into embeds_.
   void project(size_t R);
 
