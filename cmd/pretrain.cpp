@@ -154,6 +154,11 @@ int main(int argc, char** argv) {
                  "with a gradient copy of its own) or ops (all on every matrix product: less memory; BERT and "
                  "RoBERTa always)")
       ->check(CLI::IsMember({"batch", "ops"}));
+  app.add_option("--precision", o.precision,
+                 "Matrix products in fp32, or bf16 (operands rounded to bfloat16, sums in fp32; CPUs with "
+                 "AVX512-BF16, elsewhere a warning and fp32); weights, gradients and optimizer stay fp32")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_flag("--skip-nonfinite", o.skip_nonfinite, "Skip steps whose loss or gradient is not finite instead of stopping");
   app.add_option("-v,--vocab", o.vocab, "Tokenizer files to copy into checkpoints (default: a shipped vocabulary "
                                         "that matches the data)")

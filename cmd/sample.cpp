@@ -79,6 +79,11 @@ int main(int argc, char** argv) {
                                  "(--fill-mask: per mask, text, mask, position, candidates)");
   app.add_flag("--echo", o.echo, "Print the prompt (with shots and template) before its continuation");
   app.add_option("-v,--vocab", o.vocab, "Tokenizer files (default: the checkpoint's)")->type_name("VOCAB");
+  app.add_option("--precision", o.precision,
+                 "Matrix products in fp32, or bf16 (weights and activations rounded to bfloat16, sums in fp32; "
+                 "CPUs with AVX512-BF16, elsewhere a warning and fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
 
   return run_main(app, argc, argv, [&] {
     if (!o.system.empty() && !o.chat && o.messages_file.empty()) throw UsageError("--system needs --chat or --messages");

@@ -4,12 +4,14 @@
 #include <cmath>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/model_dir.h"
 #include "core/error.h"
+#include "nn/bf16_gemm.h"
 #include "nn/runtime.h"
 
 namespace lmpipe::gen {
@@ -111,6 +113,8 @@ void run_fill_mask(const FillMaskOptions& o, ByteSink& out) {
   const auto tokenizer = tok::Tokenizer::load(vocab_spec);
   nn::Bert<float> model(*config, nn::ModelBuffers::kLayout);
   model.params() = std::move(loaded.params);
+  std::optional<nn::Bf16Copy> weights_bf16;  // what the bf16 products read (--precision bf16)
+  if (nn::bf16_products()) weights_bf16.emplace(model.params().data(), model.params().size());
 
   for (const std::string& text : o.texts) {
     const std::vector<MaskFill> fills = fill_mask(model, *tokenizer, text, o.top_k);

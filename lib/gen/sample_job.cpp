@@ -16,6 +16,7 @@
 #include "gen/vision_sample.h"
 #include "gen/prompt.h"
 #include "gen/score_job.h"
+#include "nn/bf16_gemm.h"
 #include "nn/runtime.h"
 #include "tok/tokenizer.h"
 
@@ -58,6 +59,7 @@ std::vector<Query> read_queries(const SampleOptions& o) {
 }  // namespace
 
 void run_sample(const SampleOptions& o, ByteSink& out) {
+  nn::select_precision(o.precision, "sample", o.quiet);
   const std::string type = checkpoint::model_dir_type(o.checkpoint);
   const bool encoder = type == "bert" || type == "roberta";
   if (type == "llava") {

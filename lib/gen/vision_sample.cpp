@@ -29,6 +29,7 @@ namespace {
 struct VisionGenerator {
   std::unique_ptr<nn::Llava<float>> model;
   std::unique_ptr<nn::GptDecoder<float>> decoder;
+  std::unique_ptr<nn::Bf16Copy> weights_bf16;  // what the bf16 products read (--precision bf16)
   std::unique_ptr<tok::Tokenizer> tokenizer;
   uint32_t placeholder = 0;
   std::string placeholder_text;
@@ -43,6 +44,8 @@ VisionGenerator load_vision_generator(const SampleOptions& o) {
   g.model = std::make_unique<nn::Llava<float>>(*config, nn::ModelBuffers::kInference);
   std::copy(loaded.params.begin(), loaded.params.end(), g.model->params().begin());
   g.decoder = std::make_unique<nn::GptDecoder<float>>(g.model->language());
+  if (nn::bf16_products())
+    g.weights_bf16 = std::make_unique<nn::Bf16Copy>(g.model->params().data(), g.model->params().size());
   g.tokenizer = tok::Tokenizer::load(o.vocab.empty() ? loaded.dir : o.vocab);
   const tok::Vocab& vocab = g.tokenizer->vocab();
   if (vocab.size() > config->text.vocab_size)

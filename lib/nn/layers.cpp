@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include <cblas.h>
 
@@ -12,6 +13,7 @@
 #include <unsupported/Eigen/SpecialFunctions>  // Eigen arrays' SIMD erf
 
 #include "core/error.h"
+#include "nn/bf16_gemm.h"
 
 namespace lmpipe::nn {
 namespace {
@@ -53,6 +55,9 @@ void gemm(bool ta, bool tb, size_t M, size_t N, size_t K, const T* A, const T* B
   if (K == 0) {
     if (beta == T(0)) std::fill(C, C + M * N, T(0));
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16_products()) return gemm_bf16(ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, beta, C, N);
   }
   blas_gemm(ta, tb, M, N, K, T(1), A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }

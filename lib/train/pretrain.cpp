@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "nn/bf16_gemm.h"
 #include "nn/optimizer.h"
 #include "nn/runtime.h"
 #include "train/distributed.h"
@@ -286,6 +287,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   nn::shape_of(config).check_batch(shape.micro, T);
 
   nn::set_compute_threads(o.threads);
+  const bool bf16 = nn::select_precision(o.precision, "pretrain", o.quiet);
   const std::unique_ptr<Objective> objective =
       info.make({o, config, data ? &*data : nullptr, val ? &*val : nullptr, shape, world});
   // Rank 0 writes the run directory, alone.
@@ -301,6 +303,9 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   nn::Buffer<float>& params = objective->params();
   nn::Buffer<float>& grads = objective->grads();
   world.broadcast(params.data(), params.size());
+  // The weights the bf16 products read, converted again after every update.
+  std::optional<nn::Bf16Copy> params_bf16;
+  if (bf16) params_bf16.emplace(params.data(), params.size());
   if (o.eval_only)
     return write_line(out, evaluate(*objective, info, val ? *val : *data, shape.micro, eval_records(o), world).summary.dump(),
                       world);
@@ -368,6 +373,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
 
     // Clip and update.
     adam.step_and_zero_grads(params.data(), grads.data(), lr, nn::clip_scale(norm, recipe.grad_clip));
+    if (params_bf16) params_bf16->refresh();
 
     // Log.
     tokens_seen += o.batch_size * length;
