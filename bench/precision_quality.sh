@@ -38,15 +38,22 @@ for part in train val; do
 done
 baby=(--preset gpt-baby --data "$work/train.shard" --val "$work/val.shard" --steps "$baby_steps" --batch-size 12 --lr 1e-3
       --min-lr 1e-4 --warmup 100 --beta2 0.99 --weight-decay 0.1 --grad-clip 1 --dropout 0 --eval-every 0 --threads "$threads" --quiet)
-for p in fp32 bf16; do
-  $bin/pretrain "${baby[@]}" --precision "$p" -o "$work/baby-$p"
-  # Measured in fp32 both: the weights are what bf16 training made, the yardstick the same.
-  $bin/pretrain --init-from "$work/baby-$p" --val "$work/val.shard" --batch-size 12 --threads "$threads" --eval-only |
-    jq .loss > "$work/baby-$p.loss"
+# Each precision with two seeds: how far apart two fp32 runs land is the yardstick for bf16's difference.
+for seed in 0 1; do
+  for p in fp32 bf16; do
+    $bin/pretrain "${baby[@]}" --precision "$p" --seed "$seed" -o "$work/baby-$p-$seed"
+    # Measured in fp32 both: the weights are what bf16 training made, the yardstick the same.
+    $bin/pretrain --init-from "$work/baby-$p-$seed" --val "$work/val.shard" --batch-size 12 --threads "$threads" --eval-only |
+      jq .loss > "$work/baby-$p-$seed.loss"
+  done
 done
-awk -v a="$(cat "$work/baby-fp32.loss")" -v b="$(cat "$work/baby-bf16.loss")" -v s="$baby_steps" 'BEGIN{
-  d = b - a; if (d < 0) d = -d
-  printf "Tiny Shakespeare bytes, baby shape, %d steps: validation loss fp32 %.4f, bf16 %.4f, |difference| %.4f (target 0.01: %s)\n", s, a, b, d, (d <= 0.01) ? "met" : "MISSED"
+awk -v a="$(cat "$work/baby-fp32-0.loss")" -v b="$(cat "$work/baby-bf16-0.loss")" -v c="$(cat "$work/baby-fp32-1.loss")" \
+    -v d="$(cat "$work/baby-bf16-1.loss")" -v s="$baby_steps" 'BEGIN{
+  printf "Tiny Shakespeare bytes, baby shape, %d steps, validation loss on every target:\n", s
+  printf "  seed 0: fp32 %.4f, bf16 %.4f, bf16 - fp32 %+.4f\n", a, b, b - a
+  printf "  seed 1: fp32 %.4f, bf16 %.4f, bf16 - fp32 %+.4f\n", c, d, d - c
+  m = ((b - a) + (d - c)) / 2; am = m < 0 ? -m : m
+  printf "  mean bf16 - fp32 %+.4f (target within 0.01: %s); fp32 seed 1 - seed 0 %+.4f\n", m, (am <= 0.01) ? "met" : "MISSED", c - a
 }'
 
 # --- 2. GPT-2 124M on WikiText-2.
