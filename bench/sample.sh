@@ -6,7 +6,8 @@
 # reading every weight once from memory: weight bytes / the machine's read bandwidth (bench/read_bandwidth.cpp).
 # A model that fits in the last-level cache (300 MiB here) can beat that time.
 # PyTorch runs as installed and with OPENBLAS_CORETYPE set to the kernels sample picks; the ratio is against
-# the faster. Run on an otherwise idle machine.
+# the faster. sample also runs with --precision bf16 (half the weight bytes to read), where the CPU has
+# AVX512-BF16. Run on an otherwise idle machine.
 #   bench/sample.sh [--threads N] [--reps N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,14 @@ shape() {  # NAME LAYERS HEADS WIDTH CTX
   local full one
   full=$(for _ in $(seq "$reps"); do seconds "${gen[@]}" --max-new-tokens 256; done | median)
   one=$(for _ in $(seq "$reps"); do seconds "${gen[@]}" --max-new-tokens 1; done | median)
+  local full16=0 one16=0
+  "${gen[@]}" --max-new-tokens 1 --precision bf16 > /dev/null 2> "$work/bf16.err"
+  if [ -s "$work/bf16.err" ]; then
+    echo "  (sample --precision bf16 skipped: this CPU has no AVX512-BF16)"
+  else
+    full16=$(for _ in $(seq "$reps"); do seconds "${gen[@]}" --max-new-tokens 256 --precision bf16; done | median)
+    one16=$(for _ in $(seq "$reps"); do seconds "${gen[@]}" --max-new-tokens 1 --precision bf16; done | median)
+  fi
   local torch_args=(gpt-gen --n-layer "$layers" --n-head "$heads" --d-model "$width" --ctx "$ctx" --vocab 50257
                     --prompt 16 --new 256 --threads "$threads" --steps $((2 * reps)))
   /usr/bin/python3 "$torch_ref" "${torch_args[@]}" > "$work/torch1"
@@ -68,13 +77,17 @@ shape() {  # NAME LAYERS HEADS WIDTH CTX
   local t1 t2
   t1=$(sed -n 's/^RESULT .*step_ms=\([0-9.]*\).*/\1/p' "$work/torch1")
   t2=$(sed -n 's/^RESULT .*step_ms=\([0-9.]*\).*/\1/p' "$work/torch2")
-  awk -v n="$name" -v full="$full" -v one="$one" -v t1="$t1" -v t2="$t2" -v p="$params" -v ctx="$ctx" -v w="$width" \
+  awk -v n="$name" -v full="$full" -v one="$one" -v full16="$full16" -v one16="$one16" -v t1="$t1" -v t2="$t2" -v p="$params" -v ctx="$ctx" -v w="$width" \
       -v bw="$bandwidth" -v k="$kernels" 'BEGIN{
     ms = (full - one) * 1000 / 255
     tms1 = t1 / 256; tms2 = t2 / 256; best = (tms2 < tms1) ? tms2 : tms1
     dram = (p - ctx * w) * 4 / (bw * 1e9) * 1000   # every weight but the unused position rows, once
     printf "%s (%.1fM parameters)\n", n, p / 1e6
     printf "  %-26s %7.2f ms/token  %7.1f tokens/s\n", "sample", ms, 1000 / ms
+    if (full16 > 0) {
+      ms16 = (full16 - one16) * 1000 / 255
+      printf "  %-26s %7.2f ms/token  %7.1f tokens/s  (%.2fx fp32)\n", "sample --precision bf16", ms16, 1000 / ms16, ms / ms16
+    }
     printf "  %-26s %7.2f ms/token  %7.1f tokens/s\n", "PyTorch as installed", tms1, 1000 / tms1
     printf "  %-26s %7.2f ms/token  %7.1f tokens/s\n", "PyTorch, " k " kernels", tms2, 1000 / tms2
     printf "  ratio %.2fx against the faster PyTorch (target 2x: %s); reading the weights from memory takes %.2f ms/token:\n",

@@ -1,7 +1,6 @@
 #include "gen/score_job.h"
 
 #include <optional>
-
 #include <string_view>
 #include <vector>
 
@@ -13,8 +12,8 @@
 #include "core/input_file.h"
 #include "gen/chat.h"
 #include "gen/file_lines.h"
-#include "nn/gpt.h"
 #include "nn/bf16_gemm.h"
+#include "nn/gpt.h"
 #include "nn/layers.h"
 #include "tok/chat_template.h"
 #include "tok/conversation.h"
@@ -34,7 +33,7 @@ void run_score(const std::string& checkpoint, const std::string& file, const std
   const tok::ChatMlTemplate chat_template = chat_template_for(*tokenizer, checkpoint);
   nn::Gpt<float> model(*config, nn::ModelBuffers::kLayout);
   model.params() = std::move(loaded.params);
-  std::optional<nn::Bf16Copy> weights_bf16;
+  std::optional<nn::Bf16Copy> weights_bf16;  // what the bf16 products read (--precision bf16)
   if (nn::bf16_products()) weights_bf16.emplace(model.params().data(), model.params().size());
   const auto session = tokenizer->session();
 
