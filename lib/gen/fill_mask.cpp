@@ -4,7 +4,6 @@
 #include <cmath>
 #include <filesystem>
 #include <numeric>
-#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -113,8 +112,7 @@ void run_fill_mask(const FillMaskOptions& o, ByteSink& out) {
   const auto tokenizer = tok::Tokenizer::load(vocab_spec);
   nn::Bert<float> model(*config, nn::ModelBuffers::kLayout);
   model.params() = std::move(loaded.params);
-  std::optional<nn::Bf16Copy> weights_bf16;  // what the bf16 products read (--precision bf16)
-  if (nn::bf16_products()) weights_bf16.emplace(model.params().data(), model.params().size());
+  const auto weights_bf16 = nn::copy_for_bf16_products(model.params().data(), model.params().size());
 
   for (const std::string& text : o.texts) {
     const std::vector<MaskFill> fills = fill_mask(model, *tokenizer, text, o.top_k);

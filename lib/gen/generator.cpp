@@ -34,8 +34,7 @@ Generator load_generator(const std::string& checkpoint, const std::string& vocab
   g.model = std::make_unique<nn::Gpt<float>>(config, nn::ModelBuffers::kLayout);
   g.model->params() = std::move(loaded.params);
   g.decoder = std::make_unique<nn::GptDecoder<float>>(*g.model);
-  if (nn::bf16_products())
-    g.weights_bf16 = std::make_unique<nn::Bf16Copy>(g.model->params().data(), g.model->params().size());
+  g.weights_bf16 = nn::copy_for_bf16_products(g.model->params().data(), g.model->params().size());
   return g;
 }
 

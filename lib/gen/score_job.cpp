@@ -1,6 +1,5 @@
 #include "gen/score_job.h"
 
-#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -33,8 +32,7 @@ void run_score(const std::string& checkpoint, const std::string& file, const std
   const tok::ChatMlTemplate chat_template = chat_template_for(*tokenizer, checkpoint);
   nn::Gpt<float> model(*config, nn::ModelBuffers::kLayout);
   model.params() = std::move(loaded.params);
-  std::optional<nn::Bf16Copy> weights_bf16;  // what the bf16 products read (--precision bf16)
-  if (nn::bf16_products()) weights_bf16.emplace(model.params().data(), model.params().size());
+  const auto weights_bf16 = nn::copy_for_bf16_products(model.params().data(), model.params().size());
   const auto session = tokenizer->session();
 
   std::vector<uint32_t> ids, targets;

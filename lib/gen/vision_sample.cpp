@@ -44,8 +44,7 @@ VisionGenerator load_vision_generator(const SampleOptions& o) {
   g.model = std::make_unique<nn::Llava<float>>(*config, nn::ModelBuffers::kInference);
   std::copy(loaded.params.begin(), loaded.params.end(), g.model->params().begin());
   g.decoder = std::make_unique<nn::GptDecoder<float>>(g.model->language());
-  if (nn::bf16_products())
-    g.weights_bf16 = std::make_unique<nn::Bf16Copy>(g.model->params().data(), g.model->params().size());
+  g.weights_bf16 = nn::copy_for_bf16_products(g.model->params().data(), g.model->params().size());
   g.tokenizer = tok::Tokenizer::load(o.vocab.empty() ? loaded.dir : o.vocab);
   const tok::Vocab& vocab = g.tokenizer->vocab();
   if (vocab.size() > config->text.vocab_size)

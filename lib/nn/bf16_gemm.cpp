@@ -191,6 +191,10 @@ void gemm_bf16(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, cons
   s.stream.wait();
 }
 
+std::unique_ptr<Bf16Copy> copy_for_bf16_products(const float* data, size_t n) {
+  return bf16_products() ? std::make_unique<Bf16Copy>(data, n) : nullptr;
+}
+
 Bf16Copy::Bf16Copy(const float* data, size_t n) : data_(data), n_(n), copy_(std::make_unique<bf16[]>(n)) {
   copied_ranges().push_back({data_, data_ + n_, copy_.get()});
   refresh();

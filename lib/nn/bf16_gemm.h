@@ -66,4 +66,8 @@ class Bf16Copy {
   std::unique_ptr<bf16[]> copy_;
 };
 
+// A Bf16Copy of data[0, n) when the bf16 products are on, else null: what a program that loads or trains a
+// model keeps beside its weights.
+std::unique_ptr<Bf16Copy> copy_for_bf16_products(const float* data, size_t n);
+
 }  // namespace lmpipe::nn

@@ -287,7 +287,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   nn::shape_of(config).check_batch(shape.micro, T);
 
   nn::set_compute_threads(o.threads);
-  const bool bf16 = nn::select_precision(o.precision, "pretrain", o.quiet);
+  nn::select_precision(o.precision, "pretrain", o.quiet);
   const std::unique_ptr<Objective> objective =
       info.make({o, config, data ? &*data : nullptr, val ? &*val : nullptr, shape, world});
   // Rank 0 writes the run directory, alone.
@@ -304,8 +304,7 @@ void run_pretrain(const PretrainOptions& options, ByteSink& out) {
   nn::Buffer<float>& grads = objective->grads();
   world.broadcast(params.data(), params.size());
   // The weights the bf16 products read, converted again after every update.
-  std::optional<nn::Bf16Copy> params_bf16;
-  if (bf16) params_bf16.emplace(params.data(), params.size());
+  const auto params_bf16 = nn::copy_for_bf16_products(params.data(), params.size());
   if (o.eval_only)
     return write_line(out, evaluate(*objective, info, val ? *val : *data, shape.micro, eval_records(o), world).summary.dump(),
                       world);
