@@ -1,7 +1,7 @@
 // gemm-peak: the matrix-product rates this machine reaches through the same paths as pretrain, so a
 // training benchmark can state its GFLOP/s as a fraction of what the hardware does at best.
 //   gemm-peak [--threads N] [--size N]     fp32 (Eigen handed to OpenBLAS) on one square product
-//   gemm-peak --training [--threads N]     fp32 (OpenBLAS) and bf16 (nn/bf16_gemm.h) on the products of a
+//   gemm-peak --training [--threads N]     fp32 (OpenBLAS) and bf16 (nn/onednn_gemm.h) on the products of a
 //                                          GPT-2 124M step, as pretrain's thread replicas run them: every
 //                                          thread its own product, single-threaded, at once
 #include <Eigen/Core>
@@ -15,7 +15,7 @@
 
 #include <cblas.h>
 
-#include "nn/bf16_gemm.h"
+#include "nn/onednn_gemm.h"
 #include "nn/runtime.h"
 
 namespace {

@@ -10,7 +10,7 @@
 
 #include "checkpoint/model_dir.h"
 #include "core/error.h"
-#include "nn/bf16_gemm.h"
+#include "nn/onednn_gemm.h"
 #include "nn/runtime.h"
 
 namespace lmpipe::gen {

@@ -4,9 +4,9 @@
 #include <memory>
 #include <string>
 
-#include "nn/bf16_gemm.h"
 #include "nn/gpt.h"
 #include "nn/gpt_decoder.h"
+#include "nn/onednn_gemm.h"
 #include "tok/tokenizer.h"
 
 namespace lmpipe::gen {

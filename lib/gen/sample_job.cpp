@@ -16,7 +16,7 @@
 #include "gen/vision_sample.h"
 #include "gen/prompt.h"
 #include "gen/score_job.h"
-#include "nn/bf16_gemm.h"
+#include "nn/onednn_gemm.h"
 #include "nn/runtime.h"
 #include "tok/tokenizer.h"
 

@@ -32,7 +32,7 @@ struct SampleOptions {
   bool echo = false;                  // text output: the prompt before its continuation
   uint64_t seed = 0;
   int threads = 0;
-  std::string precision = "fp32";     // --precision: of the matrix products (nn/bf16_gemm.h)
+  std::string precision = "fp32";     // --precision: of the matrix products (nn/onednn_gemm.h)
   bool quiet = false;
 };
 

@@ -13,7 +13,7 @@
 #include <unsupported/Eigen/SpecialFunctions>  // Eigen arrays' SIMD erf
 
 #include "core/error.h"
-#include "nn/bf16_gemm.h"
+#include "nn/onednn_gemm.h"
 
 namespace lmpipe::nn {
 namespace {
@@ -58,6 +58,7 @@ void gemm(bool ta, bool tb, size_t M, size_t N, size_t K, const T* A, const T* B
   }
   if constexpr (std::is_same_v<T, float>) {
     if (bf16_products()) return gemm_bf16(ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+    if (M < kFewRows) return gemm_f32_few_rows(ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, beta, C, N);
   }
   blas_gemm(ta, tb, M, N, K, T(1), A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }

@@ -17,7 +17,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
-#include "nn/bf16_gemm.h"
+#include "nn/onednn_gemm.h"
 #include "nn/optimizer.h"
 #include "nn/runtime.h"
 #include "train/distributed.h"

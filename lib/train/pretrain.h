@@ -57,7 +57,7 @@ struct PretrainOptions {
   std::string vocab;               // tokenizer files to put in checkpoints (default: a shipped one that matches)
   uint64_t seed = 0;
   int threads = 0;
-  std::string precision = "fp32";  // of the matrix products: fp32 or bf16 (nn/bf16_gemm.h)
+  std::string precision = "fp32";  // of the matrix products: fp32 or bf16 (nn/onednn_gemm.h)
   // How GPT's threads share a step: "batch" (default) each thread a share of the micro-batch's sequences,
   // "ops" every thread on every product. Encoders: "" or "ops".
   std::string thread_parallel;

@@ -1,4 +1,4 @@
-#include "nn/bf16_gemm.h"
+#include "nn/onednn_gemm.h"
 
 #include <algorithm>
 #include <bit>
@@ -52,14 +52,15 @@ const char* isa_name(dnnl::cpu_isa isa) {
 // One product's shape as oneDNN's primitives are made for it.
 struct ProductKey {
   size_t M, N, K, lda, ldb, ldc;
-  bool ta, tb;
+  bool ta, tb, bf16;  // bf16: bf16 operands, else fp32
   float alpha, beta;
   bool operator==(const ProductKey&) const = default;
 };
 struct ProductKeyHash {
   size_t operator()(const ProductKey& k) const {
     size_t h = 1469598103934665603ull;
-    for (size_t v : {k.M, k.N, k.K, k.lda, k.ldb, k.ldc, size_t(k.ta) | size_t(k.tb) << 1}) h = (h ^ v) * 1099511628211ull;
+    for (size_t v : {k.M, k.N, k.K, k.lda, k.ldb, k.ldc, size_t(k.ta) | size_t(k.tb) << 1 | size_t(k.bf16) << 2})
+      h = (h ^ v) * 1099511628211ull;
     const auto scales = size_t(std::bit_cast<uint32_t>(k.alpha)) << 32 | std::bit_cast<uint32_t>(k.beta);
     return (h ^ scales) * 1099511628211ull;
   }
@@ -93,8 +94,9 @@ Product make_product(const ThreadState& s, const ProductKey& k) {
   using dims = dnnl::memory::dims;
   const auto M = dnnl::memory::dim(k.M), N = dnnl::memory::dim(k.N), K = dnnl::memory::dim(k.K);
   const auto lda = dnnl::memory::dim(k.lda), ldb = dnnl::memory::dim(k.ldb), ldc = dnnl::memory::dim(k.ldc);
-  const dnnl::memory::desc a({M, K}, dt::bf16, k.ta ? dims{1, lda} : dims{lda, 1});
-  const dnnl::memory::desc b({K, N}, dt::bf16, k.tb ? dims{1, ldb} : dims{ldb, 1});
+  const dt operands = k.bf16 ? dt::bf16 : dt::f32;
+  const dnnl::memory::desc a({M, K}, operands, k.ta ? dims{1, lda} : dims{lda, 1});
+  const dnnl::memory::desc b({K, N}, operands, k.tb ? dims{1, ldb} : dims{ldb, 1});
   const dnnl::memory::desc c({M, N}, dt::f32, dims{ldc, 1});
   dnnl::primitive_attr attr;
   if (k.alpha != 1.0f) attr.set_output_scales(0, {k.alpha});
@@ -106,6 +108,32 @@ Product make_product(const ThreadState& s, const ProductKey& k) {
   return Product{dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, s.engine)),
                  dnnl::memory(a, s.engine, DNNL_MEMORY_NONE), dnnl::memory(b, s.engine, DNNL_MEMORY_NONE),
                  dnnl::memory(c, s.engine, DNNL_MEMORY_NONE)};
+}
+
+// C = alpha A B + beta C for the key's shape and types, with this thread's primitive for it.
+void run_product(ThreadState& s, const ProductKey& key, const void* a, const void* b, float* c) {
+  auto it = s.products.find(key);
+  if (it == s.products.end()) {
+    if (s.products.size() >= kMaxKeptShapes) s.products.clear();
+    try {
+      it = s.products.emplace(key, make_product(s, key)).first;
+    } catch (const dnnl::error& e) {
+      throw Error(fmt::format("oneDNN cannot make a {} product of [{}, {}] x [{}, {}]: {}", key.bf16 ? "bf16" : "fp32",
+                              key.M, key.K, key.K, key.N, e.what()));
+    }
+  }
+  Product& p = it->second;
+  p.a.set_data_handle(const_cast<void*>(a));
+  p.b.set_data_handle(const_cast<void*>(b));
+  p.c.set_data_handle(c);
+  p.matmul.execute(s.stream, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
+  s.stream.wait();
+}
+
+// C = beta C, as sgemm does when there are no products to sum (K = 0).
+void scale_only(size_t M, size_t N, float beta, float* C, size_t ldc) {
+  for (size_t i = 0; i < M; ++i)
+    for (size_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
 // src [rows, cols] (row stride ld) as packed bf16 rows in dst.
@@ -155,11 +183,7 @@ bool select_precision(const std::string& precision, const char* program, bool qu
 void gemm_bf16(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
                const float* B, size_t ldb, float beta, float* C, size_t ldc) {
   if (M == 0 || N == 0) return;
-  if (K == 0) {  // no products: C = beta C, as sgemm
-    for (size_t i = 0; i < M; ++i)
-      for (size_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    return;
-  }
+  if (K == 0) return scale_only(M, N, beta, C, ldc);
   ThreadState& s = thread_state();
   const bf16* a = find_copy(A);
   if (a == nullptr) {
@@ -173,22 +197,14 @@ void gemm_bf16(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, cons
     else pack_bf16(B, K, N, ldb, s.b), ldb = N;
     b = s.b.data();
   }
-  const ProductKey key{M, N, K, lda, ldb, ldc, ta, tb, alpha, beta};
-  auto it = s.products.find(key);
-  if (it == s.products.end()) {
-    if (s.products.size() >= kMaxKeptShapes) s.products.clear();
-    try {
-      it = s.products.emplace(key, make_product(s, key)).first;
-    } catch (const dnnl::error& e) {
-      throw Error(fmt::format("oneDNN cannot make a bf16 product of [{}, {}] x [{}, {}]: {}", M, K, K, N, e.what()));
-    }
-  }
-  Product& p = it->second;
-  p.a.set_data_handle(const_cast<bf16*>(a));
-  p.b.set_data_handle(const_cast<bf16*>(b));
-  p.c.set_data_handle(C);
-  p.matmul.execute(s.stream, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
-  s.stream.wait();
+  run_product(s, ProductKey{M, N, K, lda, ldb, ldc, ta, tb, true, alpha, beta}, a, b, C);
+}
+
+void gemm_f32_few_rows(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
+                       const float* B, size_t ldb, float beta, float* C, size_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) return scale_only(M, N, beta, C, ldc);
+  run_product(thread_state(), ProductKey{M, N, K, lda, ldb, ldc, ta, tb, false, alpha, beta}, A, B, C);
 }
 
 std::unique_ptr<Bf16Copy> copy_for_bf16_products(const float* data, size_t n) {

@@ -1,8 +1,11 @@
 #pragma once
-// Matrix products with bfloat16 operands and fp32 accumulation (pretrain and sample --precision bf16), on
-// processors with AVX512-BF16, through oneDNN's matmul: the products the layers of lib/nn/layers.cpp make
-// take this path once set_bf16_products(true) is called; everything else (master weights, gradients,
-// optimizer moments, layer norms, softmax, losses, reductions) stays fp32.
+// Matrix products through oneDNN's matmul, where it beats OpenBLAS:
+// - with bfloat16 operands and fp32 accumulation (pretrain and sample --precision bf16), on processors with
+//   AVX512-BF16: the products the layers of lib/nn/layers.cpp make take this path once
+//   set_bf16_products(true) is called; everything else (master weights, gradients, optimizer moments, layer
+//   norms, softmax, losses, reductions) stays fp32;
+// - in fp32, products of few rows (a generated token's, a picture's patches), where oneDNN's kernels keep
+//   both cores busy and OpenBLAS's do not.
 //
 // bf16 keeps fp32's 8-bit exponent, so products neither overflow nor underflow where fp32's would not, and
 // gradients need no loss scaling (fp16's 5-bit exponent is why fp16 training scales its losses); what bf16
@@ -47,6 +50,15 @@ bool select_precision(const std::string& precision, const char* program, bool qu
 // is converted into per-thread scratch first. Inside a parallel region it runs on the calling thread.
 void gemm_bf16(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
                const float* B, size_t ldb, float beta, float* C, size_t ldc);
+
+// Products of fewer rows than this (op(A)'s M) go to gemm_f32_few_rows.
+inline constexpr size_t kFewRows = 96;
+
+// C[M, N] = alpha op(A) op(B) + beta C in fp32, as cblas_sgemm, through oneDNN's matmul. For M under
+// kFewRows, where OpenBLAS's sgemm reaches half (M = 1) to four fifths (M = 50) of oneDNN's rate; from
+// about 128 rows OpenBLAS's is the faster. Inside a parallel region it runs on the calling thread.
+void gemm_f32_few_rows(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
+                       const float* B, size_t ldb, float beta, float* C, size_t ldc);
 
 // A bf16 copy of a float buffer (a model's parameters) that gemm_bf16 reads its operands from: the
 // weights are converted once per optimizer step (refresh() after the update) instead of at every product.

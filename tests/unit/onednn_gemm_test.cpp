@@ -1,18 +1,19 @@
-// bf16 matrix products (nn/bf16_gemm.h): the rounding, the products against fp32 within bf16's error
-// bound, weights read from a Bf16Copy, and a GPT training step's loss and gradients against fp32's. The
-// products need AVX512-BF16; where the CPU lacks it the refusal is what is tested.
+// oneDNN's products (nn/onednn_gemm.h): fp32 products of few rows against the exact sums; bf16 rounding, the
+// bf16 products against fp32 within bf16's error bound, weights read from a Bf16Copy, and a GPT training
+// step's loss and gradients against fp32's. The bf16 products need AVX512-BF16; where the CPU lacks it the
+// refusal is what is tested.
 #include <doctest/doctest.h>
 
-#include <cmath>
 #include <bit>
+#include <cmath>
 #include <limits>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "core/error.h"
-#include "nn/bf16_gemm.h"
 #include "nn/gpt.h"
+#include "nn/onednn_gemm.h"
 
 using namespace lmpipe;
 using namespace lmpipe::nn;
@@ -37,6 +38,47 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
 float at(const std::vector<float>& x, bool t, size_t ld, size_t r, size_t c) { return t ? x[c * ld + r] : x[r * ld + c]; }
 
 }  // namespace
+
+TEST_CASE("fp32 products of few rows: every transpose, stride, alpha and beta, as sgemm computes them") {
+  for (const size_t M : {size_t(1), size_t(5), kFewRows - 1}) {
+    const size_t N = 41, K = 300, pad = 2;  // K long enough that fp32 sums round
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (float beta : {0.0f, 1.0f, 0.5f}) {
+          CAPTURE(M);
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(beta);
+          const size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+          const std::vector<float> A = random_floats((ta ? K : M) * lda, 7), B = random_floats((tb ? N : K) * ldb, 8);
+          const std::vector<float> C0 = random_floats(M * ldc, 9);
+          std::vector<float> C = C0;
+          gemm_f32_few_rows(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          double worst = 0;
+          for (size_t i = 0; i < M; ++i)
+            for (size_t j = 0; j < N; ++j) {
+              double exact = 0, magnitude = 0;
+              for (size_t k = 0; k < K; ++k) {
+                exact += double(at(A, ta, lda, i, k)) * at(B, tb, ldb, k, j);
+                magnitude += std::abs(double(at(A, ta, lda, i, k)) * at(B, tb, ldb, k, j));
+              }
+              const double want = 0.5 * exact + beta * double(C0[i * ldc + j]);
+              worst = std::max(worst, std::abs(C[i * ldc + j] - want) / (0.5 * magnitude + std::abs(C0[i * ldc + j])));
+            }
+          CHECK(worst < 1e-5);  // fp32 sums of 300 terms
+          for (size_t i = 0; i < M; ++i)
+            for (size_t j = N; j < ldc; ++j) CHECK(C[i * ldc + j] == C0[i * ldc + j]);
+          // The same shape again (the kept primitive) gives the same bits.
+          std::vector<float> again = C0;
+          gemm_f32_few_rows(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, again.data(), ldc);
+          CHECK(again == C);
+        }
+  }
+  // No products to sum: C = beta C.
+  std::vector<float> C = {1.0f, 2.0f};
+  gemm_f32_few_rows(false, false, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.5f, C.data(), 2);
+  CHECK(C == std::vector<float>{0.5f, 1.0f});
+}
 
 TEST_CASE("bf16 rounding: nearest, ties to even, NaN stays NaN") {
   CHECK(to_bf16(1.0f) == 0x3f80);
