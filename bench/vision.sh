@@ -5,7 +5,8 @@
 #    photos-to-be of 640 x 480 (smooth colour fields with noise, quality 90), to 224 x 224;
 # 2. the vision tower's pictures per second (CLIP ViT-B/32, every layer, forward) at batch 1 and BATCH: ours
 #    (vision-bench) against transformers' CLIPVisionModel on Debian's torch, the same shape, random weights,
-#    alternating rounds, medians.
+#    alternating rounds, medians; in fp32, and in bf16 (ours --precision bf16, PyTorch's autocast to bf16)
+#    where the CPU has AVX512-BF16.
 #   bench/vision.sh            (N=400 BATCH=16 ROUNDS=3 THREADS=2 by default)
 # OPENBLAS_CORETYPE is unset for our commands here (it slows OpenBLAS on this machine); PyTorch runs with it set
 # to the kernels ours pick and denormals flushed to zero, as ours run (bench/pretrain.sh says why).
@@ -67,15 +68,16 @@ echo "  PIL + CLIPImageProcessor (anchor)   $pil   (make-images $(awk -v a="$our
 
 # --- 2. the vision tower ----------------------------------------------------------------------------------------------
 cat > "$work/torch_vision.py" <<'PY'
-import sys, time
+import contextlib, sys, time
 import torch, transformers
-batch, threads = int(sys.argv[1]), int(sys.argv[2])
+batch, threads, precision = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 torch.set_num_threads(threads)
 torch.set_flush_denormal(True)
 model = transformers.CLIPVisionModel(transformers.CLIPVisionConfig()).eval()  # ViT-B/32's shape
 pixels = torch.randn(batch, 3, 224, 224)
 times = []
-with torch.no_grad():
+autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+with torch.no_grad(), autocast:
     model(pixel_values=pixels)
     for _ in range(7):
         t0 = time.perf_counter()
@@ -83,14 +85,18 @@ with torch.no_grad():
         times.append(time.perf_counter() - t0)
 print(f"{batch / sorted(times)[3]:.2f}")
 PY
+precisions=(fp32)
+grep -qw avx512_bf16 /proc/cpuinfo && precisions+=(bf16)
 echo "CLIP ViT-B/32 vision tower, forward, $threads threads (pictures/s, medians of $rounds rounds):"
-for b in 1 "$batch"; do
-  o=() t=()
-  for _ in $(seq "$rounds"); do
-    o+=("$(env -u OPENBLAS_CORETYPE "$build/bench/vision-bench" --preset clip-vit-b-32 --batch "$b" --threads "$threads" |
-      sed -n 's/.*images_per_s=\([0-9.]*\).*/\1/p')")
-    t+=("$(OPENBLAS_CORETYPE=$kernels /usr/bin/python3 "$work/torch_vision.py" "$b" "$threads" 2> /dev/null)")
+for p in "${precisions[@]}"; do
+  for b in 1 "$batch"; do
+    o=() t=()
+    for _ in $(seq "$rounds"); do
+      o+=("$(env -u OPENBLAS_CORETYPE "$build/bench/vision-bench" --preset clip-vit-b-32 --batch "$b" --threads "$threads" \
+        --precision "$p" | sed -n 's/.*images_per_s=\([0-9.]*\).*/\1/p')")
+      t+=("$(OPENBLAS_CORETYPE=$kernels /usr/bin/python3 "$work/torch_vision.py" "$b" "$threads" "$p" 2> /dev/null)")
+    done
+    om=$(echo "${o[@]}" | median) tm=$(echo "${t[@]}" | median)
+    echo "  $p batch $b: ours $om, torch $tm ($(awk -v a="$om" -v b="$tm" 'BEGIN{printf "%.2f", a / b}')x)"
   done
-  om=$(echo "${o[@]}" | median) tm=$(echo "${t[@]}" | median)
-  echo "  batch $b: ours $om, torch $tm ($(awk -v a="$om" -v b="$tm" 'BEGIN{printf "%.2f", a / b}')x)"
 done
