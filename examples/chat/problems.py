@@ -8,6 +8,9 @@
                               ("Anna buys 7 more apples. 12 + 7 = 19"), so that each step copies its
                               operand from beside the words it repeated
       DIR/train-direct.jsonl  the same problems answered at once: "Answer: N"
+      DIR/train-mixed.jsonl   the same problems, each in one of the two styles drawn at random (half of
+                              them worked): demonstrations from writers with different habits, which
+                              examples/rlhf starts from
       DIR/test.jsonl          held-out problems (none of them in the training split): the user's question
                               and, under "answer", the number
       DIR/shots.txt           K solved training problems for few-shot prompting (sample --shots), the
@@ -90,6 +93,9 @@ def make(args):
 
     write("train-steps.jsonl", (json.dumps(conversation(q, worked(s, a))) for q, s, a in train))
     write("train-direct.jsonl", (json.dumps(conversation(q, f"Answer: {a}")) for q, s, a in train))
+    style = random.Random(args.seed + 1)  # its own draws: the other files stay as they were
+    write("train-mixed.jsonl", (json.dumps(conversation(q, worked(s, a) if style.random() < 0.5 else f"Answer: {a}"))
+                                for q, s, a in train))
     write("test.jsonl", (json.dumps({"messages": [{"role": "system", "content": SYSTEM},
                                                   {"role": "user", "content": q}], "answer": a}) for q, s, a in test))
     write("shots.txt", [f"{q}\n{worked(s, a)}\n" for q, s, a in train[:args.shots]])

@@ -69,17 +69,24 @@ expect_eq "$(make -n "${roberta[@]}" | grep -o -E '(tok-train|tok-encode|make-pa
   " 1 make-pairs , 2 pretrain , 1 tok-encode " "after touching val.txt: its blocks, the model and eval.json"
 cd ..
 
-# --- examples/chat: a base model, the ChatML vocabulary, word problems, two fine-tunings, three accuracies -------------
+# --- examples/chat: a base model, the ChatML vocabulary, word problems, three fine-tunings, four accuracies -------------
 chat=(-f "$LMPIPE_SOURCE/examples/chat/Makefile" BIN="$LMPIPE_BIN/" PRESET=gpt-nano VOCAB_SIZE=400 MAX_LEN=128
       BASE_STEPS=5 SFT_STEPS=5 TRAIN=100 TEST=12 SHOTS=1 MAX_NEW_TOKENS=8)
 mkdir chat && cd chat
 make -s "${chat[@]}" > make.log 2>&1 || fail "make examples/chat: $(tail -n 20 make.log)"
 for f in chatml/tokenizer.json base/latest/model.safetensors train-steps.chat train-direct.chat \
-         sft-steps/latest/tokenizer_config.json sft-direct/latest/model.safetensors answers-fewshot.jsonl accuracy.json; do
+         sft-steps/latest/tokenizer_config.json sft-direct/latest/model.safetensors sft-mixed/latest/model.safetensors \
+         answers-fewshot.jsonl accuracy.json; do
   [ -s "$f" ] || fail "examples/chat made no $f"
 done
-expect_eq "$(jq -c '[.[] | .total]' accuracy.json)" "[12,12,12]" "three accuracies over the 12 held-out problems"
-expect_eq "$(jq -c 'keys' accuracy.json)" '["answers-direct.jsonl","answers-fewshot.jsonl","answers-steps.jsonl"]' "what accuracy.json scores"
+expect_eq "$(jq -c '[.[] | .total]' accuracy.json)" "[12,12,12,12]" "four accuracies over the 12 held-out problems"
+expect_eq "$(jq -c 'keys' accuracy.json)" '["answers-direct.jsonl","answers-fewshot.jsonl","answers-mixed.jsonl","answers-steps.jsonl"]' \
+  "what accuracy.json scores"
+# The mixed set: each training problem in its place, answered as in the worked or the direct set, both styles present.
+expect_eq "$(jq -n -c --slurpfile m problems/train-mixed.jsonl --slurpfile s problems/train-steps.jsonl \
+  --slurpfile d problems/train-direct.jsonl '[range($m | length) as $i | $m[$i].messages |
+  if . == $s[$i].messages then "worked" elif . == $d[$i].messages then "direct" else "neither" end] | unique')" \
+  '["direct","worked"]' "the mixed set: the same problems, in both styles"
 expect_eq "$(jq .vocab_size sft-steps/latest/config.json)" "$(( $(jq .vocab_size base/latest/config.json) + 2 ))" \
   "the fine-tuned models have the two markers more"
 expect_eq "$(jq -s 'map(.messages | last | .role) | unique' answers-steps.jsonl | jq -c .)" '["user"]' \
