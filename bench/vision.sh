@@ -6,7 +6,7 @@
 # 2. the vision tower's pictures per second (CLIP ViT-B/32, every layer, forward) at batch 1 and BATCH: ours
 #    (vision-bench) against transformers' CLIPVisionModel on Debian's torch, the same shape, random weights,
 #    alternating rounds, medians; in fp32, and in bf16 (ours --precision bf16, PyTorch's autocast to bf16)
-#    where the CPU has AVX512-BF16.
+#    where our bf16 products run (AVX512-BF16).
 #   bench/vision.sh            (N=400 BATCH=16 ROUNDS=3 THREADS=2 by default)
 # OPENBLAS_CORETYPE is unset for our commands here (it slows OpenBLAS on this machine); PyTorch runs with it set
 # to the kernels ours pick and denormals flushed to zero, as ours run (bench/pretrain.sh says why).
@@ -85,8 +85,10 @@ with torch.no_grad(), autocast:
         times.append(time.perf_counter() - t0)
 print(f"{batch / sorted(times)[3]:.2f}")
 PY
+# bf16 where vision-bench computes in it: select_precision says in one line on stderr when it cannot.
 precisions=(fp32)
-grep -qw avx512_bf16 /proc/cpuinfo && precisions+=(bf16)
+env -u OPENBLAS_CORETYPE "$build/bench/vision-bench" --preset vit-tiny --runs 1 --precision bf16 2>&1 > /dev/null |
+  grep -q . || precisions+=(bf16)
 echo "CLIP ViT-B/32 vision tower, forward, $threads threads (pictures/s, medians of $rounds rounds):"
 for p in "${precisions[@]}"; do
   for b in 1 "$batch"; do

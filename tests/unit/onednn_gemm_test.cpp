@@ -37,11 +37,38 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
 // op(X)[r, c] of a row-major X with row stride ld, stored transposed when t.
 float at(const std::vector<float>& x, bool t, size_t ld, size_t r, size_t c) { return t ? x[c * ld + r] : x[r * ld + c]; }
 
+// A product's random operands, stored transposed or not, in rows pad wider than they are, and C's start.
+struct Operands {
+  size_t M, N, K, lda, ldb, ldc;
+  bool ta, tb;
+  std::vector<float> A, B, C0;
+  Operands(size_t m, size_t n, size_t k, size_t pad, bool a_t, bool b_t, uint32_t seed)
+      : M(m), N(n), K(k), lda((a_t ? m : k) + pad), ldb((b_t ? k : n) + pad), ldc(n + pad), ta(a_t), tb(b_t),
+        A(random_floats((a_t ? k : m) * lda, seed)), B(random_floats((b_t ? n : k) * ldb, seed + 1)),
+        C0(random_floats(m * ldc, seed + 2)) {}
+  // sum_k f(op(A)[i, k], op(B)[k, j]) in double.
+  template <class F>
+  double sum(size_t i, size_t j, F f) const {
+    double total = 0;
+    for (size_t k = 0; k < K; ++k) total += f(at(A, ta, lda, i, k), at(B, tb, ldb, k, j));
+    return total;
+  }
+  // C's columns past N are as they started.
+  bool padding_untouched(const std::vector<float>& C) const {
+    for (size_t i = 0; i < M; ++i)
+      for (size_t j = N; j < ldc; ++j)
+        if (C[i * ldc + j] != C0[i * ldc + j]) return false;
+    return true;
+  }
+};
+
+double product(float a, float b) { return double(a) * b; }
+double magnitude(float a, float b) { return std::abs(double(a) * b); }
+
 }  // namespace
 
 TEST_CASE("fp32 products of few rows: every transpose, stride, alpha and beta, as sgemm computes them") {
-  for (const size_t M : {size_t(1), size_t(5), kFewRows - 1}) {
-    const size_t N = 41, K = 300, pad = 2;  // K long enough that fp32 sums round
+  for (const size_t M : {size_t(1), size_t(5), kFewRows - 1})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (float beta : {0.0f, 1.0f, 0.5f}) {
@@ -49,31 +76,24 @@ TEST_CASE("fp32 products of few rows: every transpose, stride, alpha and beta, a
           CAPTURE(ta);
           CAPTURE(tb);
           CAPTURE(beta);
-          const size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
-          const std::vector<float> A = random_floats((ta ? K : M) * lda, 7), B = random_floats((tb ? N : K) * ldb, 8);
-          const std::vector<float> C0 = random_floats(M * ldc, 9);
-          std::vector<float> C = C0;
-          gemm_f32_few_rows(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          const Operands o(M, 41, 300, 2, ta, tb, 7);  // K long enough that fp32 sums round
+          std::vector<float> C = o.C0;
+          gemm_f32_few_rows(ta, tb, M, o.N, o.K, 0.5f, o.A.data(), o.lda, o.B.data(), o.ldb, beta, C.data(), o.ldc);
           double worst = 0;
           for (size_t i = 0; i < M; ++i)
-            for (size_t j = 0; j < N; ++j) {
-              double exact = 0, magnitude = 0;
-              for (size_t k = 0; k < K; ++k) {
-                exact += double(at(A, ta, lda, i, k)) * at(B, tb, ldb, k, j);
-                magnitude += std::abs(double(at(A, ta, lda, i, k)) * at(B, tb, ldb, k, j));
-              }
-              const double want = 0.5 * exact + beta * double(C0[i * ldc + j]);
-              worst = std::max(worst, std::abs(C[i * ldc + j] - want) / (0.5 * magnitude + std::abs(C0[i * ldc + j])));
+            for (size_t j = 0; j < o.N; ++j) {
+              const double start = o.C0[i * o.ldc + j];
+              const double want = 0.5 * o.sum(i, j, product) + beta * start;
+              const double size = 0.5 * o.sum(i, j, magnitude) + std::abs(start);
+              worst = std::max(worst, std::abs(C[i * o.ldc + j] - want) / size);
             }
           CHECK(worst < 1e-5);  // fp32 sums of 300 terms
-          for (size_t i = 0; i < M; ++i)
-            for (size_t j = N; j < ldc; ++j) CHECK(C[i * ldc + j] == C0[i * ldc + j]);
+          CHECK(o.padding_untouched(C));
           // The same shape again (the kept primitive) gives the same bits.
-          std::vector<float> again = C0;
-          gemm_f32_few_rows(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, again.data(), ldc);
+          std::vector<float> again = o.C0;
+          gemm_f32_few_rows(ta, tb, M, o.N, o.K, 0.5f, o.A.data(), o.lda, o.B.data(), o.ldb, beta, again.data(), o.ldc);
           CHECK(again == C);
         }
-  }
   // No products to sum: C = beta C.
   std::vector<float> C = {1.0f, 2.0f};
   gemm_f32_few_rows(false, false, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.5f, C.data(), 2);
@@ -108,43 +128,34 @@ TEST_CASE("bf16 products: fp32's within bf16's bound, the rounded operands' exac
     CHECK(!bf16_products());
     return;
   }
-  const size_t M = 37, N = 29, K = 70, pad = 3;  // odd sizes; operands in rows wider than they are
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (float beta : {0.0f, 1.0f}) {
         CAPTURE(ta);
         CAPTURE(tb);
         CAPTURE(beta);
-        const size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
-        const std::vector<float> A = random_floats((ta ? K : M) * lda, 2), B = random_floats((tb ? N : K) * ldb, 3);
-        const std::vector<float> C0 = random_floats(M * ldc, 4);
-        std::vector<float> C = C0;
+        const Operands o(37, 29, 70, 3, ta, tb, 2);  // odd sizes; operands in rows wider than they are
+        std::vector<float> C = o.C0;
         {
           Bf16Products on;
-          gemm_bf16(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          gemm_bf16(ta, tb, o.M, o.N, o.K, 0.5f, o.A.data(), o.lda, o.B.data(), o.ldb, beta, C.data(), o.ldc);
         }
+        const auto rounded = [](float a, float b) { return double(from_bf16(to_bf16(a))) * from_bf16(to_bf16(b)); };
         double worst_exact = 0, worst_bound = 0;
-        for (size_t i = 0; i < M; ++i)
-          for (size_t j = 0; j < N; ++j) {
-            double rounded = 0, exact = 0, magnitude = 0;
-            for (size_t k = 0; k < K; ++k) {
-              const float a = at(A, ta, lda, i, k), b = at(B, tb, ldb, k, j);
-              rounded += double(from_bf16(to_bf16(a))) * from_bf16(to_bf16(b));
-              exact += double(a) * b;
-              magnitude += std::abs(double(a) * b);
-            }
-            const double base = beta * C0[i * ldc + j];
-            const double got = C[i * ldc + j];
+        for (size_t i = 0; i < o.M; ++i)
+          for (size_t j = 0; j < o.N; ++j) {
+            const double base = beta * o.C0[i * o.ldc + j];
+            const double got = C[i * o.ldc + j];
+            const double size = 0.5 * o.sum(i, j, magnitude);
             // Products of bf16 numbers are exact in fp32; only the fp32 sums round.
-            worst_exact = std::max(worst_exact, std::abs(got - (0.5 * rounded + base)) / (0.5 * magnitude + 1e-30));
+            worst_exact = std::max(worst_exact, std::abs(got - (0.5 * o.sum(i, j, rounded) + base)) / (size + 1e-30));
             // Each operand is off by at most 2^-9 of itself.
-            worst_bound = std::max(worst_bound, std::abs(got - (0.5 * exact + base)) / (0.5 * magnitude * 2 * 0x1p-9));
+            const double bound = size * 2 * 0x1p-9;
+            worst_bound = std::max(worst_bound, std::abs(got - (0.5 * o.sum(i, j, product) + base)) / bound);
           }
         CHECK(worst_exact < 1e-5);
         CHECK(worst_bound <= 1.0);
-        // Off C's columns, nothing is written.
-        for (size_t i = 0; i < M; ++i)
-          for (size_t j = N; j < ldc; ++j) CHECK(C[i * ldc + j] == C0[i * ldc + j]);
+        CHECK(o.padding_untouched(C));  // off C's columns, nothing is written
       }
 }
 
