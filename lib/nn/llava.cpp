@@ -27,7 +27,7 @@ ParameterLayout projector_tensors(const LlavaConfig& c) {
 
 }  // namespace
 
-ParameterLayout llava_layout(const LlavaConfig& config) {
+ParameterLayout llava_layout(const LlavaConfig& config, Frozen frozen) {
   ParameterLayout layout;
   const auto append = [&](const ParameterLayout& part, const std::string& prefix) {
     for (const TensorInfo& t : part.tensors()) layout.add(prefix + t.name, t.shape, t.decay);
@@ -35,16 +35,19 @@ ParameterLayout llava_layout(const LlavaConfig& config) {
   append(ClipVision<float>(config.vision, ModelBuffers::kLayout).layout(), "vision_tower.");
   append(projector_tensors(config), "");
   append(Gpt<float>(config.text, ModelBuffers::kLayout).layout(), "language_model.");
+  if (frozen.vision) layout.set_frozen("vision_tower.");
+  if (frozen.language) layout.set_frozen("language_model.");
   return layout;
 }
 
 template <class T>
-Llava<T>::Llava(LlavaConfig config, ModelBuffers buffers)
+Llava<T>::Llava(LlavaConfig config, ModelBuffers buffers, Frozen frozen)
     : config_(std::move(config)),
+      frozen_(frozen),
       vision_(config_.vision, ModelBuffers::kLayout),
       language_(config_.text, ModelBuffers::kLayout),
       projector_layout_(projector_tensors(config_)),
-      layout_(llava_layout(config_)) {
+      layout_(llava_layout(config_, frozen_)) {
   config_.validate();
   projector_at_ = vision_.layout().total();
   language_at_ = projector_at_ + projector_layout_.total();
@@ -56,13 +59,18 @@ Llava<T>::Llava(LlavaConfig config, ModelBuffers buffers)
   b1_ = offset("multi_modal_projector.linear_1.bias");
   w2_ = offset("multi_modal_projector.linear_2.weight");
   b2_ = offset("multi_modal_projector.linear_2.bias");
-  if (buffers != ModelBuffers::kLayout) params_.assign(layout_.total(), T(0));
-  if (buffers == ModelBuffers::kTraining) grads_.assign(layout_.total(), T(0));
-  T* g = grads_.empty() ? nullptr : grads_.data();
-  if (!params_.empty()) {
-    vision_.bind(params_.data(), g);
-    language_.bind(params_.data() + language_at_, g ? g + language_at_ : nullptr);
+  if (buffers == ModelBuffers::kLayout) return;
+  params_.assign(layout_.total(), T(0));
+  T *vision_grads = nullptr, *language_grads = nullptr;
+  if (buffers == ModelBuffers::kTraining) {
+    const auto [begin, end] = layout_.trained_range();
+    grads_.assign(end - begin, T(0));
+    if (!frozen_.vision) vision_grads = grads_.data();
+    if (frozen_.language) language_scratch_.assign(layout_.total() - language_at_, T(0));
+    language_grads = frozen_.language ? language_scratch_.data() : grads_.data() + (language_at_ - begin);
   }
+  vision_.bind(params_.data(), vision_grads);
+  language_.bind(params_.data() + language_at_, language_grads);
 }
 
 template <class T>
@@ -131,22 +139,22 @@ double Llava<T>::forward(const uint8_t* pixels, size_t I, const uint32_t* inputs
 
 template <class T>
 double Llava<T>::forward_backward(const uint8_t* pixels, size_t I, const uint32_t* inputs, const uint32_t* targets,
-                                  size_t B, size_t Tn, const Frozen& frozen, T grad_scale) {
+                                  size_t B, size_t Tn, T grad_scale) {
+  if (grads_.empty()) throw Error("Llava::forward_backward on a model made without gradients");
   embed_pictures(pixels, I, inputs, B * Tn);
   const size_t R = rows_.size(), Dv = config_.vision.d_model, Dt = config_.text.d_model;
   dembeds_.assign(R * Dt, T(0));
   language_.set_input_embeddings(embeds_.data(), dembeds_.data(), rows_.data(), R);
   // A frozen decoder still carries the gradient to the pictures' embeddings; its own is computed on the way
-  // (the products that give it are the ones that pass the gradient on) and cleared.
+  // (the products that give it are the ones that pass the gradient on), into scratch.
   const double loss = language_.forward_backward(inputs, targets, B, Tn, grad_scale);
   language_.clear_input_embeddings();
-  if (frozen.language) std::fill(grads_.begin() + ptrdiff_t(language_at_), grads_.end(), T(0));
   if (R == 0) return loss;
   const T* w = params_.data() + projector_at_;
-  T* gw = grads_.data() + projector_at_;
+  T* gw = grads_.data() + (projector_at_ - grads_offset());
   // The features' gradient only when the vision tower trains.
-  dfeatures_.resize(frozen.vision ? 0 : R * Dv);
-  T* dfeatures = frozen.vision ? nullptr : dfeatures_.data();
+  dfeatures_.resize(frozen_.vision ? 0 : R * Dv);
+  T* dfeatures = frozen_.vision ? nullptr : dfeatures_.data();
   if (config_.projector == Projector::kMlp2x) {
     dhidden_act_.resize(R * Dt);
     dhidden_.resize(R * Dt);
@@ -157,7 +165,7 @@ double Llava<T>::forward_backward(const uint8_t* pixels, size_t I, const uint32_
   } else {
     linear_t_backward(dfeatures, gw + w1_, gw + b1_, dembeds_.data(), features_, w + w1_, R, Dv, Dt);
   }
-  if (!frozen.vision) vision_.backward(dfeatures, I);
+  if (!frozen_.vision) vision_.backward(dfeatures, I);
   return loss;
 }
 

@@ -16,27 +16,34 @@
 
 namespace lmpipe::nn {
 
-// The tensors of a LLaVA checkpoint in one buffer, in LlavaForConditionalGeneration's names: the vision
-// tower's (vision_tower.*), the projector's, the decoder's (language_model.*), in that order.
-ParameterLayout llava_layout(const LlavaConfig& config);
-
 // Which parts take no gradient: LLaVA's first stage trains the projector alone (vision and language
 // frozen), its second the projector and the decoder (vision frozen).
 struct Frozen {
-  bool vision = true, language = false;
+  bool vision = false, language = false;
 };
+
+// The tensors of a LLaVA checkpoint in one buffer, in LlavaForConditionalGeneration's names: the vision
+// tower's (vision_tower.*), the projector's, the decoder's (language_model.*), in that order; the frozen
+// parts' tensors marked frozen.
+ParameterLayout llava_layout(const LlavaConfig& config, Frozen frozen = {});
 
 template <class T>
 class Llava {
  public:
-  explicit Llava(LlavaConfig config, ModelBuffers buffers = ModelBuffers::kTraining);
+  // With ModelBuffers::kTraining, gradients for the parts that train alone: a frozen vision tower has none
+  // (with ViT-L/14, 1.2 GB not allocated, reduced between ranks or read by the clipping), and a frozen
+  // decoder's, which its backward computes on the way to the projector's, go to scratch of their own.
+  explicit Llava(LlavaConfig config, ModelBuffers buffers = ModelBuffers::kTraining, Frozen frozen = {});
   Llava(const Llava&) = delete;  // the parts point into its buffers
   Llava& operator=(const Llava&) = delete;
 
   const LlavaConfig& config() const { return config_; }
+  // The checkpoint's tensors, the frozen parts' marked.
   const ParameterLayout& layout() const { return layout_; }
   Buffer<T>& params() { return params_; }
+  // The gradients of the layout's trained_range(): grads()[i] is params()[grads_offset() + i]'s.
   Buffer<T>& grads() { return grads_; }
+  size_t grads_offset() const { return layout_.trained_range().first; }
   // The parts, reading and writing their slices of params() and grads().
   ClipVision<T>& vision() { return vision_; }
   Gpt<T>& language() { return language_; }
@@ -58,7 +65,7 @@ class Llava {
   // The same, adding grad_scale times its gradient to the grads of the parts not frozen (the gradient
   // still passes through a frozen decoder to the projector).
   double forward_backward(const uint8_t* pixels, size_t I, const uint32_t* inputs, const uint32_t* targets, size_t B,
-                          size_t Tn, const Frozen& frozen, T grad_scale = T(1));
+                          size_t Tn, T grad_scale = T(1));
   // The projector's output of the last forward pass: [I * patches, text d_model].
   const T* image_embeddings() const { return embeds_.data(); }
   // The I pictures' embeddings in the decoder's width (vision tower and projector, no gradients):
@@ -72,12 +79,14 @@ class Llava {
   void project(size_t R);
 
   LlavaConfig config_;
+  Frozen frozen_;
   ClipVision<T> vision_;
   Gpt<T> language_;
   ParameterLayout projector_layout_, layout_;
   size_t projector_at_ = 0, language_at_ = 0;  // where the parts' slices begin (the vision tower's at 0)
   size_t w1_ = 0, b1_ = 0, w2_ = 0, b2_ = 0;    // in the projector's slice
   Buffer<T> params_, grads_;
+  Buffer<T> language_scratch_;  // a frozen decoder's gradients, which nothing reads
   // Activations: the features (the vision tower's), the projector's hidden layer before and after its
   // GELU, its output; and their gradients.
   const T* features_ = nullptr;

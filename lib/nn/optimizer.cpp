@@ -8,7 +8,8 @@
 
 namespace lmpipe::nn {
 
-AdamW::AdamW(const ParameterLayout& layout, AdamWOptions options) : options_(options) {
+AdamW::AdamW(const ParameterLayout& layout, AdamWOptions options)
+    : options_(options), grads_at_(layout.trained_range().first) {
   size_t moments = 0;
   for (const TensorInfo& t : layout.tensors()) {
     if (t.frozen) continue;
@@ -46,7 +47,7 @@ void AdamW::update(float* params, Grad* grads, double lr, float grad_scale) {
     float* __restrict v = v_.data() + run.moment;
     const uint8_t* __restrict decays = decay_.data() + run.moment;
     float* __restrict p_run = params + run.begin;
-    Grad* g_run = grads + run.begin;
+    Grad* g_run = grads + (run.begin - grads_at_);
     const size_t n = run.size;
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; ++i) {

@@ -18,7 +18,9 @@ struct AdamWOptions {
 class AdamW {
  public:
   AdamW(const ParameterLayout& layout, AdamWOptions options);
-  // One update of params with grads x grad_scale at learning rate lr; counts the step. The scale is
+  // One update of params with grads x grad_scale at learning rate lr; counts the step. grads holds the
+  // gradients of the layout's trained_range() alone: grads[i] is params[trained_range().first + i]'s (a
+  // model whose leading tensors are frozen keeps no gradients for them). The scale is
   // clip_scale's: clipping folded into the update, where scaling the gradients first is one more pass
   // over them (500 MB for GPT-2 124M).
   void step(float* params, const float* grads, double lr, float grad_scale = 1.0f);
@@ -44,6 +46,7 @@ class AdamW {
     size_t begin, size, moment;
   };
   AdamWOptions options_;
+  size_t grads_at_ = 0;  // the offset in params of grads[0]
   std::vector<Run> runs_;
   std::vector<uint8_t> decay_;  // per moment
   std::vector<float> m_, v_;

@@ -2,8 +2,10 @@
 // Where each named tensor lives in a model's one contiguous parameter buffer. Names, shapes and order
 // are HuggingFace's (GPT2LMHeadModel, BertForPreTraining, ...), so a checkpoint is the buffer written out
 // tensor by tensor; the gradient and the optimizer moments use the same layout in buffers of their own.
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -46,6 +48,17 @@ class ParameterLayout {
     return n;
   }
   size_t total() const { return total_; }
+  // The elements from the first tensor not frozen to the end of the last one ({0, 0} when all are): the
+  // range a model keeps gradients for and the optimizer updates (a frozen tensor inside it has zeros).
+  std::pair<size_t, size_t> trained_range() const {
+    size_t begin = total_, end = 0;
+    for (const TensorInfo& t : tensors_)
+      if (!t.frozen) {
+        begin = std::min(begin, t.offset);
+        end = std::max(end, t.offset + t.size);
+      }
+    return begin < end ? std::pair(begin, end) : std::pair<size_t, size_t>(0, 0);
+  }
   const TensorInfo* find(const std::string& name) const {
     for (const TensorInfo& t : tensors_)
       if (t.name == name) return &t;

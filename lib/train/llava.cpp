@@ -3,7 +3,8 @@
 // (expanded to the picture's patches, train/image_batch.h), and the loss is the mean cross-entropy of the
 // text the loss mask marks (a caption, or the assistant's replies) over the whole step. --freeze says
 // which parts stay as they are: the vision tower in both of LLaVA's stages, the decoder too in the first;
-// their tensors are marked frozen in the layout the optimizer gets, so it keeps no moments for them.
+// their tensors are marked frozen in the layout the optimizer gets, so it keeps no moments for them, and the
+// model keeps gradients for the trained range alone (the loop reduces, clips and applies those).
 #include <memory>
 #include <span>
 
@@ -30,9 +31,7 @@ class LlavaObjective final : public Objective {
     frozen_.language = f == "vision,lm" || f == "lm,vision";
     if (f != "none" && !frozen_.vision)
       throw UsageError(fmt::format("--freeze {}: give vision, vision,lm or none", f));
-    layout_ = nn::llava_layout(config_);
-    if (frozen_.vision) layout_.set_frozen("vision_tower.");
-    if (frozen_.language) layout_.set_frozen("language_model.");
+    layout_ = nn::llava_layout(config_, frozen_);
   }
 
   nlohmann::ordered_json dry_run(size_t T) const override {
@@ -42,17 +41,23 @@ class LlavaObjective final : public Objective {
     const uint64_t vision_floats = uint64_t(micro) * v.positions() * (v.layers_run() * (10 * v.d_model + 2 * v.d_ff) + 6 * v.d_model);
     const uint64_t activations = (config_.text.activation_floats(micro, Tn) + vision_floats) * 4;
     nlohmann::ordered_json j = dry_run_json(config_.text, config_.parameter_count(), micro, Tn, activations);
-    uint64_t trained = 0;
-    for (const nn::TensorInfo& t : layout_.tensors()) trained += t.frozen ? 0 : t.size;
-    // AdamW keeps moments for the trained tensors only.
+    uint64_t trained = 0, language = 0;
+    for (const nn::TensorInfo& t : layout_.tensors()) {
+      trained += t.frozen ? 0 : t.size;
+      language += t.name.starts_with("language_model.") ? t.size : 0;
+    }
+    // Gradients for the trained range (and a frozen decoder's scratch), AdamW's moments for the trained
+    // tensors only.
+    const auto [begin, end] = layout_.trained_range();
+    const uint64_t grads = end - begin + (frozen_.language ? language : 0);
     j["parameters_trained"] = trained;
-    j["bytes_grads_and_adamw"] = config_.parameter_count() * 4 + trained * 8;
-    j["bytes_total"] = config_.parameter_count() * 8 + trained * 8 + activations;
+    j["bytes_grads_and_adamw"] = grads * 4 + trained * 8;
+    j["bytes_total"] = config_.parameter_count() * 4 + grads * 4 + trained * 8 + activations;
     return j;
   }
 
   void build(std::optional<nn::Buffer<float>> loaded, uint64_t seed) override {
-    model_ = std::make_unique<nn::Llava<float>>(config_);
+    model_ = std::make_unique<nn::Llava<float>>(config_, nn::ModelBuffers::kTraining, frozen_);
     if (loaded) {
       if (loaded->size() != model_->params().size()) throw Error("a LLaVA checkpoint of another size than its layout");
       std::copy(loaded->begin(), loaded->end(), model_->params().begin());
@@ -86,7 +91,7 @@ class LlavaObjective final : public Objective {
     const double weight = double(r.targets_counted) / step_targets_;
     model_->language().set_dropout_key(dropout_key);
     loss_ += model_->forward_backward(r.pixels.data(), r.pictures, r.inputs.data(), r.targets.data(), shape_.micro, r.Tn,
-                                      frozen_, float(weight)) *
+                                      float(weight)) *
              weight;
   }
 

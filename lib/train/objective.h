@@ -63,6 +63,8 @@ class Objective {
   // when given, else the model's initialisation from seed.
   virtual void build(std::optional<nn::Buffer<float>> loaded, uint64_t seed) = 0;
   virtual nn::Buffer<float>& params() = 0;
+  // The gradients of layout().trained_range(): grads()[i] is params()[trained_range().first + i]'s (all
+  // of params() unless the layout freezes tensors at its ends).
   virtual nn::Buffer<float>& grads() = 0;
   virtual const nn::ParameterLayout& layout() const = 0;
 

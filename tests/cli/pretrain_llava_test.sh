@@ -71,9 +71,21 @@ expect_eq "$(python3 safetensors.py same stage1/latest vision_tower. clip '')" s
 expect_eq "$(python3 safetensors.py same stage1/latest language_model. gpt '')" same "stage 1: the decoder as loaded"
 expect_eq "$(python3 safetensors.py same stage1/latest multi_modal_projector. run/latest multi_modal_projector.)" different \
   "stage 1: a new projector, trained"
-pretrain "${common[@]}" --init-from stage1 --freeze vision --steps 2 -o stage2
+pretrain "${common[@]}" --init-from stage1 --freeze vision --steps 2 --save-every 1 -o stage2
 expect_eq "$(python3 safetensors.py same stage2/latest vision_tower. clip '')" same "stage 2: the vision tower as loaded"
 expect_eq "$(python3 safetensors.py same stage2/latest language_model. gpt '')" different "stage 2: the decoder trains"
+# A frozen stage resumed (its gradients and moments the trained tensors' alone) ends where the whole run did.
+mkdir stage2-resumed && cp -r stage2/step-1 stage2/metrics.jsonl stage2-resumed/ && ln -s step-1 stage2-resumed/latest
+pretrain "${common[@]}" --freeze vision --steps 2 --save-every 1 -o stage2-resumed --resume
+cmp stage2/step-2/model.safetensors stage2-resumed/step-2/model.safetensors || fail "stage 2's --resume differs"
+# Gradients and AdamW's moments for the trained tensors alone (a frozen decoder's gradients besides, as scratch).
+for f in none vision; do
+  expect_eq "$(pretrain "${common[@]}" "${new[@]}" --freeze $f --dry-run |
+    jq '.bytes_grads_and_adamw == 12 * .parameters_trained')" true "--dry-run --freeze $f: the training state's bytes"
+done
+expect_eq "$(pretrain "${common[@]}" "${new[@]}" --freeze vision,lm --dry-run |
+  jq '.bytes_grads_and_adamw < .parameters * 4 and .parameters_trained < .parameters / 10')" true \
+  "--dry-run --freeze vision,lm: the projector's state and the decoder's scratch"
 pretrain --arch llava --init-from stage2 --eval-only --val test.images --threads 1 > eval.json
 expect_eq "$(jq -c 'keys' eval.json)" '["loss","ppl","tokens"]' "--eval-only"
 pretrain "${common[@]}" "${new[@]}" --projector linear --steps 1 -o linear

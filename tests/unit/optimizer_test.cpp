@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "nn/optimizer.h"
@@ -72,7 +73,7 @@ TEST_CASE("AdamW's step_and_zero_grads makes step's update and leaves the gradie
   CHECK(zeroing.steps() == 3);
 }
 
-TEST_CASE("AdamW leaves frozen tensors alone and keeps moments only for the others, in layout order") {
+TEST_CASE("AdamW leaves frozen tensors alone, keeps moments only for the others and reads gradients of the trained range") {
   ParameterLayout all, partly;
   for (ParameterLayout* l : {&all, &partly}) {
     l->add("vision.w", {3, 2}, true);
@@ -80,30 +81,38 @@ TEST_CASE("AdamW leaves frozen tensors alone and keeps moments only for the othe
     l->add("projector.b", {2}, false);
     l->add("language.w", {5}, true);
   }
+  CHECK(all.trained_range() == std::pair<size_t, size_t>(0, 17));
   CHECK(partly.set_frozen("vision.") == 1);
   CHECK(partly.set_frozen("language.") == 1);
+  CHECK(partly.trained_range() == std::pair<size_t, size_t>(6, 12));
   AdamWOptions o;
   o.weight_decay = 0.1;
   AdamW everything(all, o), some(partly, o);
   CHECK(some.m().size() == 6);
-  std::vector<float> p1(17), p2, g1(17), g2;
+  std::vector<float> p1(17), p2, g1(17), g2(6);
   for (size_t i = 0; i < 17; ++i) {
     p1[i] = 0.1f * float(i) - 0.5f;
     g1[i] = 0.03f * float(i % 5) - 0.05f;
   }
   p2 = p1;
-  g2 = g1;
   for (int step = 0; step < 3; ++step) {
+    std::copy(g1.begin() + 6, g1.begin() + 12, g2.begin());  // the gradients of the trained range alone
     everything.step(p1.data(), g1.data(), 1e-2);
     some.step_and_zero_grads(p2.data(), g2.data(), 1e-2);
-    std::copy(g1.begin() + 6, g1.begin() + 12, g2.begin() + 6);
+    CHECK(std::all_of(g2.begin(), g2.end(), [](float g) { return g == 0; }));
   }
   for (size_t i = 0; i < 17; ++i) {
     CAPTURE(i);
     const bool trained = i >= 6 && i < 12;
-    // The trained slice moves as it does with nothing frozen; the frozen ones keep their values and gradients.
+    // The trained slice moves as it does with nothing frozen; the frozen ones keep their values.
     CHECK(p2[i] == (trained ? p1[i] : 0.1f * float(i) - 0.5f));
-    if (!trained) CHECK(g2[i] == g1[i]);
   }
   CHECK(std::equal(some.m().begin(), some.m().end(), everything.m().begin() + 6));
+  // The range spans a frozen tensor between trained ones; with every tensor frozen it is empty.
+  ParameterLayout middle = all;
+  CHECK(middle.set_frozen("projector.b") == 1);
+  CHECK(middle.trained_range() == std::pair<size_t, size_t>(0, 17));
+  ParameterLayout none = all;
+  CHECK(none.set_frozen("") == 4);
+  CHECK(none.trained_range() == std::pair<size_t, size_t>(0, 0));
 }
