@@ -84,7 +84,10 @@ void ClipVision<T>::zero_grad() {
 
 template <class T>
 void ClipVision<T>::plan(size_t I) {
-  if (I == planned_I_) return;
+  // backward() reads every layer's activations; features() alone needs two layers' at a time, so a tower
+  // without gradients (a frozen one, or sampling's) reuses them and keeps them in cache.
+  const bool keep_layers = has_grads();
+  if (I == planned_I_ && keep_layers == planned_keep_layers_) return;
   const size_t Np = config_.patches(), N = I * config_.positions(), D = config_.d_model, F = config_.d_ff;
   const size_t K = 3 * config_.patch_size * config_.patch_size;
   BufferPlan arrays;
@@ -94,7 +97,12 @@ void ClipVision<T>::plan(size_t I) {
   pre_mean_ = arrays.take(N);
   pre_rstd_ = arrays.take(N);
   layer_acts_.assign(config_.layers_run(), LayerActs{});
-  for (LayerActs& la : layer_acts_) {
+  for (size_t l = 0; l < layer_acts_.size(); ++l) {
+    LayerActs& la = layer_acts_[l];
+    if (!keep_layers && l >= 2) {  // layer l - 2's arrays: its output was layer l - 1's input, now read
+      la = layer_acts_[l - 2];
+      continue;
+    }
     la.ln1 = arrays.take(N * D);
     la.ln1_mean = arrays.take(N);
     la.ln1_rstd = arrays.take(N);
@@ -111,12 +119,14 @@ void ClipVision<T>::plan(size_t I) {
   }
   features_ = arrays.take(I * Np * D);
   acts_.assign(arrays.total(), T(0));
-  dres_.assign(N * D, T(0));
-  dtmp_.assign(std::max(2 * N * D, I * Np * D), T(0));
-  dqkv_.assign(3 * N * D, T(0));
-  dfch_.assign(N * F, T(0));
-  dfch2_.assign(N * F, T(0));
+  const auto gradient_scratch = [&](Buffer<T>& b, size_t n) { keep_layers ? b.assign(n, T(0)) : Buffer<T>().swap(b); };
+  gradient_scratch(dres_, N * D);
+  gradient_scratch(dtmp_, std::max(2 * N * D, I * Np * D));
+  gradient_scratch(dqkv_, 3 * N * D);
+  gradient_scratch(dfch_, N * F);
+  gradient_scratch(dfch2_, N * F);
   planned_I_ = I;
+  planned_keep_layers_ = keep_layers;
 }
 
 template <class T>
@@ -178,7 +188,8 @@ const T* ClipVision<T>::features(const uint8_t* pixels, size_t I) {
 template <class T>
 void ClipVision<T>::backward(const T* dfeatures, size_t I) {
   if (!has_grads()) throw Error("ClipVision::backward on a model made without gradients");
-  if (I != planned_I_) throw Error("ClipVision::backward without features() of the same pictures before");
+  if (I != planned_I_ || !planned_keep_layers_)
+    throw Error("ClipVision::backward without features() of the same pictures before");
   const size_t P = config_.patch_size, Np = config_.patches(), Tn = config_.positions(), N = I * Tn;
   const size_t D = config_.d_model, F = config_.d_ff, K = 3 * P * P;
   T* dres = dres_.data();

@@ -42,8 +42,8 @@ class ClipVision {
   void zero_grad();
 
   // The features of I pictures (pixels [I, S, S, 3] bytes, as an images shard stores them): the feature
-  // layer's output without the class token, [I * patches, d_model], valid until the next call; the
-  // activations backward needs are kept.
+  // layer's output without the class token, [I * patches, d_model], valid until the next call; with
+  // gradients, the activations backward needs are kept (without, two layers' arrays serve them all).
   const T* features(const uint8_t* pixels, size_t I);
   // After features(..., true): adds the gradient of a loss whose derivative by the features is dfeatures
   // [I * patches, d_model] to grads().
@@ -74,6 +74,7 @@ class ClipVision {
   T* bound_grads_ = nullptr;
 
   size_t planned_I_ = 0;
+  bool planned_keep_layers_ = false;  // every layer's activations planned (for backward), or two layers' reused
   Buffer<T> acts_;
   size_t patches_ = 0, embedded_ = 0, pre_ = 0, pre_mean_ = 0, pre_rstd_ = 0, features_ = 0;
   std::vector<LayerActs> layer_acts_;

@@ -5,6 +5,7 @@
 // which parts stay as they are: the vision tower in both of LLaVA's stages, the decoder too in the first;
 // their tensors are marked frozen in the layout the optimizer gets, so it keeps no moments for them, and the
 // model keeps gradients for the trained range alone (the loop reduces, clips and applies those).
+#include <algorithm>
 #include <memory>
 #include <span>
 
@@ -37,8 +38,11 @@ class LlavaObjective final : public Objective {
   nlohmann::ordered_json dry_run(size_t T) const override {
     const size_t micro = shape_.micro, Tn = T + config_.vision.patches();
     const nn::VisionConfig& v = config_.vision;
-    // The decoder's activations at the expanded length, the vision tower's for one picture a sequence.
-    const uint64_t vision_floats = uint64_t(micro) * v.positions() * (v.layers_run() * (10 * v.d_model + 2 * v.d_ff) + 6 * v.d_model);
+    // The decoder's activations at the expanded length, the vision tower's for one picture a sequence (a
+    // frozen tower's two layers' arrays serve them all).
+    const size_t layers = frozen_.vision ? std::min<size_t>(2, v.layers_run()) : v.layers_run();
+    const uint64_t vision_floats =
+        uint64_t(micro) * v.positions() * (layers * (10 * v.d_model + 2 * v.d_ff) + 6 * v.d_model);
     const uint64_t activations = (config_.text.activation_floats(micro, Tn) + vision_floats) * 4;
     nlohmann::ordered_json j = dry_run_json(config_.text, config_.parameter_count(), micro, Tn, activations);
     uint64_t trained = 0, language = 0;
@@ -90,9 +94,8 @@ class LlavaObjective final : public Objective {
     // Each micro-batch's mean, weighted by its share of the step's targets: the step's mean over them all.
     const double weight = double(r.targets_counted) / step_targets_;
     model_->language().set_dropout_key(dropout_key);
-    loss_ += model_->forward_backward(r.pixels.data(), r.pictures, r.inputs.data(), r.targets.data(), shape_.micro, r.Tn,
-                                      float(weight)) *
-             weight;
+    loss_ += weight * model_->forward_backward(r.pixels.data(), r.pictures, r.inputs.data(), r.targets.data(),
+                                               shape_.micro, r.Tn, float(weight));
   }
 
   std::optional<double> gather_gradients() override { return std::nullopt; }

@@ -102,7 +102,7 @@ LlavaConfig tiny_llava(Projector projector) {
   c.vision.image_size = 16;
   c.vision.patch_size = 8;
   c.vision.d_model = 8;
-  c.vision.n_layer = 2;
+  c.vision.n_layer = 3;  // a frozen tower's third layer reuses the first one's arrays
   c.vision.n_head = 2;
   c.vision.d_ff = 12;
   c.vision.feature_layer = -1;
@@ -150,7 +150,7 @@ TEST_CASE("LLaVA: every gradient matches finite differences, both projectors") {
   }
 }
 
-TEST_CASE("LLaVA's stages: gradients for the trained range alone, the same as with nothing frozen") {
+TEST_CASE("LLaVA's stages: gradients of the trained range alone, as with nothing frozen; a frozen tower's features") {
   const LlavaConfig config = tiny_llava(Projector::kMlp2x);
   const TinyBatch b;
   Llava<float> model(config);
@@ -175,6 +175,14 @@ TEST_CASE("LLaVA's stages: gradients for the trained range alone, the same as wi
       CHECK(std::vector<float>(at(0), at(projector)) == unfrozen[1]);
       if (!frozen.language) CHECK(std::vector<float>(at(projector), stage.grads().end()) == unfrozen[2]);
     }
+    // The frozen tower keeps two layers' activations, not every layer's: the same features, bit for bit.
+    const size_t n = b.I * config.vision.patches() * config.vision.d_model;
+    const float* kept = model.vision().features(b.pixels.data(), b.I);
+    const std::vector<float> want(kept, kept + n);
+    const float* reused = stage.vision().features(b.pixels.data(), b.I);
+    CHECK(std::vector<float>(reused, reused + n) == want);
+    CHECK_THROWS_WITH(stage.vision().backward(want.data(), b.I),
+                      "ClipVision::backward on a model made without gradients");
   }
   // Placeholders and pictures must agree.
   std::vector<uint32_t> short_inputs = b.inputs;

@@ -73,7 +73,7 @@ TEST_CASE("AdamW's step_and_zero_grads makes step's update and leaves the gradie
   CHECK(zeroing.steps() == 3);
 }
 
-TEST_CASE("AdamW leaves frozen tensors alone, keeps moments only for the others and reads gradients of the trained range") {
+TEST_CASE("AdamW leaves frozen tensors alone, keeps moments for the others, reads the trained range's gradients") {
   ParameterLayout all, partly;
   for (ParameterLayout* l : {&all, &partly}) {
     l->add("vision.w", {3, 2}, true);
