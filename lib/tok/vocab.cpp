@@ -280,7 +280,12 @@ std::vector<uint32_t> Vocab::added_token_ids() const {
   std::error_code ec;
   const fs::path listing = fs::is_directory(source, ec) ? fs::path(source) / "tokenizer.json" : fs::path(source);
   if (listing.filename() == "tokenizer.json" && fs::is_regular_file(listing, ec)) {
-    const nlohmann::json j = nlohmann::json::parse(read_file(listing.string()), nullptr, false);
+    // The top level's added_tokens alone are kept: the model's vocabulary and merges, most of the file,
+    // are read past without building them.
+    const auto added_tokens_only = [](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+      return !(depth == 1 && event == nlohmann::json::parse_event_t::key && parsed != "added_tokens");
+    };
+    const nlohmann::json j = nlohmann::json::parse(read_file(listing.string()), added_tokens_only, false);
     const auto added = j.is_object() ? j.find("added_tokens") : j.end();
     if (!j.is_object() || added == j.end() || !added->is_array())
       throw Error(fmt::format("{}: no list of added_tokens", listing.string()));
