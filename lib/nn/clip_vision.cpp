@@ -85,7 +85,7 @@ void ClipVision<T>::zero_grad() {
 template <class T>
 void ClipVision<T>::plan(size_t I) {
   // backward() reads every layer's activations; features() alone needs two layers' at a time, so a tower
-  // without gradients (a frozen one, or sampling's) reuses them and keeps them in cache.
+  // without gradients (a frozen one, or sampling's) reuses two layers' arrays for all of them.
   const bool keep_layers = has_grads();
   if (I == planned_I_ && keep_layers == planned_keep_layers_) return;
   const size_t Np = config_.patches(), N = I * config_.positions(), D = config_.d_model, F = config_.d_ff;
@@ -119,7 +119,12 @@ void ClipVision<T>::plan(size_t I) {
   }
   features_ = arrays.take(I * Np * D);
   acts_.assign(arrays.total(), T(0));
-  const auto gradient_scratch = [&](Buffer<T>& b, size_t n) { keep_layers ? b.assign(n, T(0)) : Buffer<T>().swap(b); };
+  const auto gradient_scratch = [&](Buffer<T>& b, size_t n) {
+    if (keep_layers)
+      b.assign(n, T(0));
+    else
+      Buffer<T>().swap(b);  // no backward to plan for
+  };
   gradient_scratch(dres_, N * D);
   gradient_scratch(dtmp_, std::max(2 * N * D, I * Np * D));
   gradient_scratch(dqkv_, 3 * N * D);

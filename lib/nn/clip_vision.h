@@ -45,8 +45,8 @@ class ClipVision {
   // layer's output without the class token, [I * patches, d_model], valid until the next call; with
   // gradients, the activations backward needs are kept (without, two layers' arrays serve them all).
   const T* features(const uint8_t* pixels, size_t I);
-  // After features(..., true): adds the gradient of a loss whose derivative by the features is dfeatures
-  // [I * patches, d_model] to grads().
+  // After features() of the same pictures, on a tower with gradients: adds the gradient of a loss whose
+  // derivative by the features is dfeatures [I * patches, d_model] to grads().
   void backward(const T* dfeatures, size_t I);
 
  private:
