@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Data-parallel pretrain under mpirun: 2 ranks at global batch G train on the same batches as one process at G
-# and log the same losses (GPT, BERT with accumulation, RoBERTa with dynamic masking), a resumed 2-rank run
-# continues exactly, a batch the ranks cannot share is refused with a fix, an error before training is printed
-# once (not once per rank, and without Open MPI's abort banner), and a killed rank ends the job with an error
-# instead of a hang. Skipped (77) where Open MPI is missing or pretrain was built without it.
+# and log the same losses (GPT, BERT with accumulation, RoBERTa with dynamic masking, LLaVA's frozen stages), a
+# resumed 2-rank run continues exactly, a batch the ranks cannot share is refused with a fix, an error before
+# training is printed once (not once per rank, and without Open MPI's abort banner), and a killed rank ends the
+# job with an error instead of a hang. Skipped (77) where Open MPI is missing or pretrain was built without it.
 source "$(dirname "$0")/lib.sh"
 samples="$LMPIPE_SOURCE/tests/data/tok"
 export OMP_WAIT_POLICY=PASSIVE
@@ -54,6 +54,18 @@ roberta=(--arch roberta --n-layer 2 --n-head 2 --d-model 32 --max-len 32 --data 
 pretrain "${roberta[@]}" --threads 2 -o roberta-one --log roberta-one.log
 "${mpi[@]}" pretrain "${roberta[@]}" --threads 1 -o roberta-two --log roberta-two.log
 same_losses roberta-two.log roberta-one.log "RoBERTa: dynamic masks are keyed by the record's place in the step, not the rank"
+
+# LLaVA's stages: the ranks reduce the trained parts' gradients alone (the projector's; the decoder's too in stage 2).
+python3 "$LMPIPE_SOURCE/examples/vision/shapes.py" make -o shapes --train 16 --test 4 --size 32 --seed 2 > /dev/null
+tok-train --extend gpt2 --add-special '<image>' -q -o vocab-images
+make-images -v vocab-images --image-size 32 --max-len 40 -q shapes/captions.jsonl -o captions.images
+for freeze in vision vision,lm; do
+  llava=(--arch llava --preset gpt-nano --max-len 64 --vision vit-tiny --freeze "$freeze" --data captions.images
+         --batch-size 8 --lr 1e-3 --steps 3 --no-shuffle --quiet)
+  pretrain "${llava[@]}" --threads 2 -o "llava-one-$freeze" --log "llava-one-$freeze.log"
+  "${mpi[@]}" pretrain "${llava[@]}" --threads 1 -o "llava-two-$freeze" --log "llava-two-$freeze.log"
+  same_losses "llava-two-$freeze.log" "llava-one-$freeze.log" "LLaVA --freeze $freeze: 2 ranks train as one process"
+done
 
 # --- resume under mpirun ----------------------------------------------------------------------------------------
 "${mpi[@]}" pretrain "${gpt[@]}" --threads 1 --steps 8 --save-every 4 -o full --log full.log
