@@ -31,8 +31,8 @@ template <class T>
 class Llava {
  public:
   // With ModelBuffers::kTraining, gradients for the parts that train alone: a frozen vision tower has none
-  // (with ViT-L/14, 1.2 GB not allocated, reduced between ranks or read by the clipping), and a frozen
-  // decoder's, which its backward computes on the way to the projector's, go to scratch of their own.
+  // (none allocated, reduced between ranks or read by the clipping), and a frozen decoder's, which its
+  // backward computes on the way to the projector's, go to scratch of their own.
   explicit Llava(LlavaConfig config, ModelBuffers buffers = ModelBuffers::kTraining, Frozen frozen = {});
   Llava(const Llava&) = delete;  // the parts point into its buffers
   Llava& operator=(const Llava&) = delete;

@@ -55,8 +55,9 @@ void gemm_bf16(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, cons
 inline constexpr size_t kFewRows = 96;
 
 // C[M, N] = alpha op(A) op(B) + beta C in fp32, as cblas_sgemm, through oneDNN's matmul. For M under
-// kFewRows, where OpenBLAS's sgemm reaches half (M = 1) to four fifths (M = 50) of oneDNN's rate; from
-// about 128 rows OpenBLAS's is the faster. Inside a parallel region it runs on the calling thread.
+// kFewRows, where OpenBLAS's sgemm keeps one core busy and oneDNN's both; on more rows OpenBLAS's is as
+// fast (A B^T, a linear layer's forward) or faster (A B and A^T B, its backward). Inside a parallel region
+// it runs on the calling thread.
 void gemm_f32_few_rows(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
                        const float* B, size_t ldb, float beta, float* C, size_t ldc);
 
